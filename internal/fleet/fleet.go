@@ -1,0 +1,245 @@
+// Package fleet assembles CloudCart's services. The all-in-one process
+// (`cloudcart run`) and the single-service process (`cloudcart serve NAME`)
+// both build their services here, with the same code, so what a user runs
+// on a laptop is what a container runs.
+package fleet
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
+)
+
+// Service describes one deployable service.
+type Service struct {
+	Name        string // `cloudcart serve` name, e.g. "orders"
+	ServiceName string // OTel service.name and Prometheus job, e.g. "order-service"
+	Port        int    // default port
+	build       func(context.Context, *Env) (*Unit, error)
+}
+
+// Services lists every service in start order. A service appears here once
+// its issue is implemented.
+var Services = []Service{
+	{Name: "orders", ServiceName: "order-service", Port: 8003, build: buildOrders},
+}
+
+// Planned are the ports of the fleet's plan (reference 002), including
+// services that are not implemented yet, so the plan is printed whole.
+var Planned = []struct {
+	Name string
+	Port int
+}{
+	{"gateway", 8080}, {"users", 8001}, {"products", 8002}, {"orders", 8003},
+	{"chaos", 8004}, {"notifier", 8005}, {"aggregator", 8006}, {"prometheus", 9090},
+}
+
+// Lookup finds a service by its serve name.
+func Lookup(name string) (Service, bool) {
+	for _, s := range Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Config is what every service needs from the command line.
+type Config struct {
+	DataDir     string
+	Bind        string         // listen host; "" means all interfaces
+	Ports       map[string]int // by serve name; missing means the default, 0 means any free port
+	PostgresDSN string         // PostgreSQL instead of SQLite when set
+	Version     string
+	Logger      *slog.Logger
+	AllInOne    bool // OTEL_SERVICE_NAME is ignored in the all-in-one process
+
+	OrderWorkers, OrderQueueSize int
+
+	// Telemetry hooks for tests, e.g. an in-memory span recorder.
+	TelemetryOptions func(*telemetry.Options)
+}
+
+// Env is what a service's build function gets.
+type Env struct {
+	Config
+	Service Service
+	Log     *slog.Logger
+}
+
+// Addr returns the listen address of a service.
+func (c *Config) Addr(s Service) string {
+	port, ok := c.Ports[s.Name]
+	if !ok {
+		port = s.Port
+	}
+	return net.JoinHostPort(c.Bind, strconv.Itoa(port))
+}
+
+// SQLitePath is where a service keeps its SQLite database.
+func (c *Config) SQLitePath(s Service) string {
+	return filepath.Join(c.DataDir, s.Name+".db")
+}
+
+// Fleet is a set of built, listening services.
+type Fleet struct {
+	units []*Unit
+	log   *slog.Logger
+}
+
+// New builds the named services (all when names is empty) and binds their
+// listeners, so a port clash fails here, before anything runs.
+func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	var chosen []Service
+	if len(names) == 0 {
+		chosen = Services
+	}
+	for _, n := range names {
+		s, ok := Lookup(n)
+		if !ok {
+			return nil, fmt.Errorf("unknown service %q", n)
+		}
+		chosen = append(chosen, s)
+	}
+	f := &Fleet{log: cfg.Logger}
+	for _, s := range chosen {
+		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName)}
+		u, err := s.build(ctx, env)
+		if err == nil {
+			err = u.Server.Listen()
+		}
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("%s: %w", s.Name, err), f.close())
+		}
+		f.units = append(f.units, u)
+	}
+	return f, nil
+}
+
+// URL returns the base URL of a running service by serve name.
+func (f *Fleet) URL(name string) string {
+	for _, u := range f.units {
+		if u.Service.Name == name {
+			return u.Server.URL()
+		}
+	}
+	return ""
+}
+
+// Units returns the services in start order.
+func (f *Fleet) Units() []*Unit { return f.units }
+
+// Run runs every service until ctx is done or one of them fails, then
+// shuts all of them down and returns the joined errors.
+func (f *Fleet) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, u := range f.units {
+		wg.Go(func() {
+			if err := u.Run(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", u.Service.Name, err))
+				mu.Unlock()
+				cancel() // one service failing stops the fleet
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (f *Fleet) close() error {
+	var errs []error
+	for _, u := range f.units {
+		errs = append(errs, u.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Unit is one built service: its telemetry, server, background workers and
+// resources to release.
+type Unit struct {
+	Service   Service
+	Telemetry *telemetry.Telemetry
+	Server    *httpkit.Server
+	// Workers run beside the server and are stopped only after the server
+	// has drained, because handlers in flight may wait on them.
+	Workers []func(context.Context) error
+	Closers []func() error
+	log     *slog.Logger
+}
+
+// Run serves until ctx is done: readiness goes false, the server drains,
+// then workers stop, then resources close.
+func (u *Unit) Run(ctx context.Context) error {
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, w := range u.Workers {
+		wg.Go(func() {
+			if err := w(wctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	errs = append(errs, u.Server.Serve(ctx))
+	stopWorkers()
+	wg.Wait()
+	errs = append(errs, u.close())
+	if u.log != nil {
+		u.log.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+func (u *Unit) close() error {
+	var errs []error
+	for i := len(u.Closers) - 1; i >= 0; i-- {
+		errs = append(errs, u.Closers[i]())
+	}
+	u.Closers = nil
+	return errors.Join(errs...)
+}
+
+// newTelemetry builds a service's telemetry and registers its shutdown.
+func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
+	o := telemetry.Options{
+		ServiceName:         env.Service.ServiceName,
+		ServiceVersion:      env.Version,
+		HonorEnvServiceName: !env.AllInOne,
+	}
+	if env.TelemetryOptions != nil {
+		env.TelemetryOptions(&o)
+	}
+	tel, err := telemetry.New(ctx, o)
+	if err != nil {
+		return err
+	}
+	u.Telemetry = tel
+	u.Closers = append(u.Closers, func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpkit.DefaultShutdownTimeout)
+		defer cancel()
+		return tel.Shutdown(sctx)
+	})
+	return nil
+}

@@ -1,0 +1,80 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// MaxSimulate bounds one /simulate call.
+const MaxSimulate = 10_000
+
+// SimulateResult is the outcome of a Simulate call.
+type SimulateResult struct {
+	Requested int     `json:"requested"`
+	Succeeded int     `json:"succeeded"`
+	Failed    int     `json:"failed"`
+	Seconds   float64 `json:"duration_seconds"`
+}
+
+// catalog is the synthetic shop /simulate orders from.
+var catalog = func() []cloudcart.Item {
+	items := make([]cloudcart.Item, 20)
+	for i := range items {
+		items[i] = cloudcart.Item{SKU: fmt.Sprintf("SIM-%03d", i+1), Price: cloudcart.Money(499 + 250*i)}
+	}
+	return items
+}()
+
+// Simulate places count synthetic orders through the same queue and
+// workers as real ones; each fails with probability errorRate. It waits for
+// queue room rather than refusing, and returns when all have finished.
+func (s *Service) Simulate(ctx context.Context, count int, errorRate float64, rng *rand.Rand) (SimulateResult, error) {
+	if count < 1 || count > MaxSimulate {
+		return SimulateResult{}, cloudcart.Errorf(cloudcart.EINVALID, "count must be between 1 and %d, got %d", MaxSimulate, count)
+	}
+	if !(errorRate >= 0 && errorRate <= 1) {
+		return SimulateResult{}, cloudcart.Errorf(cloudcart.EINVALID, "error_rate must be between 0 and 1, got %v", errorRate)
+	}
+	start := s.now()
+	jobs := make([]*job, 0, count)
+	var enqueueErr error
+	for i := 0; i < count; i++ {
+		o := syntheticOrder(rng)
+		if err := o.Validate(); err != nil {
+			return SimulateResult{}, err
+		}
+		j := s.newJob(ctx, o, rng.Float64() < errorRate, "/simulate")
+		if enqueueErr = s.enqueue(ctx, j, true); enqueueErr != nil {
+			break
+		}
+		jobs = append(jobs, j)
+	}
+	res := SimulateResult{Requested: count}
+	for _, j := range jobs {
+		if err := <-j.done; err != nil {
+			res.Failed++
+		} else {
+			res.Succeeded++
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if enqueueErr != nil && len(jobs) == 0 {
+		return res, enqueueErr
+	}
+	return res, nil
+}
+
+func syntheticOrder(rng *rand.Rand) *cloudcart.Order {
+	n := 1 + rng.IntN(3)
+	o := &cloudcart.Order{Customer: fmt.Sprintf("sim-customer-%02d", rng.IntN(50)), Items: make([]cloudcart.Item, n)}
+	for i := range o.Items {
+		it := catalog[rng.IntN(len(catalog))]
+		it.Qty = 1 + rng.IntN(3)
+		o.Items[i] = it
+	}
+	return o
+}

@@ -1,0 +1,242 @@
+// Package sqlstore implements CloudCart's domain stores on SQL: SQLite (pure
+// Go, WAL) as the embedded default and PostgreSQL (pgx) when a DSN is given.
+// One SQL text serves both dialects ($N placeholders, BIGINT times and
+// cents); where they differ, a migration carries both variants.
+//
+// The database is instrumented here, once: every statement gets a span and
+// one observation of the service's <svc>_db_query_duration_seconds
+// histogram labelled with its query type.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	_ "modernc.org/sqlite" // registers "sqlite"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// Dialect is the SQL database in use.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Options configure Open.
+type Options struct {
+	// DSN selects PostgreSQL when it is a postgres:// or postgresql:// URL.
+	// Otherwise the store is SQLite at Path.
+	DSN  string
+	Path string
+
+	Tracer trace.Tracer // spans per statement; none if nil
+	// QueryDuration is the service's <svc>.db.query.duration histogram
+	// (seconds); it gets one observation per statement with a query_type
+	// attribute. May be nil.
+	QueryDuration metric.Float64Histogram
+	// ConnectionErrors counts failures to reach the database. May be nil.
+	ConnectionErrors metric.Int64Counter
+	MaxOpenConns     int
+}
+
+// DB is an open, migrated database with its instrumentation.
+type DB struct {
+	db       *sql.DB
+	dialect  Dialect
+	tracer   trace.Tracer
+	duration metric.Float64Histogram
+	connErrs metric.Int64Counter
+	opts     map[string][]metric.RecordOption // precomputed per query type
+}
+
+// Open connects to the database. It does not migrate; each domain store
+// applies its own migrations when it is created.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	d := &DB{tracer: o.Tracer, duration: o.QueryDuration, connErrs: o.ConnectionErrors}
+	if d.tracer == nil {
+		d.tracer = noop.NewTracerProvider().Tracer("")
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(o.DSN, "postgres://"), strings.HasPrefix(o.DSN, "postgresql://"):
+		d.dialect = Postgres
+		d.db, err = sql.Open("pgx", o.DSN)
+		if err == nil {
+			d.db.SetMaxOpenConns(or(o.MaxOpenConns, 10))
+			d.db.SetMaxIdleConns(or(o.MaxOpenConns, 10))
+		}
+	case o.DSN != "":
+		return nil, cloudcart.Errorf(cloudcart.EINVALID, "database DSN must be a postgres:// URL (leave it empty for SQLite)")
+	default:
+		d.dialect = SQLite
+		if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
+			return nil, fmt.Errorf("sqlite dir: %w", err)
+		}
+		// WAL lets readers run beside the writer; synchronous(FULL) makes a
+		// commit durable before it is acknowledged; _txlock=immediate takes
+		// the write lock at BEGIN so concurrent writers queue on
+		// busy_timeout instead of failing mid-transaction.
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", "immediate")
+		d.db, err = sql.Open("sqlite", "file:"+o.Path+"?"+q.Encode())
+		if err == nil {
+			d.db.SetMaxOpenConns(or(o.MaxOpenConns, 4))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d.dialect, err)
+	}
+	d.opts = map[string][]metric.RecordOption{}
+	for _, qt := range queryTypes {
+		d.opts[qt] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("query_type", qt)))}
+	}
+	if err := d.Ping(ctx); err != nil {
+		d.db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Dialect reports which database this is.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// Ping checks the database is reachable; it is the service's readiness check.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.db.PingContext(ctx); err != nil {
+		if d.connErrs != nil {
+			d.connErrs.Add(ctx, 1)
+		}
+		return fmt.Errorf("ping %s: %w", d.dialect, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// queryTypes is the closed set of query_type label values.
+var queryTypes = []string{"select", "insert", "update", "delete", "begin", "commit", "ddl", "other"}
+
+func queryType(q string) string {
+	q = strings.TrimSpace(q)
+	verb, _, _ := strings.Cut(q, " ")
+	switch v := strings.ToLower(verb); v {
+	case "select", "insert", "update", "delete":
+		return v
+	case "with":
+		return "select"
+	case "create", "alter", "drop":
+		return "ddl"
+	}
+	return "other"
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// Conn runs instrumented statements on the database or inside a transaction.
+type Conn struct {
+	d *DB
+	q querier
+}
+
+// observe starts the span and returns the function that ends it.
+func (d *DB) observe(ctx context.Context, qt, stmt string) (context.Context, func(error)) {
+	start := time.Now()
+	ctx, span := d.tracer.Start(ctx, "db."+qt, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", string(d.dialect)), attribute.String("db.query.text", stmt)))
+	return ctx, func(err error) {
+		if d.duration != nil {
+			d.duration.Record(ctx, time.Since(start).Seconds(), d.opts[qt]...)
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "query failed")
+		}
+		span.End()
+	}
+}
+
+// Exec runs a statement that returns no rows.
+func (c Conn) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx, done := c.d.observe(ctx, queryType(q), q)
+	res, err := c.q.ExecContext(ctx, q, args...)
+	done(err)
+	return res, err
+}
+
+// Query runs a statement that returns rows. The observation covers the
+// query, not the scanning of rows.
+func (c Conn) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx, done := c.d.observe(ctx, queryType(q), q)
+	rows, err := c.q.QueryContext(ctx, q, args...)
+	done(err)
+	return rows, err
+}
+
+// QueryRow runs a statement that returns at most one row and scans it.
+func (c Conn) QueryRow(ctx context.Context, q string, args []any, dest ...any) error {
+	ctx, done := c.d.observe(ctx, queryType(q), q)
+	err := c.q.QueryRowContext(ctx, q, args...).Scan(dest...)
+	done(err)
+	return err
+}
+
+// Conn returns a Conn outside any transaction.
+func (d *DB) Conn() Conn { return Conn{d: d, q: d.db} }
+
+// Tx runs fn in a transaction and commits it if fn returns nil; otherwise
+// it rolls back, so a failed operation leaves nothing half-written.
+func (d *DB) Tx(ctx context.Context, fn func(Conn) error) (err error) {
+	bctx, done := d.observe(ctx, "begin", "BEGIN")
+	tx, err := d.db.BeginTx(bctx, nil)
+	done(err)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(Conn{d: d, q: tx}); err != nil {
+		return err
+	}
+	_, done = d.observe(ctx, "commit", "COMMIT")
+	err = tx.Commit()
+	done(err)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func or(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}

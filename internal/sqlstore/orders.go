@@ -1,0 +1,198 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+var orderMigrations = []Migration{
+	{Version: 1, SQL: `CREATE TABLE orders (
+		id TEXT PRIMARY KEY,
+		customer TEXT NOT NULL,
+		total_cents BIGINT NOT NULL CHECK (total_cents >= 0),
+		status TEXT NOT NULL,
+		failure_reason TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL);
+	CREATE INDEX orders_created_idx ON orders (created_at, id);
+	CREATE INDEX orders_status_idx ON orders (status);
+	CREATE TABLE order_items (
+		order_id TEXT NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+		line INTEGER NOT NULL,
+		sku TEXT NOT NULL,
+		qty INTEGER NOT NULL CHECK (qty > 0),
+		price_cents BIGINT NOT NULL CHECK (price_cents > 0),
+		PRIMARY KEY (order_id, line))`},
+}
+
+// DefaultPageSize and MaxPageSize bound FindOrders.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// OrderStore implements cloudcart.OrderStore.
+type OrderStore struct{ db *DB }
+
+var _ cloudcart.OrderStore = (*OrderStore)(nil)
+
+// NewOrderStore migrates the order tables and returns the store.
+func NewOrderStore(ctx context.Context, db *DB) (*OrderStore, error) {
+	if err := db.Migrate(ctx, "orders", orderMigrations); err != nil {
+		return nil, err
+	}
+	return &OrderStore{db: db}, nil
+}
+
+// CreateOrder stores the order and its items in one transaction.
+func (s *OrderStore) CreateOrder(ctx context.Context, o *cloudcart.Order) error {
+	err := s.db.Tx(ctx, func(c Conn) error {
+		if _, err := c.Exec(ctx, `INSERT INTO orders (id, customer, total_cents, status, failure_reason, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			o.ID, o.Customer, int64(o.Total), string(o.Status), o.FailureReason, o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro()); err != nil {
+			return err
+		}
+		var b strings.Builder
+		b.WriteString(`INSERT INTO order_items (order_id, line, sku, qty, price_cents) VALUES `)
+		args := []any{o.ID}
+		for i, it := range o.Items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
+			args = append(args, i, it.SKU, it.Qty, int64(it.Price))
+		}
+		_, err := c.Exec(ctx, b.String(), args...)
+		return err
+	})
+	if err != nil && isUniqueViolation(err) {
+		return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s already exists", o.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("create order: %w", err)
+	}
+	return nil
+}
+
+const orderColumns = `id, customer, total_cents, status, failure_reason, created_at, updated_at`
+
+// FindOrderByID returns the order or an ENOTFOUND error.
+func (s *OrderStore) FindOrderByID(ctx context.Context, id string) (*cloudcart.Order, error) {
+	c := s.db.Conn()
+	rows, err := c.Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("find order: %w", err)
+	}
+	orders, err := scanOrders(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(orders) == 0 {
+		return nil, cloudcart.Errorf(cloudcart.ENOTFOUND, "order %q not found", id)
+	}
+	return orders[0], s.attachItems(ctx, orders)
+}
+
+// FindOrders returns a page of matching orders, newest first, and the total.
+func (s *OrderStore) FindOrders(ctx context.Context, f cloudcart.OrderFilter) ([]*cloudcart.Order, int, error) {
+	where, args := []string{"1 = 1"}, []any{}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.Customer != "" {
+		args = append(args, f.Customer)
+		where = append(where, fmt.Sprintf("customer = $%d", len(args)))
+	}
+	cond := strings.Join(where, " AND ")
+	c := s.db.Conn()
+	var total int
+	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM orders WHERE `+cond, args, &total); err != nil {
+		return nil, 0, fmt.Errorf("count orders: %w", err)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	limit = min(limit, MaxPageSize)
+	args = append(args, limit, max(f.Offset, 0))
+	rows, err := c.Query(ctx, fmt.Sprintf(`SELECT %s FROM orders WHERE %s ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`,
+		orderColumns, cond, len(args)-1, len(args)), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find orders: %w", err)
+	}
+	orders, err := scanOrders(rows)
+	if err != nil {
+		return nil, 0, err
+	}
+	return orders, total, s.attachItems(ctx, orders)
+}
+
+func scanOrders(rows *sql.Rows) ([]*cloudcart.Order, error) {
+	defer rows.Close()
+	var out []*cloudcart.Order
+	for rows.Next() {
+		var (
+			o              cloudcart.Order
+			total, cr, upd int64
+			status         string
+		)
+		if err := rows.Scan(&o.ID, &o.Customer, &total, &status, &o.FailureReason, &cr, &upd); err != nil {
+			return nil, fmt.Errorf("scan order: %w", err)
+		}
+		o.Total, o.Status = cloudcart.Money(total), cloudcart.OrderStatus(status)
+		o.CreatedAt, o.UpdatedAt = time.UnixMicro(cr).UTC(), time.UnixMicro(upd).UTC()
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}
+
+// attachItems loads the items of all orders with one query.
+func (s *OrderStore) attachItems(ctx context.Context, orders []*cloudcart.Order) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	byID := make(map[string]*cloudcart.Order, len(orders))
+	ph, args := make([]string, len(orders)), make([]any, len(orders))
+	for i, o := range orders {
+		byID[o.ID] = o
+		ph[i], args[i] = fmt.Sprintf("$%d", i+1), o.ID
+	}
+	rows, err := s.db.Conn().Query(ctx, `SELECT order_id, sku, qty, price_cents FROM order_items
+		WHERE order_id IN (`+strings.Join(ph, ", ")+`) ORDER BY order_id, line`, args...)
+	if err != nil {
+		return fmt.Errorf("find order items: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id    string
+			it    cloudcart.Item
+			price int64
+		)
+		if err := rows.Scan(&id, &it.SKU, &it.Qty, &price); err != nil {
+			return fmt.Errorf("scan order item: %w", err)
+		}
+		it.Price = cloudcart.Money(price)
+		byID[id].Items = append(byID[id].Items, it)
+	}
+	return rows.Err()
+}
+
+// isUniqueViolation recognises a primary-key or unique clash in either
+// dialect without importing driver error types into the domain.
+func isUniqueViolation(err error) bool {
+	var coded interface{ SQLState() string }
+	if errors.As(err, &coded) && coded.SQLState() == "23505" {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
