@@ -117,6 +117,7 @@ type Engine struct {
 	externalURL *url.URL
 	flags       map[string]string
 	handler     http.Handler
+	resendDelay time.Duration // how often a firing alert is re-sent (tests shorten it)
 
 	started atomic.Bool
 	ready   atomic.Bool
@@ -177,6 +178,7 @@ func New(opts Options) (*Engine, error) {
 		parser:      p,
 		loader:      loader,
 		externalURL: extURL,
+		resendDelay: resendDelay,
 		startTime:   time.Now(),
 	}
 	e.flags = e.flagsMap()
@@ -299,6 +301,7 @@ func (e *Engine) start(reg *runRegistry) (*running, error) {
 		nameScheme:  scheme,
 		parser:      e.parser,
 		features:    fr,
+		resendDelay: e.resendDelay,
 	}, e.logger, reg)
 
 	r.api = newAPIHandler(apiSettings{

@@ -33,6 +33,7 @@ type ruleManagerSettings struct {
 	nameScheme  model.ValidationScheme
 	parser      parser.Parser
 	features    features.Collector
+	resendDelay time.Duration
 }
 
 // newRuleManager builds the recording/alerting rule manager as cmd/prometheus
@@ -50,7 +51,7 @@ func newRuleManager(s ruleManagerSettings, logger *slog.Logger, reg prometheus.R
 		Logger:               logger.With("component", "rule manager"),
 		OutageTolerance:      outageTolerance,
 		ForGracePeriod:       forGracePeriod,
-		ResendDelay:          resendDelay,
+		ResendDelay:          s.resendDelay,
 		GroupLoader:          s.loader,
 		FeatureRegistry:      s.features,
 		Parser:               s.parser,

@@ -1,0 +1,86 @@
+// Package telemetrytest reads metrics by value in tests, from a fresh
+// telemetry pipeline or any Prometheus gatherer.
+package telemetrytest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
+)
+
+// MustNew builds a telemetry pipeline that ignores the environment (no
+// OTLP export), shut down at cleanup.
+func MustNew(tb testing.TB, opts ...func(*telemetry.Options)) *telemetry.Telemetry {
+	tb.Helper()
+	o := telemetry.Options{ServiceName: "test-service", Getenv: func(string) string { return "" }}
+	for _, f := range opts {
+		f(&o)
+	}
+	tel, err := telemetry.New(context.Background(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	return tel
+}
+
+// Value sums the series of family name whose labels include match: the
+// value of counters and gauges, the sample count of histograms. A family
+// that does not exist yet is 0.
+func Value(tb testing.TB, g prometheus.Gatherer, name string, match map[string]string) float64 {
+	tb.Helper()
+	var sum float64
+	for _, m := range series(tb, g, name, match) {
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
+		}
+	}
+	return sum
+}
+
+// Count is the number of series of family name.
+func Count(tb testing.TB, g prometheus.Gatherer, name string) int {
+	tb.Helper()
+	return len(series(tb, g, name, nil))
+}
+
+func series(tb testing.TB, g prometheus.Gatherer, name string, match map[string]string) []*dto.Metric {
+	tb.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		tb.Fatalf("gather: %v", err)
+	}
+	var out []*dto.Metric
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for k, v := range match {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == k && l.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
