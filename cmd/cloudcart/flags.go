@@ -30,6 +30,7 @@ type commonFlags struct {
 	ports       map[string]*int
 	workers     int
 	queueSize   int
+	args        []string // positional arguments
 }
 
 func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
@@ -63,7 +64,21 @@ func (c *commonFlags) parse(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.fs.Parse(args)
+	// Flags may come before and after positional arguments
+	// (`serve orders --bind 127.0.0.1`).
+	var positional []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return err
+		}
+		if c.fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, c.fs.Arg(0))
+		args = c.fs.Args()[1:]
+	}
+	c.args = positional
+	return nil
 }
 
 func (c *commonFlags) logger(stderr io.Writer) (*slog.Logger, error) {

@@ -17,8 +17,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	if c.fs.NArg() > 0 {
-		return fmt.Errorf("run takes no arguments, got %q", c.fs.Args())
+	if len(c.args) > 0 {
+		return fmt.Errorf("run takes no arguments, got %q", c.args)
 	}
 	log, err := c.logger(stderr)
 	if err != nil {

@@ -21,17 +21,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, s := range fleet.Services {
 		names = append(names, s.Name)
 	}
-	if c.fs.NArg() != 1 {
+	if len(c.args) != 1 {
 		return fmt.Errorf("serve needs exactly one service name, one of: %s", strings.Join(names, ", "))
 	}
-	if _, ok := fleet.Lookup(c.fs.Arg(0)); !ok {
-		return fmt.Errorf("unknown service %q, want one of: %s", c.fs.Arg(0), strings.Join(names, ", "))
+	if _, ok := fleet.Lookup(c.args[0]); !ok {
+		return fmt.Errorf("unknown service %q, want one of: %s", c.args[0], strings.Join(names, ", "))
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	f, err := fleet.New(ctx, c.config(log), c.fs.Arg(0))
+	f, err := fleet.New(ctx, c.config(log), c.args[0])
 	if err != nil {
 		return err
 	}

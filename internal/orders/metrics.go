@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"context"
 	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -75,5 +76,17 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.queueDepth, err = meter.Int64ObservableGauge("order.queue.depth", metric.WithUnit("{order}"),
 		metric.WithDescription("Orders accepted and waiting in the work queue for a worker."))
 	add(err)
-	return m, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Start every unlabelled or closed-set counter at zero, so rate(),
+	// ratios and absent() work from the first scrape instead of after the
+	// first event.
+	ctx := context.Background()
+	m.Processed.Add(ctx, 0, m.success)
+	m.Processed.Add(ctx, 0, m.failure)
+	m.Created.Add(ctx, 0)
+	m.Value.Add(ctx, 0)
+	m.DBConnectionErrors.Add(ctx, 0)
+	return m, nil
 }

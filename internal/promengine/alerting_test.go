@@ -118,8 +118,18 @@ func TestWebhookFiringThenResolved(t *testing.T) {
 	time.Sleep(4 * testInterval) // re-sends of the resolved alert must not arrive either
 
 	ms := rcv.received()
+	var statuses []string
+	for _, m := range ms {
+		statuses = append(statuses, m.Status)
+	}
 	if len(ms) != 2 || ms[0].Status != "firing" || ms[1].Status != "resolved" {
-		t.Fatalf("posts = %+v, want exactly [firing resolved]", ms)
+		t.Fatalf("posts = %v, want exactly [firing resolved]", statuses)
+	}
+	rcv.mu.Lock()
+	refused := rcv.failNext
+	rcv.mu.Unlock()
+	if refused != 0 {
+		t.Errorf("the receiver's 503 was never exercised")
 	}
 	firing, resolved := ms[0], ms[1]
 	for _, m := range ms {

@@ -121,7 +121,12 @@ type Engine struct {
 
 	started atomic.Bool
 	ready   atomic.Bool
-	api     atomic.Pointer[http.Handler]
+
+	// apiMu is held for reading by every API request, so that Run can wait
+	// for in-flight requests before closing the TSDB under them.
+	apiMu  sync.RWMutex
+	api    http.Handler    // nil unless running
+	apiCtx context.Context // cancelled when Run starts shutting down
 
 	startTime      time.Time
 	lastConfigTime atomic.Int64 // unix nanoseconds
@@ -211,15 +216,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("promengine: start: %w", err), r.stop())
 	}
-	api := r.api
-	e.api.Store(&api)
+	apiCtx, abortRequests := context.WithCancel(context.Background())
+	defer abortRequests()
+	e.apiMu.Lock()
+	e.api, e.apiCtx = r.api, apiCtx
+	e.apiMu.Unlock()
 	e.ready.Store(true)
 	e.logger.Info("embedded Prometheus ready", "component", "promengine", "data_dir", e.opts.DataDir, "startup", time.Since(r.began))
 
 	<-ctx.Done()
 	e.ready.Store(false)
-	e.api.Store(nil)
 	e.logger.Info("stopping embedded Prometheus", "component", "promengine")
+	abortRequests() // running queries end with "canceled"
+	e.apiMu.Lock()  // waits for in-flight requests
+	e.api = nil     // later ones get 503
+	e.apiMu.Unlock()
 	return r.stop()
 }
 
@@ -467,15 +478,19 @@ func (e *Engine) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusForbidden, "unavailable", "admin APIs disabled (start with --prometheus.enable-admin-api)")
 		return
 	}
-	h := e.api.Load()
-	if h == nil {
+	e.apiMu.RLock()
+	defer e.apiMu.RUnlock()
+	if e.api == nil {
 		writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "embedded Prometheus is not ready")
 		return
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(e.apiCtx, cancel)()
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 	}
-	(*h).ServeHTTP(w, r)
+	e.api.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // writeAPIError answers in the API's own error format.

@@ -427,3 +427,21 @@ func TestNewRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestDataDirLocked: a second engine on a data dir in use fails Run (the
+// TSDB lock), and cleans up after itself.
+func TestDataDirLocked(t *testing.T) {
+	t.Parallel()
+	first := mustStart(t, promengine.Options{Config: testConfig(nil)})
+	second, err := promengine.New(promengine.Options{DataDir: first.dataDir, Config: testConfig(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Fatalf("Run on a locked data dir = %v, want a lock error", err)
+	}
+	if second.Ready() {
+		t.Error("failed engine reports ready")
+	}
+}

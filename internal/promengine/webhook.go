@@ -174,6 +174,7 @@ func (s *webhookSender) message(alerts []WebhookAlert) WebhookMessage {
 // run delivers queued messages until close is called and the queue is
 // drained, or ctx is cancelled.
 func (s *webhookSender) run(ctx context.Context) {
+	defer s.client.CloseIdleConnections()
 	for msg := range s.queue {
 		if err := s.deliver(ctx, msg); err != nil {
 			s.logger.Error("webhook delivery failed", "status", msg.Status, "group_key", msg.GroupKey, "err", err)

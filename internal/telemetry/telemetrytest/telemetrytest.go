@@ -3,7 +3,11 @@
 package telemetrytest
 
 import (
+	"net/http"
+
 	"context"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,4 +87,30 @@ func series(tb testing.TB, g prometheus.Gatherer, name string, match map[string]
 		}
 	}
 	return out
+}
+
+// Scrape fetches a /metrics URL in the text format and returns it as a
+// Gatherer, so Value and Count work on a live process too.
+func Scrape(tb testing.TB, url string) prometheus.Gatherer {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("scrape %s: status %d", url, resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", url, err)
+	}
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		out := make([]*dto.MetricFamily, 0, len(fams))
+		for _, f := range fams {
+			out = append(out, f)
+		}
+		return out, nil
+	})
 }

@@ -1,0 +1,212 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
+	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cloudcart-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "cloudcart")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running cloudcart process.
+type proc struct {
+	cmd    *exec.Cmd
+	urls   map[string]string // serve name → base URL, from the printed plan
+	stderr *strings.Builder
+}
+
+var planLine = regexp.MustCompile(`^\s+(\w+)\s+\S+\s+(http://\S+)$`)
+
+// mustStart starts the binary with every port on 0 and waits until each
+// printed service answers /readyz.
+func mustStart(tb testing.TB, args ...string) *proc {
+	tb.Helper()
+	for _, p := range fleet.Planned {
+		args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=")
+	stdout, _ := cmd.StdoutPipe()
+	p := &proc{cmd: cmd, urls: map[string]string{}, stderr: &strings.Builder{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "CloudCart") {
+		tb.Fatalf("no start banner; stderr:\n%s", p.stderr)
+	}
+	for len(p.urls) < len(fleet.Services) && sc.Scan() {
+		if m := planLine.FindStringSubmatch(sc.Text()); m != nil {
+			p.urls[m[1]] = m[2]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	for name, u := range p.urls {
+		mustEventually(tb, 10*time.Second, name+" ready", func() bool {
+			resp, err := http.Get(u + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	return p
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (p *proc) stop(tb testing.TB) {
+	tb.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, p.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		tb.Fatalf("no exit 15 s after SIGTERM; stderr:\n%s", p.stderr)
+	}
+}
+
+func mustEventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mustJSON(tb testing.TB, method, url string, wantStatus int, v any) {
+	tb.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		tb.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatalf("%s %s: %v: %s", method, url, err, b)
+	}
+}
+
+// TestRunSimulateRestart is the first issue's acceptance path, on the real
+// binary: simulate 100 orders, see the counters move by exactly 100 and the
+// queue drain, stop with SIGTERM, start again, and find every order.
+func TestRunSimulateRestart(t *testing.T) {
+	for _, backend := range sqlstoretest.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			dataDir := t.TempDir()
+			args := []string{"run", "--data-dir", dataDir}
+			if dsn, _ := sqlstoretest.MustConfig(t, backend); dsn != "" {
+				args = append(args, "--postgres-dsn", dsn)
+			}
+			p := mustStart(t, args...)
+			orders := p.urls["orders"]
+			var sim struct{ Succeeded, Failed int }
+			mustJSON(t, "POST", orders+"/simulate?count=100&error_rate=0.1", 200, &sim)
+
+			m := telemetrytest.Scrape(t, orders+"/metrics")
+			ok := telemetrytest.Value(t, m, "orders_processed_total", map[string]string{"status": "success"})
+			failed := telemetrytest.Value(t, m, "orders_processed_total", map[string]string{"status": "failure"})
+			if ok+failed != 100 || int(failed) != sim.Failed || failed > 25 {
+				t.Fatalf("orders_processed_total success=%v failure=%v (response %+v)", ok, failed, sim)
+			}
+			if d := telemetrytest.Value(t, m, "order_queue_depth", nil); d != 0 {
+				t.Fatalf("order_queue_depth = %v", d)
+			}
+			var before struct{ Total int }
+			mustJSON(t, "GET", orders+"/orders", 200, &before)
+			if before.Total != 100 {
+				t.Fatalf("GET /orders total = %d, want 100", before.Total)
+			}
+			p.stop(t)
+
+			p = mustStart(t, args...)
+			var after struct{ Total int }
+			mustJSON(t, "GET", p.urls["orders"]+"/orders", 200, &after)
+			if after.Total != before.Total {
+				t.Fatalf("after restart %d orders, before %d", after.Total, before.Total)
+			}
+			p.stop(t)
+		})
+	}
+}
+
+func TestServeOneService(t *testing.T) {
+	p := mustStart(t, "serve", "orders", "--bind", "127.0.0.1", "--data-dir", t.TempDir())
+	if len(p.urls) != 1 || p.urls["orders"] == "" {
+		t.Fatalf("serve orders started %v", p.urls)
+	}
+	var h struct{ Status, Service string }
+	mustJSON(t, "GET", p.urls["orders"]+"/health", 200, &h)
+	if h.Status != "ok" || h.Service != "order-service" {
+		t.Fatalf("health %+v", h)
+	}
+	p.stop(t)
+}
+
+func TestCommandErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		mentions string
+	}{
+		{[]string{"serve"}, "exactly one service name"},
+		{[]string{"serve", "warehouse"}, `unknown service "warehouse"`},
+		{[]string{"fly"}, `unknown command "fly"`},
+		{[]string{"run", "--orders.port", "eighty"}, "invalid value"},
+		{[]string{"run", "--log.format", "xml"}, "--log.format"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, err := exec.Command(binary, tc.args...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.mentions) {
+				t.Fatalf("err %v, output %q; want failure mentioning %q", err, out, tc.mentions)
+			}
+		})
+	}
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "cloudcart ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
