@@ -65,6 +65,9 @@ type Config struct {
 
 	OrderWorkers, OrderQueueSize int
 
+	// Prometheus, when set, adds the embedded engine scraping the fleet.
+	Prometheus *PrometheusConfig
+
 	// Telemetry hooks for tests, e.g. an in-memory span recorder.
 	TelemetryOptions func(*telemetry.Options)
 }
@@ -120,6 +123,14 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		}
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("%s: %w", s.Name, err), f.close())
+		}
+		f.units = append(f.units, u)
+	}
+	if cfg.Prometheus != nil {
+		s := Service{Name: "prometheus", ServiceName: PrometheusJob, Port: 9090}
+		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob)}, f.units)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
 		}
 		f.units = append(f.units, u)
 	}

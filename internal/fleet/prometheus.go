@@ -1,0 +1,191 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/cloudcart/cloudcart/deploy"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/promengine"
+)
+
+// PrometheusJob is the embedded engine's own job and service name.
+const PrometheusJob = "cloudcart-prometheus"
+
+// PrometheusConfig configures the embedded engine of `cloudcart run`.
+type PrometheusConfig struct {
+	ConfigFile      string // a user's prometheus.yml; generated for the fleet when empty
+	AlertmanagerURL string // alerts go to Alertmanager's v2 API when set
+	WebhookURL      string // otherwise to this Alertmanager-webhook receiver
+	RetentionTime   time.Duration
+	RetentionSize   int64
+	EnableAdminAPI  bool
+	ExternalURL     string
+	Profile         Profile
+}
+
+// Profile is a set of intervals for the engine.
+type Profile struct {
+	Name           string
+	ScrapeInterval time.Duration
+	EvalInterval   time.Duration
+	ForScale       float64 // multiplies every alert's `for`
+}
+
+// Profiles: demo makes an alert fire within seconds of its cause on a
+// laptop; production keeps the shipped files' values (15 s intervals and the
+// rules' own `for`).
+var (
+	DemoProfile       = Profile{Name: "demo", ScrapeInterval: time.Second, EvalInterval: time.Second, ForScale: 0.05}
+	ProductionProfile = Profile{Name: "production", ScrapeInterval: 15 * time.Second, EvalInterval: 15 * time.Second, ForScale: 1}
+)
+
+// buildPrometheus assembles the embedded engine scraping the given units.
+func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
+	pc := env.Prometheus
+	dir := filepath.Join(env.DataDir, "prometheus")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &httpkit.Server{
+		Addr:    env.Addr(env.Service),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}),
+		Logger:  env.Log,
+	}
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	var (
+		cfg     []byte
+		cfgFile = pc.ConfigFile
+		err     error
+	)
+	if cfgFile != "" {
+		if cfg, err = os.ReadFile(cfgFile); err != nil {
+			return nil, fmt.Errorf("--prometheus.config: %w", err)
+		}
+	} else {
+		if cfgFile, err = writeRules(dir); err != nil {
+			return nil, err
+		}
+		if cfg, err = generateConfig(pc.Profile, append(targets, &Unit{Service: env.Service, Server: srv})); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	ext := pc.ExternalURL
+	if ext == "" {
+		ext = srv.URL()
+	}
+	eng, err := promengine.New(promengine.Options{
+		DataDir:         dir,
+		Config:          cfg,
+		ConfigFile:      cfgFile,
+		RetentionTime:   pc.RetentionTime,
+		RetentionSize:   pc.RetentionSize,
+		EnableAdminAPI:  pc.EnableAdminAPI,
+		AlertmanagerURL: pc.AlertmanagerURL,
+		WebhookURL:      pc.WebhookURL,
+		ExternalURL:     ext,
+		ScrapeInterval:  pc.Profile.ScrapeInterval,
+		EvalInterval:    pc.Profile.EvalInterval,
+		ForScale:        pc.Profile.ForScale,
+		Logger:          env.Log,
+		Registerer:      reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv.Handler = eng.Handler()
+	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
+		if !eng.Ready() {
+			return errors.New("TSDB not open or configuration not applied yet")
+		}
+		return nil
+	}}}
+	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
+	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}, nil
+}
+
+// writeRules copies the embedded rule files to <dir>/rules, replacing what
+// an older version left, and returns the path of a config file beside them
+// (rule_files in the generated config are relative to it).
+func writeRules(dir string) (string, error) {
+	rulesDir := filepath.Join(dir, "rules")
+	if err := os.RemoveAll(rulesDir); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+		return "", err
+	}
+	err := fs.WalkDir(deploy.Rules, "prometheus/rules", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := deploy.Rules.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(rulesDir, filepath.Base(p)), b, 0o644)
+	})
+	return filepath.Join(dir, "prometheus.generated.yml"), err
+}
+
+// generateConfig writes the prometheus.yml of `cloudcart run`: one job per
+// service (job = service.name) at the address it actually listens on, the
+// engine itself, and the shipped rule files. It is also written to disk
+// beside the rules, so users can read what the engine runs.
+func generateConfig(p Profile, units []*Unit) ([]byte, error) {
+	type staticConfig struct {
+		Targets []string `yaml:"targets"`
+	}
+	type scrapeConfig struct {
+		JobName       string         `yaml:"job_name"`
+		StaticConfigs []staticConfig `yaml:"static_configs"`
+	}
+	type global struct {
+		ScrapeInterval     string `yaml:"scrape_interval"`
+		ScrapeTimeout      string `yaml:"scrape_timeout"`
+		EvaluationInterval string `yaml:"evaluation_interval"`
+	}
+	type config struct {
+		Global        global         `yaml:"global"`
+		RuleFiles     []string       `yaml:"rule_files"`
+		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
+	}
+	c := config{
+		Global: global{
+			ScrapeInterval:     p.ScrapeInterval.String(),
+			ScrapeTimeout:      min(p.ScrapeInterval, 10*time.Second).String(),
+			EvaluationInterval: p.EvalInterval.String(),
+		},
+		RuleFiles: []string{"rules/*.yml"},
+	}
+	for _, u := range units {
+		addr, err := url.Parse(u.Server.URL())
+		if err != nil {
+			return nil, err
+		}
+		c.ScrapeConfigs = append(c.ScrapeConfigs, scrapeConfig{
+			JobName:       u.Service.ServiceName,
+			StaticConfigs: []staticConfig{{Targets: []string{addr.Host}}},
+		})
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# Generated by `cloudcart run` for its own services; --prometheus.config replaces it.\n"), b...), nil
+}
