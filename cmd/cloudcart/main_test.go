@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,7 +69,11 @@ func mustStart(tb testing.TB, args ...string) *proc {
 	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "CloudCart") {
 		tb.Fatalf("no start banner; stderr:\n%s", p.stderr)
 	}
-	for len(p.urls) < len(fleet.Services) && sc.Scan() {
+	want := len(fleet.Services)
+	if args[0] == "run" && !slices.Contains(args, "--no-prometheus") {
+		want++ // the embedded Prometheus
+	}
+	for len(p.urls) < want && sc.Scan() {
 		if m := planLine.FindStringSubmatch(sc.Text()); m != nil {
 			p.urls[m[1]] = m[2]
 		}
@@ -143,6 +148,7 @@ func TestRunSimulateRestart(t *testing.T) {
 				args = append(args, "--postgres-dsn", dsn)
 			}
 			p := mustStart(t, args...)
+			mustAllUp(t, p)
 			orders := p.urls["orders"]
 			var sim struct{ Succeeded, Failed int }
 			mustJSON(t, "POST", orders+"/simulate?count=100&error_rate=0.1", 200, &sim)
@@ -208,5 +214,85 @@ func TestCommandErrors(t *testing.T) {
 	out, err := exec.Command(binary, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "cloudcart ") {
 		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+// upTargets returns the jobs whose up sample is 1, from the embedded
+// Prometheus API.
+func upTargets(tb testing.TB, promURL string) (up, total int) {
+	tb.Helper()
+	var r struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string
+				Value  [2]any
+			}
+		}
+	}
+	resp, err := http.Get(promURL + "/api/v1/query?query=up")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	if json.NewDecoder(resp.Body).Decode(&r) != nil {
+		return 0, 0
+	}
+	for _, s := range r.Data.Result {
+		total++
+		if s.Value[1] == "1" {
+			up++
+		}
+	}
+	return up, total
+}
+
+// mustAllUp waits until Prometheus reports up == 1 for every service and
+// for itself.
+func mustAllUp(tb testing.TB, p *proc) {
+	tb.Helper()
+	mustEventually(tb, 10*time.Second, "up == 1 for every target", func() bool {
+		up, total := upTargets(tb, p.urls["prometheus"])
+		return total == len(p.urls) && up == total
+	})
+}
+
+// BenchmarkStartupToAllUp measures, on the real binary with an empty data
+// dir, the time from exec to the embedded Prometheus answering up == 1 for
+// every target (the first scrape of every service has landed).
+func BenchmarkStartupToAllUp(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		start := time.Now()
+		args := []string{"run", "--data-dir", dir, "--log.level", "warn"}
+		for _, p := range fleet.Planned {
+			args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
+		}
+		cmd := exec.Command(binary, args...)
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		urls := map[string]string{}
+		for sc.Scan() {
+			if m := planLine.FindStringSubmatch(sc.Text()); m != nil {
+				urls[m[1]] = m[2]
+			}
+			if urls["prometheus"] != "" && len(urls) == len(fleet.Services)+1 {
+				break
+			}
+		}
+		for {
+			if up, total := upTargets(b, urls["prometheus"]); total == len(urls) && up == total {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				b.Fatal("targets not up within 30 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms-to-all-up")
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
 	}
 }

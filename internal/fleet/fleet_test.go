@@ -11,15 +11,22 @@ import (
 )
 
 // mustFleet builds and runs the real wiring in-process on free ports.
-func mustFleet(tb testing.TB, names ...string) *fleet.Fleet {
+func mustFleet(tb testing.TB) *fleet.Fleet {
+	tb.Helper()
+	return mustFleetConfig(tb)
+}
+
+func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 	tb.Helper()
 	ports := map[string]int{}
 	for _, p := range fleet.Planned {
 		ports[p.Name] = 0
 	}
-	f, err := fleet.New(context.Background(), fleet.Config{
-		DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
-	}, names...)
+	cfg := fleet.Config{DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f, err := fleet.New(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
