@@ -119,4 +119,3 @@ func mustFleetWithPrometheus(tb testing.TB) *fleet.Fleet {
 	pc := &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
 	return mustFleetConfig(tb, func(c *fleet.Config) { c.Prometheus = pc })
 }
-

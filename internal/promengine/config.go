@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
-	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/rules"
 
 	// Service discovery beyond static_configs: the same "minimum" set the
@@ -156,19 +155,15 @@ func ruleFiles(cfg *config.Config) ([]string, error) {
 
 // checkRuleFiles parses every rule file once so that a broken file fails New
 // instead of the first evaluation, like `prometheus` refusing to start.
-func checkRuleFiles(cfg *config.Config, loader rules.GroupLoader, p parser.Parser) error {
-	files, err := ruleFiles(cfg)
-	if err != nil {
-		return err
-	}
+func checkRuleFiles(files []string, loader rules.GroupLoader, scheme model.ValidationScheme) error {
 	for _, f := range files {
-		groups, errs := loader.Load(f, false, cfg.GlobalConfig.MetricNameValidationScheme)
+		groups, errs := loader.Load(f, false, scheme)
 		if len(errs) > 0 {
 			return fmt.Errorf("rule file %s: %w", f, errors.Join(errs...))
 		}
 		for _, g := range groups.Groups {
 			for _, r := range g.Rules {
-				if _, err := p.ParseExpr(r.Expr); err != nil {
+				if _, err := loader.Parse(r.Expr); err != nil {
 					return fmt.Errorf("rule file %s, group %q: %w", f, g.Name, err)
 				}
 			}

@@ -167,11 +167,11 @@ func New(opts Options) (*Engine, error) {
 	}
 	p := parser.NewParser(parser.Options{})
 	loader := demoLoader{parser: p, logger: logger.With("component", "rule loader"), forScale: opts.ForScale, evalInterval: opts.EvalInterval}
-	if err := checkRuleFiles(cfg, loader, p); err != nil {
-		return nil, fmt.Errorf("promengine: %w", err)
-	}
 	files, err := ruleFiles(cfg)
 	if err != nil {
+		return nil, fmt.Errorf("promengine: %w", err)
+	}
+	if err := checkRuleFiles(files, loader, cfg.GlobalConfig.MetricNameValidationScheme); err != nil {
 		return nil, fmt.Errorf("promengine: %w", err)
 	}
 

@@ -248,6 +248,13 @@ func TestEndToEnd(t *testing.T) {
 		if ri.StorageRetention != "15d" || !ri.ReloadConfigSuccess {
 			t.Errorf("runtimeinfo = %+v", ri)
 		}
+		ts, err := r.api.TSDB(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts.HeadStats.NumSeries < 4 {
+			t.Errorf("head series = %d, want the target's series", ts.HeadStats.NumSeries)
+		}
 	})
 	t.Run("ready", func(t *testing.T) {
 		resp, err := http.Get(r.url + "/-/ready")
@@ -287,6 +294,14 @@ func TestRestartReplaysWAL(t *testing.T) {
 		if why != "" || got != want {
 			t.Errorf("after restart %s at %v = %v (%s), want %v", q, at, got, why, want)
 		}
+	}
+	// Exemplars live in memory and in the WAL, so they come back too.
+	ex, err := second.api.QueryExemplars(ctx, "cloudcart_test_requests_total", at.Add(-time.Minute), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 1 || len(ex[0].Exemplars) == 0 || ex[0].Exemplars[0].Labels["trace_id"] != "abc123" {
+		t.Errorf("exemplars after restart = %+v, want trace_id=abc123", ex)
 	}
 	if got := gaugeValue(t, reg, "prometheus_tsdb_head_series"); got < 1 {
 		t.Errorf("prometheus_tsdb_head_series = %v after replay, want > 0", got)
@@ -343,6 +358,14 @@ func TestSnapshotRestore(t *testing.T) {
 	got, why := instant(ctx, second.api, "cloudcart_test_requests_total", at)
 	if why != "" || got != 5 {
 		t.Fatalf("after restore cloudcart_test_requests_total at %v = %v (%s), want 5", at, got, why)
+	}
+	// Blocks hold samples, not exemplars: a restored snapshot has none.
+	ex, err := second.api.QueryExemplars(ctx, "cloudcart_test_requests_total", at.Add(-time.Minute), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) != 0 {
+		t.Errorf("exemplars after restore = %+v, want none", ex)
 	}
 }
 
@@ -413,6 +436,7 @@ func TestNewRejects(t *testing.T) {
 		{"no data dir", promengine.Options{Config: testConfig(nil)}, "DataDir"},
 		{"bad yaml", promengine.Options{DataDir: dir, Config: []byte("scrape_configs: [")}, "parse prometheus config"},
 		{"unknown field", promengine.Options{DataDir: dir, Config: []byte("scrape_intervall: 1s")}, "parse prometheus config"},
+		{"sd not compiled in", promengine.Options{DataDir: dir, Config: []byte("scrape_configs:\n  - job_name: x\n    file_sd_configs: [{files: [x.json]}]\n")}, "field file_sd_configs not found"},
 		{"broken rule file", promengine.Options{DataDir: dir, Config: testConfig([]string{broken})}, "broken.yml"},
 		{"negative for scale", promengine.Options{DataDir: dir, Config: testConfig(nil), ForScale: -1}, "ForScale"},
 		{"bad webhook url", promengine.Options{DataDir: dir, Config: testConfig(nil), WebhookURL: "slack"}, "webhook URL"},
@@ -443,5 +467,54 @@ func TestDataDirLocked(t *testing.T) {
 	}
 	if second.Ready() {
 		t.Error("failed engine reports ready")
+	}
+}
+
+// TestRetention: Options set retention unless prometheus.yml has a
+// storage.tsdb.retention section, which wins (Prometheus 3 semantics).
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		config  string
+		opts    promengine.Options
+		want    string
+		seconds float64
+		bytes   float64
+	}{
+		{"default", "", promengine.Options{}, "15d", 15 * 86400, 0},
+		{"options", "", promengine.Options{RetentionTime: 48 * time.Hour, RetentionSize: 1 << 30}, "2d or 1GiB", 2 * 86400, 1 << 30},
+		{"size only", "", promengine.Options{RetentionSize: 512 << 20}, "512MiB", 0, 512 << 20},
+		{"config wins", "storage:\n  tsdb:\n    retention:\n      time: 3d\n", promengine.Options{RetentionTime: time.Hour}, "3d", 3 * 86400, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			c.opts.Config = []byte(c.config)
+			c.opts.Registerer = reg
+			r := mustStart(t, c.opts)
+			ri, err := r.api.Runtimeinfo(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ri.StorageRetention != c.want {
+				t.Errorf("retention = %q, want %q", ri.StorageRetention, c.want)
+			}
+			// What the TSDB itself enforces.
+			if got := gaugeValue(t, reg, "prometheus_tsdb_retention_limit_seconds"); got != c.seconds {
+				t.Errorf("prometheus_tsdb_retention_limit_seconds = %v, want %v", got, c.seconds)
+			}
+			if got := gaugeValue(t, reg, "prometheus_tsdb_retention_limit_bytes"); got != c.bytes {
+				t.Errorf("prometheus_tsdb_retention_limit_bytes = %v, want %v", got, c.bytes)
+			}
+		})
+	}
+}
+
+// TestNewAcceptsHTTPSD: http_sd_configs is compiled in (docs/storage.md).
+func TestNewAcceptsHTTPSD(t *testing.T) {
+	t.Parallel()
+	cfg := "scrape_configs:\n  - job_name: x\n    http_sd_configs: [{url: 'http://127.0.0.1:1/sd'}]\n"
+	if _, err := promengine.New(promengine.Options{DataDir: t.TempDir(), Config: []byte(cfg)}); err != nil {
+		t.Fatalf("New: %v", err)
 	}
 }
