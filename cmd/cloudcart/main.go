@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{"run", "run the whole fleet in one process (loopback by default)", cmdRun},
 		{"serve", "serve one service: serve NAME (binds all interfaces by default)", cmdServe},
+		{"slo", "slo generate: regenerate the SLO burn-rate rules from deploy/slo/slos.yml", cmdSLO},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -13,8 +13,9 @@ import (
 // alert compares against a real bucket edge rather than an interpolation.
 var (
 	// End to end, queue wait included: a saturated queue pushes this into
-	// seconds.
-	orderDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30}
+	// seconds. 2.5 s is the order-placement latency SLO's threshold
+	// (deploy/slo/slos.yml), which must be a bucket edge.
+	orderDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 30}
 	// Work only: storage and payment, milliseconds when healthy.
 	processingBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}
 	// One SQL statement: sub-millisecond on SQLite, a few ms on PostgreSQL.

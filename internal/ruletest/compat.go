@@ -160,7 +160,7 @@ func checkExpr(expr string) []error {
 		case *parser.VectorSelector:
 			for _, m := range n.LabelMatchers {
 				switch {
-				case m.Name == labels.MetricName && m.Type == labels.MatchEqual && !model.LegacyValidation.IsValidMetricName(m.Value):
+				case m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual && !model.LegacyValidation.IsValidMetricName(m.Value):
 					errs = append(errs, fmt.Errorf("metric name %q needs UTF-8 quoting, which Prometheus 2.42 cannot parse", m.Value))
 				case !model.LegacyValidation.IsValidLabelName(m.Name):
 					errs = append(errs, fmt.Errorf("label %q needs UTF-8 quoting, which Prometheus 2.42 cannot parse", m.Name))

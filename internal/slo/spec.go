@@ -179,7 +179,7 @@ func parseSelector(s string) (selector, error) {
 	}
 	var sel selector
 	for _, m := range ms {
-		if m.Name != labels.MetricName {
+		if m.Name != model.MetricNameLabel {
 			if !model.LegacyValidation.IsValidLabelName(m.Name) {
 				return selector{}, fmt.Errorf("selector %q: label name %q needs UTF-8 quoting, which Prometheus 2.x cannot load", s, m.Name)
 			}
