@@ -44,6 +44,16 @@ func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 			tb.Error("fleet did not stop within 20 s")
 		}
 	})
+	for _, u := range f.Units() {
+		mustEventually(tb, 15*time.Second, u.Service.Name+" ready", func() bool {
+			resp, err := http.Get(u.Server.URL() + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
 	return f
 }
 
