@@ -25,6 +25,7 @@ func commands() []command {
 		{"run", "run the whole fleet in one process (loopback by default)", cmdRun},
 		{"serve", "serve one service: serve NAME (binds all interfaces by default)", cmdServe},
 		{"slo", "slo generate: regenerate the SLO burn-rate rules from deploy/slo/slos.yml", cmdSLO},
+		{"dashboards", "dashboards generate: regenerate the Grafana dashboards in deploy/grafana/dashboards", cmdDashboards},
 		{"version", "print the version", cmdVersion},
 	}
 }

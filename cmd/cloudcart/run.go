@@ -28,7 +28,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := c.fs
 	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
 	fs.StringVar(&pc.AlertmanagerURL, "alertmanager.url", "", "send alerts to this Alertmanager (v2 API), e.g. http://localhost:9093")
-	fs.StringVar(&pc.WebhookURL, "alerts.webhook-url", "", "without --alertmanager.url: post alert state changes here as Alertmanager webhook JSON")
+	fs.StringVar(&pc.WebhookURL, "alerts.webhook-url", "", "without --alertmanager.url: post alert state changes here as Alertmanager webhook JSON (default: the notification worker's /alerts)")
 	fs.Var(&retentionTime, "prometheus.retention.time", "how long the embedded TSDB keeps samples")
 	fs.StringVar(&retentionSize, "prometheus.retention.size", retentionSize, "maximum TSDB size, e.g. 512MB (0 = no limit)")
 	fs.BoolVar(&pc.EnableAdminAPI, "prometheus.enable-admin-api", false, "enable /api/v1/admin/tsdb/* (snapshot for backups)")

@@ -3,6 +3,7 @@ package cloudcart
 import (
 	"context"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -43,9 +44,15 @@ type Order struct {
 	Items         []Item      `json:"items"`
 	Total         Money       `json:"total"`
 	Status        OrderStatus `json:"status"`
+	FailureCode   string      `json:"failure_code,omitempty"` // an error code, e.g. payment_failed
 	FailureReason string      `json:"failure_reason,omitempty"`
 	CreatedAt     time.Time   `json:"created_at"`
 	UpdatedAt     time.Time   `json:"updated_at"`
+
+	// IdempotencyKey and RequestHash, when set, are stored with the order
+	// so a retried request finds it instead of creating another.
+	IdempotencyKey string `json:"-"`
+	RequestHash    string `json:"-"`
 }
 
 // Item is one line of an order.
@@ -57,7 +64,13 @@ type Item struct {
 
 // Validate checks the caller-supplied fields of an order and computes the
 // total. It returns an EINVALID error naming the first problem found.
-func (o *Order) Validate() error {
+func (o *Order) Validate() error { return o.validate(true) }
+
+// ValidateRequest checks an order whose prices may still be unknown: a
+// zero price means "the catalog price", filled in by the inventory check.
+func (o *Order) ValidateRequest() error { return o.validate(false) }
+
+func (o *Order) validate(pricesRequired bool) error {
 	switch {
 	case o.Customer == "":
 		return Errorf(EINVALID, "customer is required")
@@ -77,7 +90,7 @@ func (o *Order) Validate() error {
 			return Errorf(EINVALID, "items[%d].qty must be positive, got %d", i, it.Qty)
 		case it.Qty > MaxItemQuantity:
 			return Errorf(EINVALID, "items[%d].qty must be at most %d, got %d", i, MaxItemQuantity, it.Qty)
-		case it.Price <= 0:
+		case it.Price < 0 || (pricesRequired && it.Price == 0):
 			return Errorf(EINVALID, "items[%d].price must be positive", i)
 		}
 		total += it.Price * Money(it.Qty)
@@ -91,11 +104,25 @@ func (o *Order) Validate() error {
 
 // OrderFilter selects orders in FindOrders. Zero values mean "any".
 type OrderFilter struct {
-	Status   OrderStatus
-	Customer string
-	Offset   int
-	Limit    int // 0 means the store's default page size
+	Status        OrderStatus
+	Customer      string
+	UpdatedBefore time.Time // only orders last changed before this
+	// StockHeld selects failed and cancelled orders whose stock has not
+	// been confirmed released: the recovery sweep's work list.
+	StockHeld bool
+	Offset    int
+	Limit     int // 0 means the store's default page size
 }
+
+// Transitions is the order lifecycle: which statuses may follow which.
+var Transitions = map[OrderStatus][]OrderStatus{
+	OrderPending:   {OrderConfirmed, OrderFailed},
+	OrderConfirmed: {OrderShipped, OrderCancelled},
+	OrderShipped:   {OrderDelivered},
+}
+
+// CanTransition reports whether an order may go from one status to another.
+func CanTransition(from, to OrderStatus) bool { return slices.Contains(Transitions[from], to) }
 
 // OrderStore persists orders. Implementations must make CreateOrder atomic:
 // either the order and all its items are stored, or nothing is.
@@ -105,4 +132,18 @@ type OrderStore interface {
 	// FindOrders returns one page of orders, newest first, and the total
 	// number of orders matching the filter.
 	FindOrders(ctx context.Context, f OrderFilter) ([]*Order, int, error)
+	// FindOrderByIdempotencyKey returns the order created with key, or
+	// ENOTFOUND.
+	FindOrderByIdempotencyKey(ctx context.Context, key string) (*Order, error)
+	// UpdateOrderStatus moves an order from its current status to `to`,
+	// atomically: ECONFLICT if the current status cannot go there.
+	// failCode and reason explain a move to failed or cancelled.
+	UpdateOrderStatus(ctx context.Context, id string, to OrderStatus, failCode, reason string, at time.Time) (*Order, error)
+	// MarkStockReleased records that a failed or cancelled order's stock
+	// is back in the catalog.
+	MarkStockReleased(ctx context.Context, id string) error
 }
+
+// ErrIdempotencyKeyUsed is OrderStore.CreateOrder's answer when another
+// order holds the idempotency key; nothing was written.
+var ErrIdempotencyKeyUsed = Errorf(ECONFLICT, "idempotency key already used")

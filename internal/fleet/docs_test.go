@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"bufio"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -19,7 +20,7 @@ type docRow struct {
 
 var (
 	sectionRe = regexp.MustCompile("^## ([a-z-]+)$")
-	rowRe     = regexp.MustCompile("^\\| `([a-z_]+)` \\| (counter|gauge|histogram) \\| ([^|]*) \\|")
+	rowRe     = regexp.MustCompile("^\\| `([a-z_][a-z0-9_]*)` \\| (counter|gauge|histogram) \\| ([^|]*) \\|")
 	labelRe   = regexp.MustCompile("`([a-z_]+)`")
 )
 
@@ -52,6 +53,29 @@ func readMetricDocs(tb testing.TB) map[string]map[string]docRow {
 			out[section] = map[string]docRow{}
 		}
 		out[section][m[1]] = docRow{typ: m[2], labels: labels}
+	}
+	return out
+}
+
+// sharedSections are documented once for several services: a service
+// exposes the families of each shared section that applies to it besides
+// its own.
+var sharedSections = map[string]func(service string) bool{
+	// The chaos middleware runs in every service but chaos-service.
+	"chaos-middleware": func(service string) bool { return service != "chaos-service" },
+}
+
+// docsFor is what a service's live families are checked against: its
+// section plus the shared sections that apply to it.
+func docsFor(docs map[string]map[string]docRow, service string) map[string]docRow {
+	out := maps.Clone(docs[service])
+	if out == nil {
+		out = map[string]docRow{}
+	}
+	for section, applies := range sharedSections {
+		if applies(service) {
+			maps.Copy(out, docs[section])
+		}
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
@@ -30,7 +31,15 @@ type Service struct {
 // Services lists every service in start order. A service appears here once
 // its issue is implemented.
 var Services = []Service{
+	{Name: "users", ServiceName: "user-service", Port: 8001, build: buildUsers},
+	{Name: "products", ServiceName: "product-service", Port: 8002, build: buildProducts},
 	{Name: "orders", ServiceName: "order-service", Port: 8003, build: buildOrders},
+	{Name: "chaos", ServiceName: "chaos-service", Port: 8004, build: buildChaos},
+	{Name: "notifier", ServiceName: "notification-worker", Port: 8005, build: buildNotifier},
+	// The gateway comes last: it proxies to the services built before it.
+	{Name: "gateway", ServiceName: "api-gateway", Port: 8080, build: buildGateway},
+	// Except the aggregator, which scrapes every service built before it.
+	{Name: "aggregator", ServiceName: "metrics-aggregator", Port: 8006, build: buildAggregator},
 }
 
 // Planned are the ports of the fleet's plan (reference 002), including
@@ -63,7 +72,16 @@ type Config struct {
 	Logger      *slog.Logger
 	AllInOne    bool // OTEL_SERVICE_NAME is ignored in the all-in-one process
 
-	OrderWorkers, OrderQueueSize int
+	Orders   OrdersConfig
+	Products ProductsConfig
+
+	Users   UsersConfig
+	Gateway GatewayConfig
+
+	Bus        BusConfig
+	Chaos      ChaosConfig
+	Notifier   NotifierConfig
+	Aggregator AggregatorConfig
 
 	// Prometheus, when set, adds the embedded engine scraping the fleet.
 	Prometheus *PrometheusConfig
@@ -77,6 +95,22 @@ type Env struct {
 	Config
 	Service Service
 	Log     *slog.Logger
+	// Built are the services built before this one, already listening:
+	// the gateway proxies to them.
+	Built []*Unit
+
+	platform *platform // the bus connection and chaos middleware (common.go)
+}
+
+// BuiltURL is the base URL of an already built service of this process,
+// "" when the process does not run it.
+func (e *Env) BuiltURL(name string) string {
+	for _, b := range e.Built {
+		if b.Service.Name == name {
+			return b.Server.URL()
+		}
+	}
+	return ""
 }
 
 // Addr returns the listen address of a service.
@@ -97,6 +131,7 @@ func (c *Config) SQLitePath(s Service) string {
 type Fleet struct {
 	units []*Unit
 	log   *slog.Logger
+	bus   *bus.Server // embedded NATS, stopped after every service
 }
 
 // New builds the named services (all when names is empty) and binds their
@@ -115,8 +150,13 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		chosen = append(chosen, s)
 	}
 	f := &Fleet{log: cfg.Logger}
+	var err error
+	if f.bus, err = startBus(cfg, names); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
 	for _, s := range chosen {
-		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName)}
+		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
+			platform: &platform{server: f.bus}}
 		u, err := s.build(ctx, env)
 		if err == nil {
 			err = u.Server.Listen()
@@ -126,6 +166,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		}
 		f.units = append(f.units, u)
 	}
+	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
 		s := Service{Name: "prometheus", ServiceName: PrometheusJob, Port: 9090}
 		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob)}, f.units)
@@ -150,6 +191,15 @@ func (f *Fleet) URL(name string) string {
 // Units returns the services in start order.
 func (f *Fleet) Units() []*Unit { return f.units }
 
+// BusURL is where other processes reach the embedded NATS server, "" when
+// it does not listen (see BusConfig.Listen) or the bus is external.
+func (f *Fleet) BusURL() string {
+	if f.bus == nil {
+		return ""
+	}
+	return f.bus.ClientURL()
+}
+
 // Run runs every service until ctx is done or one of them fails, then
 // shuts all of them down and returns the joined errors.
 func (f *Fleet) Run(ctx context.Context) error {
@@ -171,7 +221,17 @@ func (f *Fleet) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, f.closeBus())...)
+}
+
+// closeBus stops the embedded NATS server, once every service is closed.
+func (f *Fleet) closeBus() error {
+	if f.bus == nil {
+		return nil
+	}
+	b := f.bus
+	f.bus = nil
+	return b.Close()
 }
 
 func (f *Fleet) close() error {
@@ -179,7 +239,7 @@ func (f *Fleet) close() error {
 	for _, u := range f.units {
 		errs = append(errs, u.close())
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, f.closeBus())...)
 }
 
 // Unit is one built service: its telemetry, server, background workers and
@@ -232,7 +292,9 @@ func (u *Unit) close() error {
 	return errors.Join(errs...)
 }
 
-// newTelemetry builds a service's telemetry and registers its shutdown.
+// newTelemetry builds a service's telemetry and registers its shutdown,
+// then connects the service to the bus and creates its chaos middleware
+// (common.go): every build function calls it first.
 func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 	o := telemetry.Options{
 		ServiceName:         env.Service.ServiceName,
@@ -252,5 +314,5 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		defer cancel()
 		return tel.Shutdown(sctx)
 	})
-	return nil
+	return connectPlatform(env, u) // every service is on the bus and runs the chaos middleware
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/users"
 )
 
 // mustFleet builds and runs the real wiring in-process on free ports.
@@ -22,7 +23,13 @@ func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 	for _, p := range fleet.Planned {
 		ports[p.Name] = 0
 	}
-	cfg := fleet.Config{DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true}
+	cfg := fleet.Config{DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
+		Products: fleet.ProductsConfig{SeedSize: 300},
+		Users:    fleet.UsersConfig{BcryptCost: users.MinBcryptCost, AdminEmail: testAdminEmail, AdminPassword: testAdminPassword},
+		// bcrypt under the race detector on a busy 2-core box can take
+		// seconds; a login must not become the gateway's 504.
+		Gateway: fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second}}
+	eventsDefaults(tb, &cfg)
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -87,6 +94,9 @@ func TestMetricsAreDocumented(t *testing.T) {
 	}
 	post(t, orders+"/orders", `{"customer":"x","items":[]}`) // validation error
 	get(t, orders+"/orders")
+	edgeTraffic(t, f)()
+	commerceTraffic(t, f)()
+	eventTraffic(t, f)()
 	docs := readMetricDocs(t)
 	for _, u := range f.Units() {
 		t.Run(u.Service.ServiceName, func(t *testing.T) {
@@ -94,7 +104,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkDocumented(t, u.Service.ServiceName, docs[u.Service.ServiceName], fams)
+			checkDocumented(t, u.Service.ServiceName, docsFor(docs, u.Service.ServiceName), fams)
 		})
 	}
 }

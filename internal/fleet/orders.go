@@ -1,13 +1,28 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"net/http"
+	"time"
 
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/orders"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 )
+
+// OrdersConfig configures the order service.
+type OrdersConfig struct {
+	Workers, QueueSize int
+	// ProductsURL is the product service; in `cloudcart run` the
+	// in-process one. Without one the service runs standalone (reference
+	// 001): client prices, no stock.
+	ProductsURL                             string
+	PaymentLatency, PaymentJitter           time.Duration
+	PaymentFailureRate                      float64
+	ShipAfter, DeliverAfter, PendingTimeout time.Duration
+}
 
 // buildOrders assembles the order service: telemetry, instrumented store,
 // work queue and workers, HTTP server.
@@ -41,9 +56,18 @@ func buildOrders(ctx context.Context, env *Env) (u *Unit, err error) {
 	if err != nil {
 		return u, err
 	}
+	c := env.Orders
+	var inv orders.Inventory
+	if url := cmp.Or(c.ProductsURL, env.BuiltURL("products")); url != "" {
+		client := &http.Client{Transport: &httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator,
+			Base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}
+		inv = orders.NewProductClient(url, client)
+	}
 	svc, err := orders.New(orders.Options{
 		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
-		Workers: env.OrderWorkers, QueueSize: env.OrderQueueSize,
+		Workers: c.Workers, QueueSize: c.QueueSize, Inventory: inv,
+		Payments:  orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())),
+		ShipAfter: c.ShipAfter, DeliverAfter: c.DeliverAfter, PendingTimeout: c.PendingTimeout,
 	})
 	if err != nil {
 		return u, err
@@ -56,7 +80,7 @@ func buildOrders(ctx context.Context, env *Env) (u *Unit, err error) {
 	u.Workers = append(u.Workers, svc.Run)
 	u.Server = &httpkit.Server{
 		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(svc.Handler()),
+		Handler: mw.Wrap(withChaos(env, u, svc.Handler())),
 		Metrics: u.Telemetry.MetricsHandler(),
 		Logger:  env.Log,
 		Checks:  []httpkit.Check{{Name: "database", Check: db.Ping}},

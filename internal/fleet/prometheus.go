@@ -1,10 +1,13 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/cloudcart/cloudcart/deploy"
+	"github.com/cloudcart/cloudcart/internal/chaos"
+	"github.com/cloudcart/cloudcart/internal/console"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/promengine"
 )
@@ -108,7 +113,9 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv.Handler = eng.Handler()
+	if srv.Handler, err = withConsole(env, targets, eng.Handler()); err != nil {
+		return nil, err
+	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
 		if !eng.Ready() {
 			return errors.New("TSDB not open or configuration not applied yet")
@@ -117,6 +124,44 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	}}}
 	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
 	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}, nil
+}
+
+// withConsole serves the engine's API under /api/ and /-/ and the built-in
+// console (internal/console) at "/": the console's server side holds the
+// chaos admin token and calls the services of this fleet. It does so only
+// while the process listens on loopback, as `cloudcart run` does by
+// default: the console asks no token of its users.
+func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
+	for _, u := range targets {
+		switch u.Service.Name {
+		case "chaos":
+			if ip := net.ParseIP(env.Bind); env.Bind != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				// The console would lend the token to anyone who reaches it.
+				o.ChaosNote = "The console's chaos controls are off: this process listens beyond this machine (--bind " +
+					cmp.Or(env.Bind, `""`) + "). Use the chaos admin API with its token."
+				continue
+			}
+			tok, _, err := chaos.LoadToken(env.Chaos.Token, filepath.Join(env.DataDir, "chaos.token"))
+			if err != nil {
+				return nil, err
+			}
+			o.ChaosURL, o.ChaosToken = u.Server.URL(), tok
+		case "notifier":
+			o.NotifierURL = u.Server.URL()
+		case "orders":
+			o.OrdersURL = u.Server.URL()
+		}
+	}
+	c, err := console.New(o)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", engine)
+	mux.Handle("/-/", engine)
+	mux.Handle("/", c.Handler())
+	return mux, nil
 }
 
 // writeRules copies the embedded rule files to <dir>/rules, replacing what

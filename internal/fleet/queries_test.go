@@ -53,10 +53,16 @@ func TestReferenceQueries(t *testing.T) {
 	}
 	f := mustFleetWithPrometheus(t)
 	orders := f.URL("orders")
+	edge := edgeTraffic(t, f)
+	commerce := commerceTraffic(t, f)
+	events := eventTraffic(t, f)
 	load := func() {
 		post(t, orders+"/simulate?count=30&error_rate=0.2", "")
 		post(t, orders+"/orders", `{"customer":"x","items":[]}`)
 		get(t, orders+"/orders?limit=5")
+		edge()
+		commerce()
+		events()
 	}
 	load()
 	api := mustPromAPI(t, f.URL("prometheus"))

@@ -2,6 +2,7 @@ package httpkit
 
 import (
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -16,13 +17,22 @@ type Transport struct {
 	Base       http.RoundTripper // http.DefaultTransport if nil
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
+	// Observe, when set, is called once per round trip with its outcome
+	// (the response, headers read, or the error) and the time it took, so a
+	// caller can record client-side metrics at this one place. The gateway
+	// records its upstream latency and errors here.
+	Observe func(req *http.Request, resp *http.Response, err error, elapsed time.Duration)
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	if t.Observe != nil {
+		start := time.Now()
+		defer func() { t.Observe(req, resp, err, time.Since(start)) }()
 	}
 	if t.Tracer == nil {
 		return base.RoundTrip(req)
@@ -38,7 +48,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Propagator != nil {
 		t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
-	resp, err := base.RoundTrip(req)
+	resp, err = base.RoundTrip(req)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())

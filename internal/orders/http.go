@@ -1,7 +1,9 @@
 package orders
 
 import (
-	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -16,51 +18,15 @@ import (
 // httpkit middleware; /healthz, /readyz and /metrics come from the server.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", s.handle("/orders", s.createOrder))
-	mux.HandleFunc("GET /orders", s.handle("/orders", s.listOrders))
-	mux.HandleFunc("GET /orders/{id}", s.handle("/orders/{id}", s.getOrder))
-	mux.HandleFunc("POST /simulate", s.handle("/simulate", s.simulate))
-	mux.HandleFunc("GET /health", s.handle("/health", s.health))
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
+	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder))
+	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders))
+	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))
+	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle("/orders/{id}/cancel", s.cancel))
+	mux.HandleFunc("POST /simulate", h.Handle("/simulate", s.simulate))
+	mux.HandleFunc("GET /slow", h.Handle("/slow", s.slow))
+	mux.HandleFunc("GET /health", h.Handle("/health", s.health))
 	return mux
-}
-
-// handle turns a handler's error into the JSON error response, counting it
-// in order_errors_total unless the worker already did.
-func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			err = cloudcart.Errorf(cloudcart.EUNAVAILABLE, "request ended before the order finished; see GET /orders")
-		}
-		var c counted
-		if !errors.As(err, &c) {
-			s.countError(r.Context(), errorType(err), endpoint)
-		}
-		if cloudcart.ErrorCode(err) == cloudcart.EUNAVAILABLE {
-			w.Header().Set("Retry-After", "1")
-		}
-		httpkit.Error(w, r, s.log, err)
-	}
-}
-
-// errorType maps a domain error onto the closed set of error_type values.
-func errorType(err error) string {
-	switch cloudcart.ErrorCode(err) {
-	case cloudcart.EINVALID, cloudcart.ETOOLARGE:
-		return "validation"
-	case cloudcart.ENOTFOUND:
-		return "not_found"
-	case cloudcart.EUNAVAILABLE:
-		return "unavailable"
-	case cloudcart.ECONFLICT:
-		return "conflict"
-	case cloudcart.EPAYMENT:
-		return "payment_declined"
-	}
-	return "internal"
 }
 
 type orderRequest struct {
@@ -69,7 +35,7 @@ type orderRequest struct {
 }
 
 func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
-	fail, err := boolParam(r, "fail")
+	fail, err := httpkit.BoolParam(r, "fail")
 	if err != nil {
 		return err
 	}
@@ -81,11 +47,87 @@ func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o := &cloudcart.Order{Customer: req.Customer, Items: req.Items}
-	if err := s.PlaceOrder(r.Context(), o, fail, "/orders"); err != nil {
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" {
+		if len(key) > 128 {
+			return cloudcart.Errorf(cloudcart.EINVALID, "Idempotency-Key must be at most 128 characters")
+		}
+		o.IdempotencyKey, o.RequestHash = key, requestHash(req, fail)
+		if prev, err := s.store.FindOrderByIdempotencyKey(r.Context(), key); err == nil {
+			return replay(w, prev, o.RequestHash)
+		} else if cloudcart.ErrorCode(err) != cloudcart.ENOTFOUND {
+			return err
+		}
+	}
+	err = s.PlaceOrder(r.Context(), o, fail, "/orders")
+	if errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) { // a concurrent retry won
+		prev, ferr := s.store.FindOrderByIdempotencyKey(r.Context(), key)
+		if ferr != nil {
+			return ferr
+		}
+		return replay(w, prev, o.RequestHash)
+	}
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/orders/"+o.ID)
 	httpkit.WriteJSON(w, http.StatusCreated, o)
+	return nil
+}
+
+// requestHash identifies a request's content for idempotency checks.
+func requestHash(req orderRequest, fail bool) string {
+	b, _ := json.Marshal(struct {
+		R orderRequest
+		F bool
+	}{req, fail})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// replay answers a retried request with the first one's outcome.
+func replay(w http.ResponseWriter, prev *cloudcart.Order, hash string) error {
+	if prev.RequestHash != hash {
+		return cloudcart.Errorf(cloudcart.EINVALID, "Idempotency-Key was already used with a different request")
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	switch prev.Status {
+	case cloudcart.OrderPending:
+		return cloudcart.Errorf(cloudcart.ECONFLICT, "the request with this Idempotency-Key is still being processed")
+	case cloudcart.OrderFailed:
+		return &cloudcart.Error{Code: prev.FailureCode, Message: prev.FailureReason}
+	}
+	w.Header().Set("Location", "/orders/"+prev.ID)
+	httpkit.WriteJSON(w, http.StatusCreated, prev)
+	return nil
+}
+
+func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, o)
+	return nil
+}
+
+// MaxSlow bounds GET /slow.
+const MaxSlow = 10_000
+
+// slow is reference 003's latency demo: it answers after ms milliseconds.
+func (s *Service) slow(w http.ResponseWriter, r *http.Request) error {
+	ms, err := httpkit.IntParam(r, "ms", 500, 0, MaxSlow)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+	httpkit.WriteJSON(w, http.StatusOK, map[string]int{"slept_ms": ms})
 	return nil
 }
 
@@ -116,10 +158,10 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
 		return cloudcart.Errorf(cloudcart.EINVALID, "status %q is not one of pending, confirmed, shipped, delivered, cancelled, failed", truncate(string(f.Status)))
 	}
 	var err error
-	if f.Limit, err = intParam(r, "limit", 50, 1, 500); err != nil {
+	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
 		return err
 	}
-	if f.Offset, err = intParam(r, "offset", 0, 0, 1_000_000); err != nil {
+	if f.Offset, err = httpkit.IntParam(r, "offset", 0, 0, 1_000_000); err != nil {
 		return err
 	}
 	orders, total, err := s.ListOrders(r.Context(), f)
@@ -134,7 +176,7 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
-	count, err := intParam(r, "count", 20, 1, MaxSimulate)
+	count, err := httpkit.IntParam(r, "count", 20, 1, MaxSimulate)
 	if err != nil {
 		return err
 	}
@@ -158,29 +200,6 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) health(w http.ResponseWriter, r *http.Request) error {
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "service": "order-service", "queue_depth": s.QueueDepth()})
 	return nil
-}
-
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, cloudcart.Errorf(cloudcart.EINVALID, "%s must be an integer between %d and %d, got %q", name, lo, hi, truncate(v))
-	}
-	return n, nil
-}
-
-func boolParam(r *http.Request, name string) (bool, error) {
-	switch v := r.URL.Query().Get(name); v {
-	case "", "false", "0":
-		return false, nil
-	case "true", "1":
-		return true, nil
-	default:
-		return false, cloudcart.Errorf(cloudcart.EINVALID, "%s must be true or false, got %q", name, truncate(v))
-	}
 }
 
 func truncate(s string) string {

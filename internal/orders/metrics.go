@@ -33,6 +33,10 @@ type Metrics struct {
 	Errors             metric.Int64Counter         // order_errors_total{error_type,endpoint}
 	DBQueryDuration    metric.Float64Histogram     // order_db_query_duration_seconds{query_type}
 	DBConnectionErrors metric.Int64Counter         // order_db_connection_errors_total
+	Cancelled          metric.Int64Counter         // orders_cancelled_total
+	Completed          metric.Int64Counter         // orders_completed_total
+	Payments           metric.Int64Counter         // order_payments_processed_total{status}
+	InventoryCheck     metric.Float64Histogram     // order_inventory_check_duration_seconds
 	queueDepth         metric.Int64ObservableGauge // order_queue_depth
 
 	success, failure metric.AddOption
@@ -74,6 +78,19 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.DBConnectionErrors, err = meter.Int64Counter("order.db.connection.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Failures to reach the order database."))
 	add(err)
+	m.Cancelled, err = meter.Int64Counter("orders.cancelled", metric.WithUnit("{order}"),
+		metric.WithDescription("Orders cancelled after confirmation (stock returned)."))
+	add(err)
+	m.Completed, err = meter.Int64Counter("orders.completed", metric.WithUnit("{order}"),
+		metric.WithDescription("Orders completed: delivered to the customer."))
+	add(err)
+	m.Payments, err = meter.Int64Counter("order.payments.processed", metric.WithUnit("{payment}"),
+		metric.WithDescription("Payment attempts by outcome: success, failed (declined) or error (provider unreachable)."))
+	add(err)
+	m.InventoryCheck, err = meter.Float64Histogram("order.inventory_check.duration", metric.WithUnit("s"),
+		metric.WithDescription("Latency of the inventory check against the product service (reference 000's orders.inventory_check.duration)."),
+		metric.WithExplicitBucketBoundaries(processingBuckets...))
+	add(err)
 	m.queueDepth, err = meter.Int64ObservableGauge("order.queue.depth", metric.WithUnit("{order}"),
 		metric.WithDescription("Orders accepted and waiting in the work queue for a worker."))
 	add(err)
@@ -89,5 +106,10 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.Created.Add(ctx, 0)
 	m.Value.Add(ctx, 0)
 	m.DBConnectionErrors.Add(ctx, 0)
+	m.Cancelled.Add(ctx, 0)
+	m.Completed.Add(ctx, 0)
+	for _, st := range []string{"success", "failed", "error"} {
+		m.Payments.Add(ctx, 0, metric.WithAttributes(attribute.String("status", st)))
+	}
 	return m, nil
 }

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 // Defaults for Options.
@@ -36,7 +37,26 @@ type Options struct {
 	Now       func() time.Time
 	QueueSize int
 	Workers   int
+
+	// Inventory is the product service; Standalone{} (client prices, no
+	// stock) when nil.
+	Inventory Inventory
+	// Payments charges orders; a provider that approves at once when nil.
+	Payments Payments
+	// Lifecycle timings: a confirmed order ships after ShipAfter and is
+	// delivered DeliverAfter later; a pending order older than
+	// PendingTimeout was abandoned (its process died) and is failed with
+	// its stock released. The sweep runs every SweepEvery.
+	ShipAfter, DeliverAfter, PendingTimeout, SweepEvery time.Duration
 }
+
+// Lifecycle defaults.
+const (
+	DefaultShipAfter      = 5 * time.Second
+	DefaultDeliverAfter   = 10 * time.Second
+	DefaultPendingTimeout = 30 * time.Second
+	DefaultSweepEvery     = time.Second
+)
 
 // Service processes orders.
 type Service struct {
@@ -47,6 +67,10 @@ type Service struct {
 	now     func() time.Time
 	queue   chan *job
 	workers int
+	inv     Inventory
+	pay     Payments
+
+	shipAfter, deliverAfter, pendingTimeout, sweepEvery time.Duration
 
 	mu     sync.RWMutex // guards enqueue against close(queue)
 	closed bool
@@ -76,6 +100,19 @@ func New(o Options) (*Service, error) {
 		now:     o.Now,
 		queue:   make(chan *job, cmp.Or(max(o.QueueSize, 0), DefaultQueueSize)),
 		workers: o.Workers,
+		inv:     o.Inventory,
+		pay:     o.Payments,
+
+		shipAfter:      cmp.Or(o.ShipAfter, DefaultShipAfter),
+		deliverAfter:   cmp.Or(o.DeliverAfter, DefaultDeliverAfter),
+		pendingTimeout: cmp.Or(o.PendingTimeout, DefaultPendingTimeout),
+		sweepEvery:     cmp.Or(o.SweepEvery, DefaultSweepEvery),
+	}
+	if s.inv == nil {
+		s.inv = Standalone{}
+	}
+	if s.pay == nil {
+		s.pay = NewSimulatedPayments(0, 0, 0, 1)
 	}
 	if s.workers <= 0 {
 		s.workers = DefaultWorkers
@@ -117,6 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { s.runLifecycle(ctx) })
 	<-ctx.Done()
 	s.mu.Lock()
 	s.closed = true
@@ -159,7 +197,11 @@ func (s *Service) enqueue(ctx context.Context, j *job, wait bool) error {
 // is processed even if ctx ends while it waits: once accepted it is the
 // service's to finish, and its outcome is visible through GetOrder.
 func (s *Service) PlaceOrder(ctx context.Context, o *cloudcart.Order, fail bool, endpoint string) error {
-	if err := o.Validate(); err != nil {
+	validate := o.ValidateRequest // the catalog fills in missing prices
+	if _, standalone := s.inv.(Standalone); standalone {
+		validate = o.Validate // no catalog: the client's prices are the prices
+	}
+	if err := validate(); err != nil {
 		return err
 	}
 	j := s.newJob(ctx, o, fail, endpoint)
@@ -188,56 +230,148 @@ func (s *Service) newJob(ctx context.Context, o *cloudcart.Order, fail bool, end
 	}
 }
 
-// process runs on a worker: pay, then record the order with its outcome.
+// process runs on a worker and records the outcome's metrics.
 func (s *Service) process(j *job) error {
 	start := s.now()
 	ctx, span := s.tracer.Start(j.ctx, "order.process", trace.WithAttributes(
 		attribute.String("order.id", j.order.ID), attribute.Int("order.items", len(j.order.Items))))
 	defer span.End()
-
-	o := j.order
-	o.Status = cloudcart.OrderConfirmed
-	payErr := s.pay(ctx, j)
-	if payErr != nil {
-		o.Status, o.FailureReason = cloudcart.OrderFailed, cloudcart.ErrorMessage(payErr)
-	}
-	o.CreatedAt = j.accepted
-	o.UpdatedAt = s.now()
-	storeErr := s.store.CreateOrder(ctx, o)
-
+	err := s.steps(ctx, j)
 	end := s.now()
 	s.m.ProcessingDuration.Record(ctx, end.Sub(start).Seconds())
 	s.m.Duration.Record(ctx, end.Sub(j.accepted).Seconds())
-	switch {
-	case storeErr != nil:
+	if err != nil {
 		s.m.Processed.Add(ctx, 1, s.m.failure)
-		s.countError(ctx, "storage", j.endpoint)
-		span.RecordError(storeErr)
-		span.SetStatus(codes.Error, "store order")
-		return counted{storeErr}
-	case payErr != nil:
-		s.m.Created.Add(ctx, 1)
-		s.m.Processed.Add(ctx, 1, s.m.failure)
-		s.countError(ctx, "payment_declined", j.endpoint)
-		span.SetStatus(codes.Error, "payment declined")
-		return counted{payErr}
+		span.RecordError(err)
+		span.SetStatus(codes.Error, cloudcart.ErrorCode(err))
+		return httpkit.Counted(err) // each step counted its own error
 	}
-	s.m.Created.Add(ctx, 1)
 	s.m.Processed.Add(ctx, 1, s.m.success)
-	s.m.Value.Add(ctx, o.Total.Dollars())
+	s.m.Value.Add(ctx, j.order.Total.Dollars())
 	return nil
 }
 
-// pay is the payment step. Until the payment provider exists (issue 5) it
-// declines exactly the orders marked to fail.
-func (s *Service) pay(ctx context.Context, j *job) error {
-	_, span := s.tracer.Start(ctx, "order.payment")
-	defer span.End()
-	if j.fail {
-		span.SetStatus(codes.Error, "declined")
-		return cloudcart.Errorf(cloudcart.EPAYMENT, "payment declined for order %s", j.order.ID)
+// steps: inventory check → record pending → reserve stock → pay → commit
+// → confirmed. A failure after the order is recorded releases its stock
+// and marks it failed, so no stock stays reserved by a failed order.
+func (s *Service) steps(ctx context.Context, j *job) error {
+	o := j.order
+	items := make([]cloudcart.ReservationItem, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = cloudcart.ReservationItem{SKU: it.SKU, Qty: it.Qty}
 	}
+	checkStart := time.Now()
+	cctx, span := s.tracer.Start(ctx, "order.inventory_check")
+	prices, err := s.inv.Check(cctx, items)
+	span.End()
+	s.m.InventoryCheck.Record(ctx, time.Since(checkStart).Seconds())
+	if err == nil {
+		err = applyPrices(o, prices)
+	}
+	if err != nil {
+		s.countError(ctx, stepErrorType(err), j.endpoint)
+		return err
+	}
+
+	o.Status, o.CreatedAt, o.UpdatedAt = cloudcart.OrderPending, j.accepted, s.now()
+	if err := s.store.CreateOrder(ctx, o); err != nil {
+		if !errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) {
+			s.countError(ctx, "storage", j.endpoint)
+		}
+		return err
+	}
+	s.m.Created.Add(ctx, 1)
+
+	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
+	err = s.inv.Reserve(rctx, o.ID, items)
+	span.End()
+	if err != nil {
+		return s.fail(ctx, j, err, stepErrorType(err))
+	}
+
+	pctx, span := s.tracer.Start(ctx, "order.payment")
+	if j.fail {
+		err = cloudcart.Errorf(cloudcart.EPAYMENT, "payment declined for order %s", o.ID)
+	} else {
+		err = s.pay.Charge(pctx, o.ID, o.Total)
+	}
+	span.End()
+	switch cloudcart.ErrorCode(err) {
+	case "":
+		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "success")))
+	case cloudcart.EPAYMENT:
+		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "failed")))
+		return s.fail(ctx, j, err, "payment_declined")
+	default:
+		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
+		return s.fail(ctx, j, err, "upstream")
+	}
+
+	// The order is paid: committing the reservation is bookkeeping, and the
+	// stock stays taken whether or not it succeeds.
+	if err := s.inv.Commit(ctx, o.ID); err != nil {
+		s.log.WarnContext(ctx, "commit reservation", "order", o.ID, "err", err)
+	}
+	done, err := s.store.UpdateOrderStatus(ctx, o.ID, cloudcart.OrderConfirmed, "", "", s.now())
+	if err != nil {
+		s.countError(ctx, "storage", j.endpoint)
+		return err
+	}
+	*o = *done
 	return nil
+}
+
+// applyPrices fills catalog prices into the order (a client price must
+// match the catalog) and validates the result.
+func applyPrices(o *cloudcart.Order, prices map[string]cloudcart.Money) error {
+	for i, it := range o.Items {
+		p, ok := prices[it.SKU]
+		if !ok {
+			continue // standalone: the client's price stands
+		}
+		if it.Price != 0 && it.Price != p {
+			return cloudcart.Errorf(cloudcart.ECONFLICT, "price of %s is %s, not %s", it.SKU, p, it.Price)
+		}
+		o.Items[i].Price = p
+	}
+	return o.Validate()
+}
+
+// stepErrorType names a processing step's failure for order_errors_total.
+func stepErrorType(err error) string {
+	switch cloudcart.ErrorCode(err) {
+	case cloudcart.ECONFLICT:
+		return "out_of_stock"
+	case cloudcart.EUNAVAILABLE:
+		return "upstream"
+	}
+	return httpkit.ErrorType(err)
+}
+
+// fail marks a recorded order failed and releases its stock.
+func (s *Service) fail(ctx context.Context, j *job, cause error, errorType string) error {
+	s.countError(ctx, errorType, j.endpoint)
+	s.release(ctx, j.order.ID)
+	failed, err := s.store.UpdateOrderStatus(ctx, j.order.ID, cloudcart.OrderFailed,
+		cloudcart.ErrorCode(cause), cloudcart.ErrorMessage(cause), s.now())
+	if err != nil {
+		s.log.ErrorContext(ctx, "mark order failed", "order", j.order.ID, "err", err)
+	} else {
+		*j.order = *failed
+	}
+	return cause
+}
+
+// release gives an order's stock back and records it; a failure leaves the
+// order for the lifecycle sweep to retry.
+func (s *Service) release(ctx context.Context, id string) {
+	if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
+		s.log.WarnContext(ctx, "release stock; the sweep will retry", "order", id, "err", err)
+		return
+	}
+	if err := s.store.MarkStockReleased(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "mark stock released", "order", id, "err", err)
+	}
 }
 
 // countError records order_errors_total. errorType and endpoint come from
@@ -256,9 +390,3 @@ func (s *Service) GetOrder(ctx context.Context, id string) (*cloudcart.Order, er
 func (s *Service) ListOrders(ctx context.Context, f cloudcart.OrderFilter) ([]*cloudcart.Order, int, error) {
 	return s.store.FindOrders(ctx, f)
 }
-
-// counted marks an error already recorded in order_errors_total, so the
-// HTTP layer does not count it twice.
-type counted struct{ error }
-
-func (c counted) Unwrap() error { return c.error }

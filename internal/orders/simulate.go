@@ -20,7 +20,8 @@ type SimulateResult struct {
 	Seconds   float64 `json:"duration_seconds"`
 }
 
-// catalog is the synthetic shop /simulate orders from.
+// catalog is the synthetic shop /simulate orders from when the order
+// service runs without a product service.
 var catalog = func() []cloudcart.Item {
 	items := make([]cloudcart.Item, 20)
 	for i := range items {
@@ -40,11 +41,15 @@ func (s *Service) Simulate(ctx context.Context, count int, errorRate float64, rn
 		return SimulateResult{}, cloudcart.Errorf(cloudcart.EINVALID, "error_rate must be between 0 and 1, got %v", errorRate)
 	}
 	start := s.now()
+	items, err := s.inv.Sample(ctx, 50, rng)
+	if err != nil {
+		return SimulateResult{}, err
+	}
 	jobs := make([]*job, 0, count)
 	var enqueueErr error
 	for i := 0; i < count; i++ {
-		o := syntheticOrder(rng)
-		if err := o.Validate(); err != nil {
+		o := syntheticOrder(rng, items)
+		if err := o.ValidateRequest(); err != nil {
 			return SimulateResult{}, err
 		}
 		j := s.newJob(ctx, o, rng.Float64() < errorRate, "/simulate")
@@ -68,13 +73,18 @@ func (s *Service) Simulate(ctx context.Context, count int, errorRate float64, rn
 	return res, nil
 }
 
-func syntheticOrder(rng *rand.Rand) *cloudcart.Order {
+func syntheticOrder(rng *rand.Rand, from []cloudcart.Item) *cloudcart.Order {
 	n := 1 + rng.IntN(3)
-	o := &cloudcart.Order{Customer: fmt.Sprintf("sim-customer-%02d", rng.IntN(50)), Items: make([]cloudcart.Item, n)}
-	for i := range o.Items {
-		it := catalog[rng.IntN(len(catalog))]
-		it.Qty = 1 + rng.IntN(3)
-		o.Items[i] = it
+	o := &cloudcart.Order{Customer: fmt.Sprintf("sim-customer-%02d", rng.IntN(50))}
+	seen := map[string]bool{}
+	for range n {
+		it := from[rng.IntN(len(from))]
+		if seen[it.SKU] {
+			continue
+		}
+		seen[it.SKU] = true
+		it.Qty = 1 + rng.IntN(2)
+		o.Items = append(o.Items, it)
 	}
 	return o
 }

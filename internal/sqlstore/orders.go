@@ -29,6 +29,14 @@ var orderMigrations = []Migration{
 		qty INTEGER NOT NULL CHECK (qty > 0),
 		price_cents BIGINT NOT NULL CHECK (price_cents > 0),
 		PRIMARY KEY (order_id, line))`},
+	{Version: 2, SQL: `ALTER TABLE orders ADD COLUMN stock_released INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE orders ADD COLUMN failure_code TEXT NOT NULL DEFAULT '';
+	CREATE INDEX orders_status_updated_idx ON orders (status, updated_at);
+	CREATE TABLE order_idempotency (
+		idem_key TEXT PRIMARY KEY,
+		order_id TEXT NOT NULL REFERENCES orders (id),
+		request_hash TEXT NOT NULL,
+		created_at BIGINT NOT NULL)`},
 }
 
 // DefaultPageSize and MaxPageSize bound FindOrders.
@@ -52,11 +60,19 @@ func NewOrderStore(ctx context.Context, db *DB) (*OrderStore, error) {
 
 // CreateOrder stores the order and its items in one transaction.
 func (s *OrderStore) CreateOrder(ctx context.Context, o *cloudcart.Order) error {
+	idemClash := false
 	err := s.db.Tx(ctx, func(c Conn) error {
-		if _, err := c.Exec(ctx, `INSERT INTO orders (id, customer, total_cents, status, failure_reason, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			o.ID, o.Customer, int64(o.Total), string(o.Status), o.FailureReason, o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro()); err != nil {
+		if _, err := c.Exec(ctx, `INSERT INTO orders (id, customer, total_cents, status, failure_code, failure_reason, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			o.ID, o.Customer, int64(o.Total), string(o.Status), o.FailureCode, o.FailureReason, o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro()); err != nil {
 			return err
+		}
+		if o.IdempotencyKey != "" {
+			if _, err := c.Exec(ctx, `INSERT INTO order_idempotency (idem_key, order_id, request_hash, created_at) VALUES ($1, $2, $3, $4)`,
+				o.IdempotencyKey, o.ID, o.RequestHash, o.CreatedAt.UnixMicro()); err != nil {
+				idemClash = isUniqueViolation(err)
+				return err
+			}
 		}
 		var b strings.Builder
 		b.WriteString(`INSERT INTO order_items (order_id, line, sku, qty, price_cents) VALUES `)
@@ -72,16 +88,74 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *cloudcart.Order) error 
 		_, err := c.Exec(ctx, b.String(), args...)
 		return err
 	})
-	if err != nil && isUniqueViolation(err) {
+	switch {
+	case idemClash:
+		return cloudcart.ErrIdempotencyKeyUsed
+	case err != nil && isUniqueViolation(err):
 		return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s already exists", o.ID)
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("create order: %w", err)
 	}
 	return nil
 }
 
-const orderColumns = `id, customer, total_cents, status, failure_reason, created_at, updated_at`
+// FindOrderByIdempotencyKey returns the order created with key.
+func (s *OrderStore) FindOrderByIdempotencyKey(ctx context.Context, key string) (*cloudcart.Order, error) {
+	var id, hash string
+	err := s.db.Conn().QueryRow(ctx, `SELECT order_id, request_hash FROM order_idempotency WHERE idem_key = $1`, []any{key}, &id, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cloudcart.Errorf(cloudcart.ENOTFOUND, "no order for this idempotency key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find idempotency key: %w", err)
+	}
+	o, err := s.FindOrderByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	o.IdempotencyKey, o.RequestHash = key, hash
+	return o, nil
+}
+
+// UpdateOrderStatus moves an order along its lifecycle atomically.
+func (s *OrderStore) UpdateOrderStatus(ctx context.Context, id string, to cloudcart.OrderStatus, failCode, reason string, at time.Time) (*cloudcart.Order, error) {
+	err := s.db.Tx(ctx, func(c Conn) error {
+		var from string
+		err := c.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, []any{id}, &from)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cloudcart.Errorf(cloudcart.ENOTFOUND, "order %q not found", id)
+		} else if err != nil {
+			return err
+		}
+		if !cloudcart.CanTransition(cloudcart.OrderStatus(from), to) {
+			return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s is %s and cannot become %s", id, from, to)
+		}
+		// The status in the WHERE clause makes the change conditional even
+		// where the SELECT took no lock (PostgreSQL, READ COMMITTED).
+		res, err := c.Exec(ctx, `UPDATE orders SET status = $1, failure_code = $2, failure_reason = $3, updated_at = $4 WHERE id = $5 AND status = $6`,
+			string(to), failCode, reason, at.UnixMicro(), id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s changed concurrently", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindOrderByID(ctx, id)
+}
+
+// MarkStockReleased records that a failed or cancelled order's stock is
+// back.
+func (s *OrderStore) MarkStockReleased(ctx context.Context, id string) error {
+	_, err := s.db.Conn().Exec(ctx, `UPDATE orders SET stock_released = 1 WHERE id = $1`, id)
+	return err
+}
+
+const orderColumns = `id, customer, total_cents, status, failure_code, failure_reason, created_at, updated_at`
 
 // FindOrderByID returns the order or an ENOTFOUND error.
 func (s *OrderStore) FindOrderByID(ctx context.Context, id string) (*cloudcart.Order, error) {
@@ -110,6 +184,13 @@ func (s *OrderStore) FindOrders(ctx context.Context, f cloudcart.OrderFilter) ([
 	if f.Customer != "" {
 		args = append(args, f.Customer)
 		where = append(where, fmt.Sprintf("customer = $%d", len(args)))
+	}
+	if !f.UpdatedBefore.IsZero() {
+		args = append(args, f.UpdatedBefore.UnixMicro())
+		where = append(where, fmt.Sprintf("updated_at < $%d", len(args)))
+	}
+	if f.StockHeld {
+		where = append(where, "status IN ('failed', 'cancelled') AND stock_released = 0")
 	}
 	cond := strings.Join(where, " AND ")
 	c := s.db.Conn()
@@ -144,7 +225,7 @@ func scanOrders(rows *sql.Rows) ([]*cloudcart.Order, error) {
 			total, cr, upd int64
 			status         string
 		)
-		if err := rows.Scan(&o.ID, &o.Customer, &total, &status, &o.FailureReason, &cr, &upd); err != nil {
+		if err := rows.Scan(&o.ID, &o.Customer, &total, &status, &o.FailureCode, &o.FailureReason, &cr, &upd); err != nil {
 			return nil, fmt.Errorf("scan order: %w", err)
 		}
 		o.Total, o.Status = cloudcart.Money(total), cloudcart.OrderStatus(status)

@@ -1,0 +1,404 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// Consumer defaults.
+const (
+	DefaultMaxAttempts = 5
+	DefaultAckWait     = 30 * time.Second
+	handleTimeout      = 20 * time.Second
+)
+
+// DefaultBackoff waits 1 s before the second attempt and doubles up to 1 min.
+func DefaultBackoff(attempt int) time.Duration {
+	d := time.Second << min(max(attempt-1, 0), 6)
+	return min(d, time.Minute)
+}
+
+// Failure reasons, the closed set of Result.Reason.
+const (
+	ReasonDeserialization = "deserialization" // the message is not a valid event envelope
+	ReasonHandler         = "handler"         // the handler returned an error
+)
+
+// Outcome is what happened to one delivery.
+type Outcome int
+
+const (
+	Processed    Outcome = iota // handled and acknowledged
+	Retried                     // failed; redelivered after a backoff
+	DeadLettered                // moved to the dead-letter subject and terminated
+)
+
+// Delivery is one delivery of an event to a handler.
+type Delivery struct {
+	Subject string
+	Event   *cloudcart.Event
+	Attempt int // 1 on the first delivery
+}
+
+// Result reports one delivery to ConsumerOptions.Observe.
+type Result struct {
+	Subject   string
+	EventType cloudcart.EventType // "" when the message did not decode
+	Attempt   int
+	Duration  time.Duration
+	Outcome   Outcome
+	Reason    string // ReasonDeserialization or ReasonHandler when Err != nil
+	Err       error
+}
+
+// PermanentError marks a handler error that a retry cannot fix: the
+// message is dead-lettered at once.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// ConsumerOptions configure NewConsumer.
+type ConsumerOptions struct {
+	// Name prefixes the durable consumer names: one consumer per event
+	// type, named <Name>-<type with '.' as '_'>.
+	Name  string
+	Types []cloudcart.EventType
+	// Handle handles one delivery. nil means success; a PermanentError
+	// dead-letters the message now; any other error is retried after
+	// Backoff(attempt), and the message is dead-lettered once MaxAttempts
+	// deliveries have failed. Delivery is at least once: Handle must be
+	// idempotent (deduplicate by event id).
+	Handle      func(ctx context.Context, d *Delivery) error
+	MaxAttempts int                             // DefaultMaxAttempts if 0
+	Backoff     func(attempt int) time.Duration // DefaultBackoff if nil
+	AckWait     time.Duration                   // DefaultAckWait if 0; a handler must finish within it
+	// Observe, when set, is called once per delivery with its outcome.
+	Observe func(Result)
+	// OnRestart, when set, is called when a subject's consume loop
+	// failed and restarts.
+	OnRestart  func(subject string, err error)
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
+	Logger     *slog.Logger
+}
+
+// Consumer consumes events with durable JetStream pull consumers, one per
+// event type, so each type (subject) has its own backlog and lag.
+type Consumer struct {
+	c    *Conn
+	o    ConsumerOptions
+	log  *slog.Logger
+	subs []string
+
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+// NewConsumer checks the options; Run starts consuming.
+func NewConsumer(c *Conn, o ConsumerOptions) (*Consumer, error) {
+	if o.Handle == nil || o.Name == "" || len(o.Types) == 0 {
+		return nil, errors.New("bus: consumer needs Name, Types and Handle")
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = DefaultAckWait
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if o.Propagator == nil {
+		o.Propagator = propagation.TraceContext{}
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cons := &Consumer{c: c, o: o, log: log.With("component", "consumer"), running: map[string]bool{}}
+	for _, t := range o.Types {
+		if !t.Valid() {
+			return nil, fmt.Errorf("bus: unknown event type %q", t)
+		}
+		cons.subs = append(cons.subs, Subject(t))
+	}
+	return cons, nil
+}
+
+// Subjects are the subjects consumed, one per event type.
+func (c *Consumer) Subjects() []string { return c.subs }
+
+// Running reports whether every subject's consume loop is active.
+func (c *Consumer) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		if !c.running[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// DurableName is the consumer name for a subject.
+func (c *Consumer) DurableName(subject string) string {
+	return c.o.Name + "-" + strings.ReplaceAll(strings.TrimPrefix(subject, SubjectPrefix), ".", "_")
+}
+
+// Run consumes until ctx is done. A subject whose loop fails (NATS down,
+// consumer deleted) restarts after a pause. On return every message that
+// was being handled has been acknowledged or negatively acknowledged.
+func (c *Consumer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range c.subs {
+		wg.Go(func() {
+			pause := time.Second
+			for {
+				err := c.consume(ctx, s)
+				c.setRunning(s, false)
+				if ctx.Err() != nil {
+					return
+				}
+				c.log.Warn("consumer stopped; restarting", "subject", s, "err", err, "in", pause)
+				if c.o.OnRestart != nil {
+					c.o.OnRestart(s, err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(pause):
+				}
+				pause = min(2*pause, 30*time.Second)
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (c *Consumer) setRunning(s string, v bool) {
+	c.mu.Lock()
+	c.running[s] = v
+	c.mu.Unlock()
+}
+
+func (c *Consumer) durable(ctx context.Context, subject string) (jetstream.Consumer, error) {
+	if err := c.c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	return c.c.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+		Durable:       c.DurableName(subject),
+		Description:   "CloudCart " + c.o.Name + " for " + subject,
+		FilterSubject: subject,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.o.AckWait,
+		MaxDeliver:    -1, // dead-lettering is ours, after MaxAttempts
+		MaxAckPending: 256,
+	})
+}
+
+// consume runs one subject's loop until ctx is done or the consumer fails.
+func (c *Consumer) consume(ctx context.Context, subject string) error {
+	cons, err := c.durable(ctx, subject)
+	if err != nil {
+		return err
+	}
+	// Handlers run on a context that outlives shutdown by handleTimeout,
+	// so a message being handled when the service stops is finished and
+	// acknowledged rather than left to time out.
+	hctx := context.WithoutCancel(ctx)
+	failed := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) { c.process(hctx, subject, m) },
+		jetstream.PullMaxMessages(16),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("bus: consume %s: %w", subject, err)
+	}
+	c.setRunning(subject, true)
+	select {
+	case <-ctx.Done():
+		cc.Drain() // handle what is buffered, fetch nothing more
+		<-cc.Closed()
+		return nil
+	case err := <-failed:
+		cc.Stop()
+		<-cc.Closed()
+		return err
+	}
+}
+
+func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, min(handleTimeout, c.o.AckWait))
+	defer cancel()
+	attempt := 1
+	if md, err := m.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+	res := Result{Subject: subject, Attempt: attempt}
+	defer func() {
+		res.Duration = time.Since(start)
+		if c.o.Observe != nil {
+			c.o.Observe(res)
+		}
+	}()
+
+	var ev cloudcart.Event
+	err := json.Unmarshal(m.Data(), &ev)
+	if err == nil {
+		err = ev.Validate()
+	}
+	if err != nil {
+		res.Reason, res.Err = ReasonDeserialization, err
+		res.Outcome = c.deadLetter(ctx, subject, m, attempt, res.Reason, err)
+		return
+	}
+	res.EventType = ev.Type
+
+	// The trace continues from the publisher's span (headers), or from the
+	// producer's operation recorded in the envelope.
+	pctx := c.o.Propagator.Extract(ctx, headerCarrier(m.Headers()))
+	if !trace.SpanContextFromContext(pctx).IsValid() && len(ev.Trace) > 0 {
+		pctx = c.o.Propagator.Extract(ctx, propagation.MapCarrier(ev.Trace))
+	}
+	pctx, span := c.o.Tracer.Start(pctx, "process "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.message.id", ev.ID),
+			attribute.Int("messaging.delivery.attempt", attempt),
+		))
+	defer span.End()
+
+	err = c.o.Handle(pctx, &Delivery{Subject: subject, Event: &ev, Attempt: attempt})
+	if err == nil {
+		res.Outcome = Processed
+		if aerr := m.Ack(); aerr != nil {
+			// The message comes back after AckWait; the handler's
+			// deduplication makes the second delivery a no-op.
+			c.log.Warn("ack failed", "subject", subject, "event_id", ev.ID, "err", aerr)
+		}
+		return
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, "handler failed")
+	res.Reason, res.Err = ReasonHandler, err
+	var perm *PermanentError
+	if errors.As(err, &perm) || attempt >= c.o.MaxAttempts {
+		res.Outcome = c.deadLetter(pctx, subject, m, attempt, res.Reason, err)
+		return
+	}
+	res.Outcome = Retried
+	if nerr := m.NakWithDelay(c.o.Backoff(attempt)); nerr != nil {
+		c.log.Warn("nak failed; redelivered after the ack wait", "subject", subject, "err", nerr)
+	}
+}
+
+// deadLetter copies m to the dead-letter subject with why it failed, then
+// terminates it. When the copy cannot be stored the message is retried.
+func (c *Consumer) deadLetter(ctx context.Context, subject string, m jetstream.Msg, attempt int, reason string, cause error) Outcome {
+	dl := &nats.Msg{Subject: DeadLetterSubject(subject), Data: m.Data(), Header: nats.Header{}}
+	for k, v := range m.Headers() {
+		dl.Header[k] = v
+	}
+	dl.Header.Del(jetstream.MsgIDHeader) // a later poison copy of the same event must be kept too
+	dl.Header.Set(HeaderDLQReason, reason)
+	dl.Header.Set(HeaderDLQError, truncate(cause.Error(), 512))
+	dl.Header.Set(HeaderDLQAttempts, strconv.Itoa(attempt))
+	dl.Header.Set(HeaderDLQSubject, subject)
+	if _, err := c.c.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(DeadLetterStream)); err != nil {
+		c.log.Error("dead-letter publish failed; retrying the message", "subject", subject, "err", err)
+		_ = m.NakWithDelay(c.o.Backoff(attempt))
+		return Retried
+	}
+	c.log.Warn("message dead-lettered", "subject", subject, "reason", reason, "attempts", attempt, "err", cause)
+	if err := m.Term(); err != nil {
+		c.log.Warn("term failed", "subject", subject, "err", err)
+	}
+	return DeadLettered
+}
+
+// Lag returns, per subject, the age of the oldest message the consumer has
+// not acknowledged yet (delivered and pending, or not delivered at all); 0
+// when it is caught up. It reads the consumer's state from the server: the
+// ack floor, then the first message after it on the subject.
+func (c *Consumer) Lag(ctx context.Context, now time.Time) (map[string]time.Duration, error) {
+	if err := c.c.Ready(ctx); err != nil {
+		return nil, err
+	}
+	stream, err := c.c.js.Stream(ctx, EventsStream)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Duration{}
+	var errs []error
+	for _, s := range c.subs {
+		cons, err := stream.Consumer(ctx, c.DurableName(s))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue // not created yet: no lag to report
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			out[s] = 0
+			continue
+		}
+		msg, err := stream.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(s))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			out[s] = 0
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[s] = max(now.Sub(msg.Time), 0)
+	}
+	return out, errors.Join(errs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

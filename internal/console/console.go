@@ -1,0 +1,223 @@
+// Package console is the built-in web console of `cloudcart run`, served
+// beside the embedded Prometheus API (http://localhost:9090/): an overview
+// of every service and of the alerts, the Grafana dashboards of
+// internal/dashboards drawn as live charts, the chaos controls, and a
+// PromQL query page.
+//
+// The browser side is plain ES modules and CSS embedded in the binary: no
+// build step, no network, no third-party code. The console serves the
+// dashboards' Grafana JSON and the browser renders that JSON, so what the
+// console draws is what Grafana provisions. The browser talks to the
+// Prometheus API directly (same origin); calls that need a secret (the
+// chaos admin token) go through this package's server side, which holds
+// the token and proxies, so the browser never sees it.
+package console
+
+import (
+	"cmp"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/dashboards"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+)
+
+//go:embed static
+var static embed.FS
+
+// Options configures the console. Every service URL is optional: the
+// console hides what the fleet does not run.
+type Options struct {
+	// ChaosURL and ChaosToken reach the chaos service's admin API.
+	ChaosURL, ChaosToken string
+	// ChaosNote, without a ChaosURL, tells the user why there are no chaos
+	// controls.
+	ChaosNote string
+	// NotifierURL is the notification worker (GET /notifications).
+	NotifierURL string
+	// OrdersURL is the order service (POST /simulate, for the traffic button).
+	OrdersURL string
+	// ScrapeInterval is the engine's scrape interval; the browser derives
+	// $__rate_interval from it as Grafana does. 15s if zero.
+	ScrapeInterval time.Duration
+	// Client calls the services; a 10 s timeout client if nil.
+	Client *http.Client
+	Logger *slog.Logger
+}
+
+// Console serves the console.
+type Console struct {
+	o          Options
+	log        *slog.Logger
+	dashboards []dashboards.Dashboard
+	files      map[string][]byte // dashboard JSON by uid
+	handler    http.Handler
+}
+
+// New builds the console. It renders every dashboard's JSON once, so a
+// broken definition fails here and not in a browser.
+func New(o Options) (*Console, error) {
+	o.ScrapeInterval = cmp.Or(o.ScrapeInterval, 15*time.Second)
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	c := &Console{o: o, log: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)).With("component", "console"),
+		files: map[string][]byte{}}
+	all, err := dashboards.All()
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	for _, d := range all {
+		b, err := d.JSON()
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		c.files[d.UID] = b
+	}
+	c.dashboards = all
+	assets, err := fs.Sub(static, "static")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", c.index(assets))
+	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(assets)))
+	mux.HandleFunc("GET /console/api/config", c.config)
+	mux.HandleFunc("GET /console/api/dashboards/{uid}", c.dashboard)
+	mux.HandleFunc("GET /console/api/notifications", c.notifications)
+	mux.HandleFunc("POST /console/api/orders/simulate", c.writes(c.simulate))
+	c.chaosRoutes(mux)
+	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no console API at "+r.Method+" "+r.URL.Path)
+	})
+	c.handler = secure(mux)
+	return c, nil
+}
+
+// Handler serves the console: "/" and everything under /console/.
+func (c *Console) Handler() http.Handler { return c.handler }
+
+// contentSecurityPolicy allows nothing but this origin: no inline script
+// or style, no other host (the console works offline).
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *Console) index(assets fs.FS) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := fs.ReadFile(assets, "index.html")
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(b)
+	}
+}
+
+// Config is what the browser learns at start.
+type Config struct {
+	ScrapeIntervalSeconds float64          `json:"scrape_interval_seconds"`
+	Dashboards            []DashboardEntry `json:"dashboards"`
+	Chaos                 bool             `json:"chaos"`
+	ChaosNote             string           `json:"chaos_note,omitempty"`
+	Notifier              bool             `json:"notifier"`
+	Orders                bool             `json:"orders"`
+	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
+}
+
+// DashboardEntry lists one dashboard.
+type DashboardEntry struct {
+	UID   string `json:"uid"`
+	Title string `json:"title"`
+	File  string `json:"file"` // under deploy/grafana/dashboards
+}
+
+func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
+	cfg := Config{
+		ScrapeIntervalSeconds: c.o.ScrapeInterval.Seconds(),
+		Chaos:                 c.o.ChaosURL != "",
+		ChaosNote:             c.o.ChaosNote,
+		Notifier:              c.o.NotifierURL != "",
+		Orders:                c.o.OrdersURL != "",
+		OrdersURL:             c.o.OrdersURL,
+	}
+	for _, d := range c.dashboards {
+		cfg.Dashboards = append(cfg.Dashboards, DashboardEntry{UID: d.UID, Title: d.Title, File: d.File})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpkit.WriteJSON(w, http.StatusOK, cfg)
+}
+
+// dashboard serves one dashboard's Grafana JSON, byte for byte the
+// committed file.
+func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
+	b, ok := c.files[r.PathValue("uid")]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no dashboard %q", r.PathValue("uid")))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(b)
+}
+
+// writes guards the routes that change something (chaos settings,
+// simulated orders). The browser sends X-CloudCart-Console, which another
+// site cannot make a browser send without a CORS preflight this server
+// never grants; an Origin, when present, must be this host.
+func (c *Console) writes(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-CloudCart-Console") != "1" {
+			writeError(w, http.StatusForbidden, "console writes need the header X-CloudCart-Console: 1")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+			writeError(w, http.StatusForbidden, "cross-origin console writes are refused")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	httpkit.WriteJSON(w, status, httpkit.ErrorResponse{Error: httpkit.ErrorBody{Code: codeFor(status), Message: msg}})
+}
+
+func codeFor(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusBadRequest:
+		return "invalid"
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return "unavailable"
+	}
+	return "internal"
+}
+
+// decodeJSON is a small strict decoder for the console's own bodies.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

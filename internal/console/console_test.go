@@ -1,0 +1,324 @@
+package console_test
+
+import (
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/console"
+	"github.com/cloudcart/cloudcart/internal/dashboards"
+)
+
+const token = "console-test-token-0123456789"
+
+func mustConsole(tb testing.TB, o console.Options) *httptest.Server {
+	tb.Helper()
+	c, err := console.New(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func do(tb testing.TB, method, url, body string, header map[string]string) (*http.Response, string) {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var write = map[string]string{"X-CloudCart-Console": "1"}
+
+func TestPagesAndAssets(t *testing.T) {
+	srv := mustConsole(t, console.Options{})
+	resp, body := do(t, "GET", srv.URL+"/", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `<script type="module" src="/console/static/js/app.js">`) {
+		t.Fatalf("GET /: %d %.200s", resp.StatusCode, body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("CSP %q", csp)
+	}
+	for _, p := range []string{"/console/static/js/app.js", "/console/static/style.css", "/console/static/favicon.svg"} {
+		if resp, _ := do(t, "GET", srv.URL+p, "", nil); resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/graph", "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /graph: %d", resp.StatusCode)
+	}
+	if resp, body := do(t, "GET", srv.URL+"/console/api/nothing", "", nil); resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Errorf("unknown console API: %d %s", resp.StatusCode, body)
+	}
+}
+
+var (
+	importRe   = regexp.MustCompile(`(?m)^\s*import .* from '(\./[a-z]+\.js)';`)
+	externalRe = regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}[/"' ]`)
+)
+
+// TestAssetsAreSelfContained: every module the pages import is embedded,
+// and no asset loads anything from another host (the console works
+// offline).
+func TestAssetsAreSelfContained(t *testing.T) {
+	root := "static"
+	err := fs.WalkDir(os.DirFS(root), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path.Join(root, p))
+		if err != nil {
+			return err
+		}
+		// The SVG namespace is a name, not something loaded.
+		text := strings.ReplaceAll(string(b), "http://www.w3.org/2000/svg", "")
+		if p != "index.html" {
+			if m := externalRe.FindString(text); m != "" {
+				t.Errorf("%s refers to another host: %q", p, m)
+			}
+		}
+		for _, m := range importRe.FindAllStringSubmatch(text, -1) {
+			if _, err := os.Stat(path.Join(root, path.Dir(p), m[1])); err != nil {
+				t.Errorf("%s imports %s: %v", p, m[1], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDashboardsAreTheGrafanaFiles: the console renders byte for byte the
+// JSON that Grafana provisions.
+func TestDashboardsAreTheGrafanaFiles(t *testing.T) {
+	srv := mustConsole(t, console.Options{ScrapeInterval: time.Second})
+	var cfg console.Config
+	_, body := do(t, "GET", srv.URL+"/console/api/config", "", nil)
+	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ScrapeIntervalSeconds != 1 || cfg.Chaos || cfg.Notifier || cfg.Orders || len(cfg.Dashboards) != 5 {
+		t.Fatalf("config %+v", cfg)
+	}
+	for _, d := range cfg.Dashboards {
+		want, err := os.ReadFile("../../" + dashboards.DefaultDir + "/" + d.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, got := do(t, "GET", srv.URL+"/console/api/dashboards/"+d.UID, "", nil)
+		if resp.StatusCode != 200 || got != string(want) {
+			t.Errorf("%s: %d, served JSON differs from %s (regenerate with go run ./cmd/cloudcart dashboards generate)", d.UID, resp.StatusCode, d.File)
+		}
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/console/api/dashboards/nope", "", nil); resp.StatusCode != 404 {
+		t.Errorf("unknown dashboard: %d", resp.StatusCode)
+	}
+}
+
+// fakeChaos stands in for the chaos service's admin API.
+type fakeChaos struct {
+	mu       sync.Mutex
+	settings cloudcart.ChaosSettings
+	calls    []string
+}
+
+func (f *fakeChaos) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
+	if r.Header.Get("Authorization") != "Bearer "+token {
+		http.Error(w, `{"error":{"code":"unauthorized","message":"token"}}`, http.StatusUnauthorized)
+		return
+	}
+	switch {
+	case r.Method == "GET" && r.URL.Path == "/chaos/settings":
+	case r.Method == "PUT" && r.URL.Path == "/chaos/settings":
+		var s cloudcart.ChaosSettings
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
+			http.Error(w, `{"error":{"code":"invalid","message":"json"}}`, http.StatusBadRequest)
+			return
+		}
+		f.settings = s
+	case r.Method == "POST" && r.URL.Path == "/chaos/enable":
+		f.settings.Enabled = true
+	case r.Method == "PUT" && strings.HasPrefix(r.URL.Path, "/chaos/targets/"):
+		var fl cloudcart.ChaosFaults
+		_ = json.NewDecoder(r.Body).Decode(&fl)
+		if f.settings.Targets == nil {
+			f.settings.Targets = map[string]cloudcart.ChaosFaults{}
+		}
+		f.settings.Targets[strings.TrimPrefix(r.URL.Path, "/chaos/targets/")] = fl
+	case r.Method == "DELETE" && strings.HasPrefix(r.URL.Path, "/chaos/targets/"):
+		delete(f.settings.Targets, strings.TrimPrefix(r.URL.Path, "/chaos/targets/"))
+	default:
+		http.Error(w, `{"error":{"code":"not_found","message":"route"}}`, http.StatusNotFound)
+		return
+	}
+	f.settings.Version++
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(f.settings)
+}
+
+func TestChaosProxy(t *testing.T) {
+	fake := &fakeChaos{settings: cloudcart.ChaosSettings{Targets: map[string]cloudcart.ChaosFaults{
+		"users": {Latency: &cloudcart.LatencyFault{Probability: 0.1, FixedMS: 5}},
+	}}}
+	chaosSrv := httptest.NewServer(fake)
+	defer chaosSrv.Close()
+	srv := mustConsole(t, console.Options{ChaosURL: chaosSrv.URL, ChaosToken: token})
+	api := srv.URL + "/console/api/chaos/"
+
+	for _, tc := range []struct {
+		name, method, path string
+		header             map[string]string
+		want               int
+	}{
+		{"write without the console header", "POST", "enable", nil, http.StatusForbidden},
+		{"write from another site", "POST", "enable", map[string]string{"X-CloudCart-Console": "1", "Origin": "http://evil.example"}, http.StatusForbidden},
+		{"unknown scenario", "POST", "scenarios/nope", write, http.StatusNotFound},
+		{"bad faults", "PUT", "targets/orders", write, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp, body := do(t, tc.method, api+tc.path, `{"nonsense":1}`, tc.header); resp.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
+	if resp, body := do(t, "GET", api+"settings", "", nil); resp.StatusCode != 200 || strings.Contains(body, token) {
+		t.Fatalf("GET settings: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "PUT", api+"targets/products", `{"error":{"rate":0.5,"status":503}}`, write); resp.StatusCode != 200 {
+		t.Fatalf("PUT target: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "POST", api+"scenarios/orders-errors", "", map[string]string{"X-CloudCart-Console": "1", "Origin": srv.URL}); resp.StatusCode != 200 || strings.Contains(body, token) {
+		t.Fatalf("scenario: %d %s", resp.StatusCode, body)
+	}
+	fake.mu.Lock()
+	s := fake.settings
+	fake.mu.Unlock()
+	if !s.Enabled || s.Targets["orders"].Error == nil || s.Targets["orders"].Error.Rate != 1 ||
+		s.Targets["users"].Latency == nil || s.Targets["products"].Error == nil {
+		t.Fatalf("after the scenario: %+v (the other targets must stay)", s)
+	}
+	if resp, _ := do(t, "DELETE", api+"targets/products", "", write); resp.StatusCode != 200 {
+		t.Fatalf("DELETE target: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "POST", api+"scenarios/reset", "", write); resp.StatusCode != 200 {
+		t.Fatalf("reset: %d", resp.StatusCode)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if fake.settings.Enabled || len(fake.settings.Targets) != 0 {
+		t.Fatalf("after reset: %+v", fake.settings)
+	}
+}
+
+// TestScenariosAreValid: every scenario, applied to empty settings, passes
+// the chaos service's own validation.
+func TestScenariosAreValid(t *testing.T) {
+	srv := mustConsole(t, console.Options{ChaosURL: "http://127.0.0.1:1", ChaosToken: token})
+	_, body := do(t, "GET", srv.URL+"/console/api/chaos/scenarios", "", nil)
+	var list struct {
+		Scenarios []console.Scenario `json:"scenarios"`
+		Targets   []string           `json:"targets"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Scenarios) < 3 {
+		t.Fatalf("%v %s", err, body)
+	}
+	var targets []string
+	for _, tg := range list.Targets {
+		if tg != cloudcart.ChaosTargetAll {
+			targets = append(targets, tg)
+		}
+	}
+	for _, sc := range list.Scenarios {
+		s := cloudcart.ChaosSettings{Enabled: true, Targets: map[string]cloudcart.ChaosFaults{}}
+		if sc.Faults != nil {
+			s.Targets[sc.Target] = *sc.Faults
+		}
+		if sc.PaymentFailureRate != nil {
+			s.PaymentFailureRate = *sc.PaymentFailureRate
+		}
+		if err := s.Validate(targets); err != nil {
+			t.Errorf("scenario %s: %v", sc.Name, err)
+		}
+		if !sc.Reset && sc.Alert == "" {
+			t.Errorf("scenario %s names no alert to watch for", sc.Name)
+		}
+	}
+	// The chaos service is down: a 502 with the console's JSON error.
+	if resp, body := do(t, "POST", srv.URL+"/console/api/chaos/enable", "", write); resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "chaos-service did not answer") {
+		t.Fatalf("chaos down: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestWithoutServices(t *testing.T) {
+	srv := mustConsole(t, console.Options{ChaosNote: "chaos controls are off here"})
+	var cfg console.Config
+	if _, body := do(t, "GET", srv.URL+"/console/api/config", "", nil); json.Unmarshal([]byte(body), &cfg) != nil || cfg.Chaos || cfg.ChaosNote != "chaos controls are off here" {
+		t.Errorf("config %s", body)
+	}
+	for _, p := range []string{"chaos/settings", "chaos/scenarios", "notifications"} {
+		if resp, body := do(t, "GET", srv.URL+"/console/api/"+p, "", nil); resp.StatusCode != 404 || !strings.Contains(body, "does not run in this fleet") {
+			t.Errorf("%s: %d %s", p, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := do(t, "POST", srv.URL+"/console/api/orders/simulate", "", write); resp.StatusCode != 404 {
+		t.Errorf("simulate: %d", resp.StatusCode)
+	}
+}
+
+func TestNotificationsAndSimulate(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.String())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"notifications":[]}`)
+	}))
+	defer svc.Close()
+	srv := mustConsole(t, console.Options{NotifierURL: svc.URL, OrdersURL: svc.URL})
+	if resp, body := do(t, "GET", srv.URL+"/console/api/notifications?limit=5", "", nil); resp.StatusCode != 200 || body != `{"notifications":[]}` {
+		t.Fatalf("notifications: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?limit=5000", "", nil); resp.StatusCode != 400 {
+		t.Fatalf("limit 5000: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "POST", srv.URL+"/console/api/orders/simulate?count=30&error_rate=0.5", "", write); resp.StatusCode != 200 {
+		t.Fatalf("simulate: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "POST", srv.URL+"/console/api/orders/simulate?error_rate=2", "", write); resp.StatusCode != 400 {
+		t.Fatalf("simulate error_rate=2: %d", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"GET /notifications?limit=5", "POST /simulate?count=30&error_rate=0.5"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+}

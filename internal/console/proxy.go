@@ -1,0 +1,180 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// maxUpstreamBody bounds what the console reads from a service.
+const maxUpstreamBody = 1 << 20
+
+// call sends one request to a fleet service and returns its status and
+// body. A bearer token is added when given.
+func (c *Console) call(ctx context.Context, method, u, token string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.o.Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+	return resp.StatusCode, b, err
+}
+
+// relay answers with what the service answered: its status and JSON body.
+// A service that cannot be reached is a 502 with the console's own error.
+func (c *Console) relay(w http.ResponseWriter, r *http.Request, service, method, u, token string, body []byte) {
+	status, b, err := c.call(r.Context(), method, u, token, body)
+	if err != nil {
+		c.log.WarnContext(r.Context(), "service unreachable", "service", service, "err", err)
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("%s did not answer: %v", service, err))
+		return
+	}
+	if !json.Valid(b) {
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("%s answered %d without JSON", service, status))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// notifications relays the notification worker's recent notifications.
+func (c *Console) notifications(w http.ResponseWriter, r *http.Request) {
+	if c.o.NotifierURL == "" {
+		writeError(w, http.StatusNotFound, "the notification worker does not run in this fleet")
+		return
+	}
+	limit, err := intParam(r, "limit", 10, 1, 50)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	c.relay(w, r, "notification-worker", http.MethodGet, c.o.NotifierURL+"/notifications?limit="+strconv.Itoa(limit), "", nil)
+}
+
+// simulate runs reference 001's synthetic load on the order service:
+// POST /simulate?count=&error_rate=.
+func (c *Console) simulate(w http.ResponseWriter, r *http.Request) {
+	if c.o.OrdersURL == "" {
+		writeError(w, http.StatusNotFound, "the order service does not run in this fleet")
+		return
+	}
+	count, err := intParam(r, "count", 50, 1, 500)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rate := 0.0
+	if v := r.URL.Query().Get("error_rate"); v != "" {
+		if rate, err = strconv.ParseFloat(v, 64); err != nil || rate < 0 || rate > 1 {
+			writeError(w, http.StatusBadRequest, "error_rate must be a number from 0 to 1")
+			return
+		}
+	}
+	q := url.Values{"count": {strconv.Itoa(count)}, "error_rate": {strconv.FormatFloat(rate, 'f', -1, 64)}}
+	c.relay(w, r, "order-service", http.MethodPost, c.o.OrdersURL+"/simulate?"+q.Encode(), "", []byte{})
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// chaosRoutes proxies the chaos admin API with the token this process
+// holds, and applies the scenarios.
+func (c *Console) chaosRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /console/api/chaos/settings", c.chaos(func(w http.ResponseWriter, r *http.Request) {
+		c.relay(w, r, "chaos-service", http.MethodGet, c.o.ChaosURL+"/chaos/settings", c.o.ChaosToken, nil)
+	}))
+	mux.HandleFunc("GET /console/api/chaos/scenarios", c.chaos(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"scenarios": Scenarios(), "targets": ChaosTargets})
+	}))
+	for _, action := range []string{"enable", "disable"} {
+		mux.HandleFunc("POST /console/api/chaos/"+action, c.writes(c.chaos(func(w http.ResponseWriter, r *http.Request) {
+			c.relay(w, r, "chaos-service", http.MethodPost, c.o.ChaosURL+"/chaos/"+action, c.o.ChaosToken, []byte{})
+		})))
+	}
+	mux.HandleFunc("PUT /console/api/chaos/targets/{target}", c.writes(c.chaos(func(w http.ResponseWriter, r *http.Request) {
+		var f cloudcart.ChaosFaults
+		if err := decodeJSON(r, &f); err != nil {
+			writeError(w, http.StatusBadRequest, "the body must be the target's faults as JSON: "+err.Error())
+			return
+		}
+		body, _ := json.Marshal(f)
+		c.relay(w, r, "chaos-service", http.MethodPut, c.o.ChaosURL+"/chaos/targets/"+url.PathEscape(r.PathValue("target")), c.o.ChaosToken, body)
+	})))
+	mux.HandleFunc("DELETE /console/api/chaos/targets/{target}", c.writes(c.chaos(func(w http.ResponseWriter, r *http.Request) {
+		c.relay(w, r, "chaos-service", http.MethodDelete, c.o.ChaosURL+"/chaos/targets/"+url.PathEscape(r.PathValue("target")), c.o.ChaosToken, nil)
+	})))
+	mux.HandleFunc("POST /console/api/chaos/scenarios/{name}", c.writes(c.chaos(c.applyScenario)))
+}
+
+// chaos answers 404 when the fleet has no chaos service.
+func (c *Console) chaos(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c.o.ChaosURL == "" {
+			writeError(w, http.StatusNotFound, "the chaos service does not run in this fleet")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// applyScenario reads the settings in force, changes them as the scenario
+// says and writes them back: other targets' faults stay as they were.
+func (c *Console) applyScenario(w http.ResponseWriter, r *http.Request) {
+	sc, ok := scenario(r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no chaos scenario %q", r.PathValue("name")))
+		return
+	}
+	status, b, err := c.call(r.Context(), http.MethodGet, c.o.ChaosURL+"/chaos/settings", c.o.ChaosToken, nil)
+	if err != nil || status != http.StatusOK {
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("reading the chaos settings: %d %v", status, err))
+		return
+	}
+	var s cloudcart.ChaosSettings
+	if err := json.Unmarshal(b, &s); err != nil {
+		writeError(w, http.StatusBadGateway, "reading the chaos settings: "+err.Error())
+		return
+	}
+	sc.apply(&s)
+	body, err := json.Marshal(s)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	c.log.InfoContext(r.Context(), "chaos scenario applied", "scenario", sc.Name)
+	c.relay(w, r, "chaos-service", http.MethodPut, c.o.ChaosURL+"/chaos/settings", c.o.ChaosToken, body)
+}

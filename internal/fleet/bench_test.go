@@ -1,0 +1,121 @@
+package fleet_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/fleet"
+)
+
+// latencies collects per-request durations from parallel workers.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
+	slices.Sort(l.d)
+	if len(l.d) == 0 {
+		return
+	}
+	q := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(len(l.d))/elapsed.Seconds(), unit+"/s")
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+}
+
+// benchFleet runs the whole fleet with the gateway's per-client rate limit
+// off, so the benchmark measures the services, not the limiter.
+func benchFleet(b *testing.B) *fleet.Fleet {
+	return mustFleetConfig(b, func(c *fleet.Config) {
+		c.Gateway.RateLimit = -1
+		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
+	})
+}
+
+// BenchmarkOrderPlacementThroughGateway places orders of catalog products
+// through the gateway with a logged-in user's token, 8 clients in
+// parallel, on the embedded stores (SQLite, synchronous=FULL): gateway →
+// order service → inventory check and reservation on the product service →
+// payment → confirmation, every step a real HTTP call or transaction.
+func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
+	f := benchFleet(b)
+	gw := f.URL("gateway")
+	_, tok := mustUser(b, gw)
+	var page struct {
+		Products []struct{ SKU string }
+	}
+	getJSON(b, f.URL("products")+"/products?limit=100", &page)
+	var (
+		lat  latencies
+		next atomic.Int64
+		bad  atomic.Int64
+	)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	b.SetParallelism(4) // 2 cores × 4 = 8 clients
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			sku := page.Products[next.Add(1)%int64(len(page.Products))].SKU
+			req, _ := http.NewRequest("POST", gw+"/api/orders", strings.NewReader(`{"customer":"bench","items":[{"sku":"`+sku+`","qty":1}]}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			t := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			resp.Body.Close()
+			lat.add(time.Since(t))
+			if resp.StatusCode != http.StatusCreated {
+				bad.Add(1)
+			}
+		}
+	})
+	lat.report(b, time.Since(start), "orders")
+	b.ReportMetric(float64(bad.Load()), "non-201")
+}
+
+// BenchmarkProductListReads reads catalog pages, 8 clients in parallel:
+// straight from the product service, and through the gateway (whose
+// response cache serves repeated public reads).
+func BenchmarkProductListReads(b *testing.B) {
+	f := benchFleet(b)
+	for _, tc := range []struct{ name, base string }{
+		{"direct", f.URL("products") + "/products"},
+		{"gateway", f.URL("gateway") + "/api/products"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var lat latencies
+			var n atomic.Int64
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+			b.SetParallelism(4)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					url := fmt.Sprintf("%s?limit=20&offset=%d", tc.base, (i%15)*20)
+					t := time.Now()
+					resp, err := client.Get(url)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					resp.Body.Close()
+					lat.add(time.Since(t))
+				}
+			})
+			lat.report(b, time.Since(start), "req")
+		})
+	}
+}

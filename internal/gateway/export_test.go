@@ -1,0 +1,4 @@
+package gateway
+
+// ClientIP exposes the client address rule to the tests.
+var ClientIP = clientIP

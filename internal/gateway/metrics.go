@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/users/token"
+)
+
+// HTTPMetricNames are the gateway's HTTP families (reference 002 §2.1):
+// http_requests_total{method,route,status},
+// http_request_duration_seconds{method,route,status} and
+// http_requests_in_flight.
+var HTTPMetricNames = httpkit.MetricNames{
+	Requests:          "http.requests",
+	Duration:          "http.request.duration",
+	InFlight:          "http.requests.in_flight",
+	RouteLabel:        "route",
+	DurationHasStatus: true,
+}
+
+// Client classes label rate_limit_exceeded_total. Reference 002 labels it
+// by ip_address, which is unbounded; CloudCart keeps the class, and the
+// client (user id or IP) goes into the span of the rejected request.
+const (
+	classAuthenticated = "authenticated"
+	classAnonymous     = "anonymous"
+)
+
+// Upstream error codes other than an HTTP status (status_code label).
+const (
+	codeTimeout    = "timeout"          // no answer within the upstream timeout
+	codeConnection = "connection_error" // refused, reset, DNS, ...
+	codeNoUpstream = "no_upstream"      // the service is not deployed in this fleet
+)
+
+// payloadBuckets are byte sizes, ×4 apart from 64 B up to the 1 MiB body
+// limit; the 0 bucket holds body-less requests.
+var payloadBuckets = []float64{0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 20, 4 << 20}
+
+// upstreamBuckets are the upstream latency bounds in seconds, up to the
+// 10 s default upstream timeout.
+var upstreamBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10}
+
+// Metrics are the gateway's own instruments (reference 002 §2.1). The
+// comments give the Prometheus names users query.
+type Metrics struct {
+	RateLimitExceeded metric.Int64Counter     // rate_limit_exceeded_total{client_class}
+	JWTFailures       metric.Int64Counter     // jwt_validation_failures_total{reason}
+	UpstreamLatency   metric.Float64Histogram // upstream_service_latency_seconds{service,endpoint}
+	UpstreamErrors    metric.Int64Counter     // upstream_service_errors_total{service,status_code}
+	CacheHits         metric.Int64Counter     // cache_hits_total
+	CacheMisses       metric.Int64Counter     // cache_misses_total
+	RequestPayload    metric.Float64Histogram // request_payload_bytes{route}
+	ResponsePayload   metric.Float64Histogram // response_payload_bytes{route}
+
+	class  map[string]metric.AddOption
+	reason map[token.Reason]metric.AddOption
+}
+
+// NewMetrics creates the instruments on meter.
+func NewMetrics(meter metric.Meter) (*Metrics, error) {
+	m := &Metrics{class: map[string]metric.AddOption{}, reason: map[token.Reason]metric.AddOption{}}
+	for _, c := range []string{classAuthenticated, classAnonymous} {
+		m.class[c] = metric.WithAttributeSet(attribute.NewSet(attribute.String("client_class", c)))
+	}
+	for _, r := range token.Reasons {
+		m.reason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
+	}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var err error
+	m.RateLimitExceeded, err = meter.Int64Counter("rate.limit.exceeded", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests rejected with 429 by the per-client rate limit, by client class (authenticated or anonymous)."))
+	add(err)
+	m.JWTFailures, err = meter.Int64Counter("jwt.validation.failures", metric.WithUnit("{failure}"),
+		metric.WithDescription("Bearer tokens refused by the gateway, by reason."))
+	add(err)
+	m.UpstreamLatency, err = meter.Float64Histogram("upstream.service.latency", metric.WithUnit("s"),
+		metric.WithDescription("Time from sending a request to a backend service to its response headers (or failure), by service and gateway route template."),
+		metric.WithExplicitBucketBoundaries(upstreamBuckets...))
+	add(err)
+	m.UpstreamErrors, err = meter.Int64Counter("upstream.service.errors", metric.WithUnit("{error}"),
+		metric.WithDescription("Backend calls that failed: a 4xx/5xx status, a timeout, a connection error, or no such service deployed."))
+	add(err)
+	m.CacheHits, err = meter.Int64Counter("cache.hits", metric.WithUnit("{request}"),
+		metric.WithDescription("Public product reads answered from the gateway's response cache."))
+	add(err)
+	m.CacheMisses, err = meter.Int64Counter("cache.misses", metric.WithUnit("{request}"),
+		metric.WithDescription("Public product reads the response cache could not answer."))
+	add(err)
+	m.RequestPayload, err = meter.Float64Histogram("request.payload", metric.WithUnit("By"),
+		metric.WithDescription("Size of incoming request bodies (Content-Length, or bytes read when chunked), by route template."),
+		metric.WithExplicitBucketBoundaries(payloadBuckets...))
+	add(err)
+	m.ResponsePayload, err = meter.Float64Histogram("response.payload", metric.WithUnit("By"),
+		metric.WithDescription("Size of response bodies sent to clients, by route template."),
+		metric.WithExplicitBucketBoundaries(payloadBuckets...))
+	add(err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	for _, o := range m.class {
+		m.RateLimitExceeded.Add(ctx, 0, o)
+	}
+	for _, o := range m.reason {
+		m.JWTFailures.Add(ctx, 0, o)
+	}
+	m.CacheHits.Add(ctx, 0)
+	m.CacheMisses.Add(ctx, 0)
+	return m, nil
+}
+
+func (m *Metrics) jwtFailed(ctx context.Context, r token.Reason) {
+	if o, ok := m.reason[r]; ok {
+		m.JWTFailures.Add(ctx, 1, o)
+	}
+}
+
+// upstreamError counts one failed backend call; code is an HTTP status or
+// one of the code* constants.
+func (m *Metrics) upstreamError(ctx context.Context, service, code string) {
+	m.UpstreamErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("service", service), attribute.String("status_code", code)))
+}

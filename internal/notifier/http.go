@@ -1,0 +1,152 @@
+package notifier
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+)
+
+// respond turns a returned error into the JSON error response.
+func (s *Service) respond(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			httpkit.Error(w, r, s.log, err)
+		}
+	}
+}
+
+// NotificationList is the body of GET /notifications. Next, when set, is
+// the before= value of the next (older) page.
+type NotificationList struct {
+	Notifications []*cloudcart.Notification `json:"notifications"`
+	Next          string                    `json:"next,omitempty"`
+}
+
+// listNotifications serves GET /notifications?limit=N&kind=K&before=ID:
+// newest first, N (1-500, default 50) per page, optionally one kind (an
+// event type or "alert").
+func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := cloudcart.NotificationFilter{Limit: 50, Kind: q.Get("kind"), Before: q.Get("before")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return cloudcart.Errorf(cloudcart.EINVALID, "limit must be an integer from 1 to 500")
+		}
+		f.Limit = n
+	}
+	if f.Kind != "" && f.Kind != cloudcart.NotificationKindAlert && !cloudcart.EventType(f.Kind).Valid() {
+		return cloudcart.Errorf(cloudcart.EINVALID, "kind must be an event type or %q", cloudcart.NotificationKindAlert)
+	}
+	if len(f.Before) > 64 {
+		return cloudcart.Errorf(cloudcart.EINVALID, "before must be a notification id")
+	}
+	ns, err := s.o.Store.FindNotifications(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := NotificationList{Notifications: ns}
+	if out.Notifications == nil {
+		out.Notifications = []*cloudcart.Notification{}
+	}
+	if len(ns) == f.Limit {
+		out.Next = ns[len(ns)-1].ID
+	}
+	httpkit.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// AlertmanagerMessage is Alertmanager's webhook payload (version "4"),
+// also what CloudCart's embedded Prometheus posts.
+type AlertmanagerMessage struct {
+	Version           string              `json:"version"`
+	GroupKey          string              `json:"groupKey"`
+	TruncatedAlerts   int                 `json:"truncatedAlerts"`
+	Status            string              `json:"status"`
+	Receiver          string              `json:"receiver"`
+	GroupLabels       map[string]string   `json:"groupLabels"`
+	CommonLabels      map[string]string   `json:"commonLabels"`
+	CommonAnnotations map[string]string   `json:"commonAnnotations"`
+	ExternalURL       string              `json:"externalURL"`
+	Alerts            []AlertmanagerAlert `json:"alerts"`
+}
+
+// AlertmanagerAlert is one alert of an AlertmanagerMessage.
+type AlertmanagerAlert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// maxAlerts bounds one message; Alertmanager's own default is unlimited,
+// but a group of thousands of alerts is one notification's worth of noise.
+const maxAlerts = 1000
+
+// receiveAlerts turns each alert of an Alertmanager webhook message into a
+// notification, stored before the 200: a failure answers 5xx and
+// Alertmanager retries. Decoding tolerates fields newer Alertmanagers add.
+func (s *Service) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
+	var msg AlertmanagerMessage
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&msg); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return cloudcart.Errorf(cloudcart.ETOOLARGE, "body must be at most %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return cloudcart.Errorf(cloudcart.EINVALID, "body must be an Alertmanager webhook message")
+		}
+		return cloudcart.Errorf(cloudcart.EINVALID, "malformed Alertmanager webhook JSON: %v", err)
+	}
+	switch {
+	case msg.Version != "4":
+		return cloudcart.Errorf(cloudcart.EINVALID, "webhook version %q is not supported, want \"4\"", msg.Version)
+	case len(msg.Alerts) == 0:
+		return cloudcart.Errorf(cloudcart.EINVALID, "the message has no alerts")
+	case len(msg.Alerts) > maxAlerts:
+		return cloudcart.Errorf(cloudcart.EINVALID, "at most %d alerts per message, got %d", maxAlerts, len(msg.Alerts))
+	}
+	now := s.o.Now()
+	trace := map[string]string{}
+	s.o.Propagator.Inject(r.Context(), propagation.MapCarrier(trace))
+	ns := make([]*cloudcart.Notification, 0, len(msg.Alerts))
+	for i, a := range msg.Alerts {
+		n, err := cloudcart.NotificationForAlert(cloudcart.Alert{
+			Status: a.Status, Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt,
+			EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+		}, now)
+		if err != nil {
+			return cloudcart.Errorf(cloudcart.EINVALID, "alerts[%d]: %s", i, cloudcart.ErrorMessage(err))
+		}
+		n.Trace = trace
+		if msg.Receiver != "" {
+			n.Fields["receiver"] = msg.Receiver
+		}
+		ns = append(ns, n)
+	}
+	if err := s.o.Store.AddNotifications(r.Context(), ns, s.names); err != nil {
+		return err
+	}
+	for _, a := range msg.Alerts {
+		s.m.add(s.m.alerts, "status", a.Status)
+	}
+	s.Wake()
+	ids := make([]string, len(ns))
+	for i, n := range ns {
+		ids[i] = n.ID
+	}
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"accepted": len(ns), "notifications": ids})
+	return nil
+}

@@ -1,0 +1,427 @@
+// Package notifier is the notification worker (port 8005): it consumes
+// the fleet's events from the bus with durable JetStream consumers, turns
+// them and Alertmanager's alerts (POST /alerts) into notifications, and
+// delivers those to Slack, a generic webhook or the log.
+//
+// Once-only: handling an event records its id in the same transaction as
+// the notification it creates, so a redelivery (after a crash, before the
+// ack) finds the id and creates nothing. Notifications are delivered from
+// the database with retries and backoff, so a Slack outage delays them
+// without losing them; each success adds a notification.sent event to the
+// outbox in the same transaction.
+package notifier
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/cloudcart/cloudcart/internal/bus"
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// ConsumerName is the worker's name in the deduplication table and the
+// prefix of its durable JetStream consumers.
+const ConsumerName = "notifier"
+
+// Defaults for Options.
+const (
+	DefaultDeliveryAttempts = 8
+	DefaultLagInterval      = time.Second
+	NotificationRetention   = 7 * 24 * time.Hour
+)
+
+// DefaultDeliveryBackoff waits 2 s after the first failed send, doubling
+// up to 5 min.
+func DefaultDeliveryBackoff(attempt int) time.Duration {
+	return min(2*time.Second<<min(max(attempt-1, 0), 8), 5*time.Minute)
+}
+
+// Options build a Service.
+type Options struct {
+	Store    cloudcart.NotificationStore
+	Bus      *bus.Conn
+	Channels []Channel // the log channel when empty
+	Metrics  *Metrics
+	Meter    metric.Meter // for the observed gauges
+	Source   string       // service.name on notification.sent events
+	// MaxAttempts is how many deliveries of a message fail before it is
+	// dead-lettered; Backoff the wait before a redelivery.
+	MaxAttempts int
+	Backoff     func(attempt int) time.Duration
+	// DeliveryAttempts is how many sends of a notification to one channel
+	// fail before it is given up; DeliveryBackoff the wait between them.
+	DeliveryAttempts int
+	DeliveryBackoff  func(attempt int) time.Duration
+	LagInterval      time.Duration
+	// Committed is called after a notification.sent event is committed,
+	// e.g. to wake the outbox relay. May be nil.
+	Committed  func()
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Service is the notification worker.
+type Service struct {
+	o        Options
+	m        *Metrics
+	log      *slog.Logger
+	channels map[string]Channel
+	names    []string
+	consumer *bus.Consumer
+	wake     chan struct{}
+	start    time.Time
+
+	mu     sync.Mutex
+	lag    map[string]time.Duration // by subject
+	counts map[cloudcart.EventType]uint64
+	total  uint64
+}
+
+// New builds the worker. Run starts consuming and delivering.
+func New(o Options) (*Service, error) {
+	if o.Store == nil || o.Bus == nil || o.Metrics == nil {
+		return nil, errors.New("notifier: Store, Bus and Metrics are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if o.Propagator == nil {
+		o.Propagator = propagation.TraceContext{}
+	}
+	if len(o.Channels) == 0 {
+		o.Channels = []Channel{&LogChannel{Logger: o.Logger}}
+	}
+	o.DeliveryAttempts = cmp.Or(o.DeliveryAttempts, DefaultDeliveryAttempts)
+	if o.DeliveryBackoff == nil {
+		o.DeliveryBackoff = DefaultDeliveryBackoff
+	}
+	o.LagInterval = cmp.Or(o.LagInterval, DefaultLagInterval)
+	s := &Service{o: o, m: o.Metrics, log: o.Logger, channels: map[string]Channel{}, wake: make(chan struct{}, 1),
+		start: o.Now(), lag: map[string]time.Duration{}, counts: map[cloudcart.EventType]uint64{}}
+	for _, c := range o.Channels {
+		if _, dup := s.channels[c.Name()]; dup {
+			return nil, errors.New("notifier: two channels named " + c.Name())
+		}
+		s.channels[c.Name()] = c
+		s.names = append(s.names, c.Name())
+	}
+	var err error
+	s.consumer, err = bus.NewConsumer(o.Bus, bus.ConsumerOptions{
+		Name: ConsumerName, Types: cloudcart.EventTypes, Handle: s.handle,
+		MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Observe: s.observe,
+		OnRestart: func(string, error) { s.m.restarts.Add(context.Background(), 1) },
+		Tracer:    o.Tracer, Propagator: o.Propagator, Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.m.init(s.names)
+	if o.Meter != nil {
+		if err := s.registerGauges(o.Meter); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Service) registerGauges(meter metric.Meter) error {
+	m := s.m
+	_, err := meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+		running := int64(0)
+		if s.consumer.Running() {
+			running = 1
+		}
+		obs.ObserveInt64(m.running, running)
+		obs.ObserveFloat64(m.uptime, s.o.Now().Sub(s.start).Seconds())
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for subject, d := range s.lag {
+			obs.ObserveFloat64(m.lag, d.Seconds(), metric.WithAttributeSet(m.set("topic", subject)))
+		}
+		for t, n := range s.counts {
+			obs.ObserveFloat64(m.distribution, float64(n)/float64(s.total), metric.WithAttributeSet(m.set("event_type", string(t))))
+		}
+		return nil
+	}, m.running, m.uptime, m.lag, m.distribution)
+	return err
+}
+
+// Channels are the configured channel names.
+func (s *Service) Channels() []string { return s.names }
+
+// Run consumes events, delivers notifications and tracks the consumer lag
+// until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.consumer.Run(ctx) })
+	wg.Go(func() { s.dispatch(ctx) })
+	wg.Go(func() { s.trackLag(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// handle turns one event into at most one notification, once.
+func (s *Service) handle(ctx context.Context, d *bus.Delivery) error {
+	e := d.Event
+	n, err := cloudcart.NotificationForEvent(e)
+	if err != nil {
+		return err // a payload of the wrong shape: retried, then dead-lettered
+	}
+	if n != nil {
+		n.CreatedAt = s.o.Now().UTC()
+		n.Trace = map[string]string{}
+		s.o.Propagator.Inject(ctx, propagation.MapCarrier(n.Trace))
+	}
+	first, err := s.o.Store.HandleEvent(ctx, ConsumerName, e, n, s.names)
+	if err != nil {
+		return err
+	}
+	if !first {
+		s.m.add(s.m.duplicates, "topic", d.Subject)
+		trace.SpanFromContext(ctx).AddEvent("duplicate: handled before", trace.WithAttributes(attribute.String("event.id", e.ID)))
+		return nil
+	}
+	s.count(e)
+	if n != nil {
+		s.Wake()
+	}
+	return nil
+}
+
+// count records a first handling in the per-kind counters of 002 §7.1.
+func (s *Service) count(e *cloudcart.Event) {
+	ctx := context.Background()
+	switch e.Type {
+	case cloudcart.EventOrderCreated, cloudcart.EventOrderCancelled, cloudcart.EventOrderCompleted:
+		s.m.orderEvents.Add(ctx, 1)
+	case cloudcart.EventPaymentProcessed:
+		s.m.paymentEvents.Add(ctx, 1)
+	case cloudcart.EventNotificationSent:
+		s.m.notifEvents.Add(ctx, 1)
+	case cloudcart.EventChaosInjected:
+		var d cloudcart.ChaosInjectedData
+		if e.DecodeData(&d) == nil {
+			action := d.Action
+			if action != "enable" && action != "disable" {
+				action = "configure"
+			}
+			s.m.add(s.m.chaosEvents, "chaos_type", action)
+		}
+	}
+	s.mu.Lock()
+	s.counts[e.Type]++
+	s.total++
+	s.mu.Unlock()
+}
+
+// observe records every delivery's outcome.
+func (s *Service) observe(r bus.Result) {
+	ctx := context.Background()
+	m := s.m
+	m.add(m.consumed, "topic", r.Subject)
+	et := cmp.Or(string(r.EventType), "unknown")
+	m.duration.Record(ctx, r.Duration.Seconds(), metric.WithAttributeSet(m.set("topic", r.Subject, "event_type", et)))
+	if r.Err != nil {
+		m.add(m.failed, "topic", r.Subject, "error_type", r.Reason)
+		m.add(m.procErrors, "error_type", r.Reason)
+		if r.Reason == bus.ReasonDeserialization {
+			m.deserErrors.Add(ctx, 1)
+		} else {
+			m.handlerErrors.Add(ctx, 1)
+		}
+	}
+	switch r.Outcome {
+	case bus.Processed:
+		m.add(m.processed, "topic", r.Subject, "event_type", et)
+	case bus.DeadLettered:
+		m.add(m.deadLettered, "topic", r.Subject)
+	}
+}
+
+// trackLag reads the consumer lag from the broker every LagInterval; the
+// gauge reports the last reading.
+func (s *Service) trackLag(ctx context.Context) {
+	t := time.NewTicker(s.o.LagInterval)
+	defer t.Stop()
+	for {
+		lag, err := s.consumer.Lag(ctx, s.o.Now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Debug("reading consumer lag failed", "err", err)
+		}
+		s.mu.Lock()
+		for k, v := range lag {
+			s.lag[k] = v
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Wake makes the dispatcher look for due deliveries now.
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch delivers due notifications until ctx is done.
+func (s *Service) dispatch(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	pruned := time.Time{}
+	for {
+		n := s.deliverDue(ctx)
+		if time.Since(pruned) > time.Hour {
+			pruned = time.Now()
+			s.prune(ctx)
+		}
+		if n > 0 && ctx.Err() == nil {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+	}
+}
+
+const deliveryBatch = 50
+
+func (s *Service) deliverDue(ctx context.Context) int {
+	due, err := s.o.Store.DueDeliveries(ctx, s.o.Now(), deliveryBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("reading due deliveries failed", "err", err)
+		}
+		return 0
+	}
+	for _, d := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		s.deliver(ctx, d)
+	}
+	if len(due) < deliveryBatch {
+		return 0
+	}
+	return len(due)
+}
+
+// deliver sends one notification to one channel and records the outcome.
+// The send continues the trace of the event or alert it came from.
+func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
+	n := d.Notification
+	sctx := context.WithoutCancel(ctx) // a send in progress finishes at shutdown
+	if len(n.Trace) > 0 {
+		sctx = s.o.Propagator.Extract(sctx, propagation.MapCarrier(n.Trace))
+	}
+	sctx, span := s.o.Tracer.Start(sctx, "notify "+d.Channel, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("notification.id", n.ID), attribute.String("notification.kind", n.Kind),
+			attribute.String("notification.channel", d.Channel)))
+	defer span.End()
+	sctx, cancel := context.WithTimeout(sctx, 15*time.Second)
+	defer cancel()
+
+	attempt := d.Attempts + 1
+	var err error
+	if ch, ok := s.channels[d.Channel]; ok {
+		start := time.Now()
+		err = ch.Send(sctx, n)
+		if _, slack := ch.(*SlackChannel); slack {
+			s.m.slackLatency.Record(sctx, time.Since(start).Seconds())
+		}
+	} else {
+		err = &SendError{Reason: ReasonNotConfigured, Err: errors.New("channel " + d.Channel + " is no longer configured")}
+	}
+	now := s.o.Now()
+	if err == nil {
+		s.m.add(s.m.sent, "channel", d.Channel, "status", "success")
+		sent, eerr := cloudcart.NewEvent(cloudcart.EventNotificationSent, s.o.Source, cloudcart.NotificationSentData{
+			NotificationID: n.ID, Channel: d.Channel, Kind: n.Kind, SourceID: n.SourceID,
+		}, now)
+		if eerr == nil {
+			eerr = s.o.Store.DeliverySucceeded(sctx, n.ID, d.Channel, now, sent)
+		}
+		if eerr != nil {
+			s.log.Error("recording a sent notification failed; it may be sent again", "id", n.ID, "channel", d.Channel, "err", eerr)
+			return
+		}
+		if s.o.Committed != nil {
+			s.o.Committed()
+		}
+		return
+	}
+	reason, retryable := reasonOf(err)
+	span.RecordError(err)
+	span.SetStatus(codes.Error, reason)
+	s.m.add(s.m.sent, "channel", d.Channel, "status", "failed")
+	s.m.add(s.m.sendFailed, "channel", d.Channel, "reason", reason)
+	final := !retryable || attempt >= s.o.DeliveryAttempts
+	next := now.Add(s.o.DeliveryBackoff(attempt))
+	if ferr := s.o.Store.DeliveryFailed(sctx, n.ID, d.Channel, attempt, next, final, reason+": "+err.Error()); ferr != nil {
+		s.log.Error("recording a failed send failed", "id", n.ID, "channel", d.Channel, "err", ferr)
+	}
+	lvl := slog.LevelWarn
+	if final {
+		lvl = slog.LevelError
+	}
+	s.log.Log(sctx, lvl, "notification send failed", "id", n.ID, "channel", d.Channel, "reason", reason,
+		"attempt", attempt, "final", final, "err", err)
+}
+
+// prune forgets old notifications, and handled-event records once the bus
+// can no longer redeliver their events (it keeps them bus.EventsMaxAge).
+func (s *Service) prune(ctx context.Context) {
+	type pruner interface {
+		PruneNotifications(ctx context.Context, before time.Time) (int64, error)
+		PruneHandled(ctx context.Context, consumer string, before time.Time) (int64, error)
+	}
+	p, ok := s.o.Store.(pruner)
+	if !ok {
+		return
+	}
+	now := s.o.Now()
+	_, err1 := p.PruneNotifications(ctx, now.Add(-NotificationRetention))
+	_, err2 := p.PruneHandled(ctx, ConsumerName, now.Add(-bus.EventsMaxAge-24*time.Hour))
+	if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
+		s.log.Warn("pruning notifications failed", "err", err)
+	}
+}
+
+// Handler returns the worker's routes:
+//
+//	GET  /notifications?limit=N&kind=K&before=ID  notifications, newest first, with their deliveries
+//	POST /alerts                 Alertmanager webhook receiver (payload version 4)
+func (s *Service) Handler() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /notifications", s.respond(s.listNotifications))
+	mux.HandleFunc("POST /alerts", s.respond(s.receiveAlerts))
+	return mux
+}

@@ -1,0 +1,159 @@
+package orders
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+)
+
+// Inventory is the order service's view of the product service.
+type Inventory interface {
+	// Check returns the catalog price of every SKU, ENOTFOUND for an
+	// unknown one and ECONFLICT when there is not enough stock now.
+	Check(ctx context.Context, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error)
+	Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) error
+	Commit(ctx context.Context, orderID string) error
+	Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error
+	// Sample returns up to n catalog items for /simulate.
+	Sample(ctx context.Context, n int, rng *rand.Rand) ([]cloudcart.Item, error)
+}
+
+// Standalone is the inventory of an order service running without a
+// product service (reference 001's single service): every SKU exists at
+// the price the client sends, and there is no stock to reserve.
+type Standalone struct{}
+
+func (Standalone) Check(_ context.Context, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
+	return nil, nil // prices stay as sent
+}
+func (Standalone) Reserve(context.Context, string, []cloudcart.ReservationItem) error { return nil }
+func (Standalone) Commit(context.Context, string) error                               { return nil }
+func (Standalone) Release(context.Context, string, cloudcart.StockReason) error       { return nil }
+func (Standalone) Sample(_ context.Context, n int, rng *rand.Rand) ([]cloudcart.Item, error) {
+	return catalog, nil
+}
+
+// ProductClient is the Inventory over the product service's HTTP API.
+type ProductClient struct {
+	base   string
+	client *http.Client
+}
+
+// NewProductClient talks to the product service at base. The client should
+// use an httpkit.Transport so calls carry the trace.
+func NewProductClient(base string, client *http.Client) *ProductClient {
+	return &ProductClient{base: base, client: client}
+}
+
+type productPage struct {
+	Products []*cloudcart.Product `json:"products"`
+}
+
+// Check looks the SKUs up and compares stock.
+func (c *ProductClient) Check(ctx context.Context, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
+	q := url.Values{"limit": {"100"}}
+	want := map[string]int{}
+	for _, it := range items {
+		if want[it.SKU] == 0 {
+			q.Add("sku", it.SKU)
+		}
+		want[it.SKU] += it.Qty
+	}
+	var page productPage
+	if err := c.do(ctx, http.MethodGet, "/products?"+q.Encode(), nil, &page); err != nil {
+		return nil, err
+	}
+	prices := map[string]cloudcart.Money{}
+	for _, p := range page.Products {
+		prices[p.SKU] = p.Price
+		if p.Stock < want[p.SKU] {
+			return nil, cloudcart.Errorf(cloudcart.ECONFLICT, "insufficient stock for %s: %d left, %d requested", p.SKU, p.Stock, want[p.SKU])
+		}
+	}
+	for sku := range want {
+		if _, ok := prices[sku]; !ok {
+			return nil, cloudcart.Errorf(cloudcart.EINVALID, "product %q does not exist", sku)
+		}
+	}
+	return prices, nil
+}
+
+func (c *ProductClient) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) error {
+	return c.do(ctx, http.MethodPost, "/reservations", map[string]any{"order_id": orderID, "items": items}, nil)
+}
+
+func (c *ProductClient) Commit(ctx context.Context, orderID string) error {
+	return c.do(ctx, http.MethodPost, "/reservations/"+url.PathEscape(orderID)+"/commit", nil, nil)
+}
+
+func (c *ProductClient) Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error {
+	return c.do(ctx, http.MethodPost, "/reservations/"+url.PathEscape(orderID)+"/release", map[string]any{"reason": reason}, nil)
+}
+
+// Sample returns a random page of in-stock products as order items.
+func (c *ProductClient) Sample(ctx context.Context, n int, rng *rand.Rand) ([]cloudcart.Item, error) {
+	var page productPage
+	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/products?limit=%d&offset=%d", n, rng.IntN(200)), nil, &page); err != nil {
+		return nil, err
+	}
+	var out []cloudcart.Item
+	for _, p := range page.Products {
+		if p.Stock > 3 {
+			out = append(out, cloudcart.Item{SKU: p.SKU, Price: p.Price})
+		}
+	}
+	if len(out) == 0 {
+		return nil, cloudcart.Errorf(cloudcart.EUNAVAILABLE, "no product in stock to simulate orders with")
+	}
+	return out, nil
+}
+
+// do calls the product service and maps its JSON errors back to domain
+// errors; a transport failure or a 5xx is EUNAVAILABLE.
+func (c *ProductClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return &cloudcart.Error{Code: cloudcart.EUNAVAILABLE, Message: "product service unavailable", Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e httpkit.ErrorResponse
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		if resp.StatusCode >= 500 || e.Error.Code == "" {
+			return &cloudcart.Error{Code: cloudcart.EUNAVAILABLE, Message: "product service unavailable",
+				Err: fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, e.Error.Message)}
+		}
+		return &cloudcart.Error{Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return errors.Join(cloudcart.Errorf(cloudcart.EUNAVAILABLE, "product service sent a bad answer"), err)
+		}
+	}
+	return nil
+}

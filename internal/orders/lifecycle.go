@@ -1,0 +1,89 @@
+package orders
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// sweepBatch bounds the work of one lifecycle tick.
+const sweepBatch = 100
+
+// runLifecycle advances orders over time until ctx is done: confirmed →
+// shipped → delivered (orders_completed_total), abandoned pending orders →
+// failed with stock released, and stock releases that failed earlier are
+// retried. A pending order counts as abandoned only after PendingTimeout,
+// so replicas sharing one database never fail each other's orders in
+// flight.
+func (s *Service) runLifecycle(ctx context.Context) {
+	t := time.NewTicker(s.sweepEvery)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) sweep(ctx context.Context) {
+	now := s.now()
+	s.advance(ctx, cloudcart.OrderConfirmed, cloudcart.OrderShipped, now.Add(-s.shipAfter))
+	if n := s.advance(ctx, cloudcart.OrderShipped, cloudcart.OrderDelivered, now.Add(-s.deliverAfter)); n > 0 {
+		s.m.Completed.Add(ctx, int64(n))
+	}
+	abandoned, _, err := s.store.FindOrders(ctx, cloudcart.OrderFilter{Status: cloudcart.OrderPending,
+		UpdatedBefore: now.Add(-s.pendingTimeout), Limit: sweepBatch})
+	if err != nil {
+		s.log.WarnContext(ctx, "sweep pending orders", "err", err)
+	}
+	for _, o := range abandoned {
+		s.release(ctx, o.ID)
+		if _, err := s.store.UpdateOrderStatus(ctx, o.ID, cloudcart.OrderFailed, cloudcart.EUNAVAILABLE,
+			"processing was interrupted; stock released", s.now()); err == nil {
+			s.log.InfoContext(ctx, "failed abandoned order", "order", o.ID)
+		}
+	}
+	held, _, err := s.store.FindOrders(ctx, cloudcart.OrderFilter{StockHeld: true, Limit: sweepBatch})
+	if err != nil {
+		s.log.WarnContext(ctx, "sweep stock releases", "err", err)
+	}
+	for _, o := range held {
+		s.release(ctx, o.ID)
+	}
+}
+
+// advance moves up to sweepBatch orders that reached `from` before cutoff.
+func (s *Service) advance(ctx context.Context, from, to cloudcart.OrderStatus, cutoff time.Time) int {
+	due, _, err := s.store.FindOrders(ctx, cloudcart.OrderFilter{Status: from, UpdatedBefore: cutoff, Limit: sweepBatch})
+	if err != nil {
+		s.log.WarnContext(ctx, "find orders to advance", "from", from, "err", err)
+		return 0
+	}
+	n := 0
+	for _, o := range due {
+		sctx, span := s.tracer.Start(ctx, "order."+string(to), trace.WithAttributes(attribute.String("order.id", o.ID)))
+		if _, err := s.store.UpdateOrderStatus(sctx, o.ID, to, "", "", s.now()); err == nil {
+			n++
+		}
+		span.End()
+	}
+	return n
+}
+
+// Cancel cancels a confirmed order and returns its stock.
+func (s *Service) Cancel(ctx context.Context, id string) (*cloudcart.Order, error) {
+	o, err := s.store.UpdateOrderStatus(ctx, id, cloudcart.OrderCancelled, "", "cancelled by the customer", s.now())
+	if err != nil {
+		return nil, err
+	}
+	s.m.Cancelled.Add(ctx, 1)
+	s.release(ctx, id)
+	return o, nil
+}

@@ -1,0 +1,234 @@
+package products
+
+import (
+	"context"
+	"net/http"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+)
+
+// Handler returns the service's routes. Catalog reads are public; changes
+// need the admin role the gateway vouches for (httpkit.HeaderUserRole);
+// reservations are the order service's.
+func (s *Service) Handler() *http.ServeMux {
+	mux := http.NewServeMux()
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
+	mux.HandleFunc("GET /products", h.Handle("/products", s.list))
+	mux.HandleFunc("GET /products/search", h.Handle("/products/search", s.search))
+	mux.HandleFunc("GET /products/top", h.Handle("/products/top", s.topViewed))
+	mux.HandleFunc("GET /products/{sku}", h.Handle("/products/{sku}", s.get))
+	mux.HandleFunc("GET /categories", h.Handle("/categories", s.categories))
+	mux.HandleFunc("POST /products", h.Handle("/products", s.create))
+	mux.HandleFunc("PUT /products/{sku}", h.Handle("/products/{sku}", s.update))
+	mux.HandleFunc("POST /products/{sku}/stock", h.Handle("/products/{sku}/stock", s.adjustStock))
+	mux.HandleFunc("POST /reservations", h.Handle("/reservations", s.reserve))
+	mux.HandleFunc("GET /reservations/{order}", h.Handle("/reservations/{order}", s.getReservation))
+	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle("/reservations/{order}/commit", s.commit))
+	mux.HandleFunc("POST /reservations/{order}/release", h.Handle("/reservations/{order}/release", s.release))
+	return mux
+}
+
+func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
+	s.m.Errors.Add(ctx, 1, metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+}
+
+type productPage struct {
+	Products []*cloudcart.Product `json:"products"`
+	Total    int                  `json:"total"`
+	Limit    int                  `json:"limit"`
+	Offset   int                  `json:"offset"`
+}
+
+func page(ps []*cloudcart.Product, total, limit, offset int) productPage {
+	if ps == nil {
+		ps = []*cloudcart.Product{}
+	}
+	return productPage{Products: ps, Total: total, Limit: limit, Offset: offset}
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
+	f := cloudcart.ProductFilter{Category: r.URL.Query().Get("category"), SKUs: r.URL.Query()["sku"]}
+	if len(f.SKUs) > cloudcart.MaxOrderItems {
+		return cloudcart.Errorf(cloudcart.EINVALID, "at most %d sku parameters", cloudcart.MaxOrderItems)
+	}
+	var err error
+	if f.Limit, err = httpkit.IntParam(r, "limit", 20, 1, 100); err != nil {
+		return err
+	}
+	if f.Offset, err = httpkit.IntParam(r, "offset", 0, 0, 100_000); err != nil {
+		return err
+	}
+	ps, total, err := s.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, page(ps, total, f.Limit, f.Offset))
+	return nil
+}
+
+func (s *Service) search(w http.ResponseWriter, r *http.Request) error {
+	limit, err := httpkit.IntParam(r, "limit", 20, 1, MaxSearchResults)
+	if err != nil {
+		return err
+	}
+	ps, total, err := s.Search(r.Context(), r.URL.Query().Get("q"), limit)
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, page(ps, total, limit, 0))
+	return nil
+}
+
+func (s *Service) topViewed(w http.ResponseWriter, r *http.Request) error {
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"window": "5m", "products": s.top.Top(10)})
+	return nil
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.Get(r.Context(), r.PathValue("sku"))
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Service) categories(w http.ResponseWriter, r *http.Request) error {
+	httpkit.WriteJSON(w, http.StatusOK, map[string][]string{"categories": cloudcart.Categories})
+	return nil
+}
+
+type productRequest struct {
+	SKU               string          `json:"sku"`
+	Name              string          `json:"name"`
+	Description       string          `json:"description"`
+	Category          string          `json:"category"`
+	Price             cloudcart.Money `json:"price"`
+	Stock             int             `json:"stock"`
+	LowStockThreshold int             `json:"low_stock_threshold"`
+}
+
+func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
+	if err := httpkit.RequireAdmin(r); err != nil {
+		return err
+	}
+	var req productRequest
+	if err := httpkit.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	p := cloudcart.Product{SKU: req.SKU, Name: req.Name, Description: req.Description, Category: req.Category,
+		Price: req.Price, Stock: req.Stock, LowStockThreshold: req.LowStockThreshold}
+	if err := s.Create(r.Context(), &p); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/products/"+p.SKU)
+	httpkit.WriteJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
+	if err := httpkit.RequireAdmin(r); err != nil {
+		return err
+	}
+	var req productRequest
+	if err := httpkit.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	cur, err := s.store.FindProductBySKU(r.Context(), r.PathValue("sku"))
+	if err != nil {
+		return err
+	}
+	if req.SKU != "" && req.SKU != cur.SKU {
+		return cloudcart.Errorf(cloudcart.EINVALID, "sku cannot change")
+	}
+	if req.Stock != 0 {
+		return cloudcart.Errorf(cloudcart.EINVALID, "stock changes go through POST /products/{sku}/stock with a reason")
+	}
+	cur.Name, cur.Description, cur.Category, cur.Price = req.Name, req.Description, req.Category, req.Price
+	if req.LowStockThreshold != 0 {
+		cur.LowStockThreshold = req.LowStockThreshold
+	}
+	if err := s.Update(r.Context(), cur); err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, cur)
+	return nil
+}
+
+type stockRequest struct {
+	Delta  int                   `json:"delta"`
+	Reason cloudcart.StockReason `json:"reason"`
+}
+
+func (s *Service) adjustStock(w http.ResponseWriter, r *http.Request) error {
+	if err := httpkit.RequireAdmin(r); err != nil {
+		return err
+	}
+	var req stockRequest
+	if err := httpkit.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	p, err := s.AdjustStock(r.Context(), r.PathValue("sku"), req.Delta, req.Reason)
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, p)
+	return nil
+}
+
+type reserveRequest struct {
+	OrderID string                      `json:"order_id"`
+	Items   []cloudcart.ReservationItem `json:"items"`
+}
+
+func (s *Service) reserve(w http.ResponseWriter, r *http.Request) error {
+	var req reserveRequest
+	if err := httpkit.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := s.Reserve(r.Context(), req.OrderID, req.Items)
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusCreated, res)
+	return nil
+}
+
+func (s *Service) getReservation(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.Reservation(r.Context(), r.PathValue("order"))
+	if err != nil {
+		return err
+	}
+	httpkit.WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Service) commit(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Commit(r.Context(), r.PathValue("order")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type releaseRequest struct {
+	Reason cloudcart.StockReason `json:"reason"`
+}
+
+func (s *Service) release(w http.ResponseWriter, r *http.Request) error {
+	req := releaseRequest{Reason: cloudcart.StockCancellation}
+	if r.ContentLength != 0 {
+		if err := httpkit.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if err := s.Release(r.Context(), r.PathValue("order"), req.Reason); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

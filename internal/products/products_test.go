@@ -1,0 +1,208 @@
+package products_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/products"
+	"github.com/cloudcart/cloudcart/internal/sqlstore"
+	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
+	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
+)
+
+type fixture struct {
+	svc *products.Service
+	tel *telemetry.Telemetry
+	h   http.Handler
+}
+
+func mustFixture(tb testing.TB, backend string, seed int) *fixture {
+	tb.Helper()
+	tel := telemetrytest.MustNew(tb)
+	meter := tel.Meter("test")
+	m, err := products.NewMetrics(meter)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{QueryDuration: m.DBQueryDuration})
+	store, err := sqlstore.NewProductStore(context.Background(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := products.New(context.Background(), products.Options{Store: store, Metrics: m, Meter: meter,
+		SeedSize: seed, Seed: 42, PoolSize: func() int { return db.Stats().OpenConnections }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Close() })
+	mw, _ := httpkit.NewMiddleware(meter, nil, nil, httpkit.ServiceMetricNames("product", "product.request.duration"))
+	return &fixture{svc: svc, tel: tel, h: httpkit.LimitBody(1<<20, mw.Wrap(svc.Handler()))}
+}
+
+func (f *fixture) do(tb testing.TB, method, target, body string, admin bool) *httptest.ResponseRecorder {
+	tb.Helper()
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if admin {
+		req.Header.Set(httpkit.HeaderUserRole, "admin")
+	}
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func (f *fixture) value(tb testing.TB, name string, labels map[string]string) float64 {
+	return telemetrytest.Value(tb, f.tel.Registry, name, labels)
+}
+
+func TestSeedIsDeterministicAndRealistic(t *testing.T) {
+	now := time.Unix(0, 0)
+	a, b := products.SeedCatalog(300, 7, now), products.SeedCatalog(300, 7, now)
+	cats := map[string]int{}
+	for i := range a {
+		if *a[i] != *b[i] {
+			t.Fatalf("seed differs at %d: %+v vs %+v", i, a[i], b[i])
+		}
+		if err := a[i].Validate(); err != nil {
+			t.Fatalf("seeded product %s invalid: %v", a[i].SKU, err)
+		}
+		cats[a[i].Category]++
+	}
+	if len(cats) != len(cloudcart.Categories) || cats["books"] != 30 {
+		t.Fatalf("categories %v", cats)
+	}
+}
+
+func TestCatalogAndGauges(t *testing.T) {
+	for _, backend := range sqlstoretest.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			f := mustFixture(t, backend, 300)
+			var page struct {
+				Products []cloudcart.Product
+				Total    int
+			}
+			rec := f.do(t, "GET", "/products?category=toys&limit=5", "", false)
+			_ = json.Unmarshal(rec.Body.Bytes(), &page)
+			if rec.Code != 200 || page.Total != 30 || len(page.Products) != 5 {
+				t.Fatalf("list: %d total %d len %d", rec.Code, page.Total, len(page.Products))
+			}
+			sku := page.Products[0].SKU
+			for range 3 {
+				f.do(t, "GET", "/products/"+sku, "", false)
+			}
+			if f.value(t, "product_views_total", map[string]string{"category": "toys"}) != 3 {
+				t.Fatal("views not counted by category")
+			}
+			if v := f.value(t, "product_top_viewed_views", map[string]string{"product_id": sku}); v != 3 {
+				t.Fatalf("top viewed %s = %v, want 3", sku, v)
+			}
+			if f.value(t, "products_count_by_category", map[string]string{"category": "books"}) != 30 ||
+				f.value(t, "products_count_by_category", nil) != 300 {
+				t.Fatal("count by category does not match the catalog")
+			}
+			if f.value(t, "product_average_price_dollars", map[string]string{"category": "toys"}) <= 0 {
+				t.Fatal("no average price")
+			}
+			if f.value(t, "product_db_connection_pool_size", nil) < 1 {
+				t.Fatal("pool size gauge reads no open connection")
+			}
+			rec = f.do(t, "GET", "/products/search?q=CEDAR", "", false)
+			if rec.Code != 200 || !strings.Contains(strings.ToLower(rec.Body.String()), "cedar") {
+				t.Fatalf("search: %d %s", rec.Code, rec.Body.String()[:min(200, rec.Body.Len())])
+			}
+			if f.value(t, "product_search_time_seconds", nil) != 1 || f.value(t, "product_list_time_seconds", map[string]string{"category": "toys"}) != 1 {
+				t.Fatal("list/search latency not observed")
+			}
+		})
+	}
+}
+
+func TestLowStockAlertsAndStockUpdates(t *testing.T) {
+	f := mustFixture(t, "sqlite", 0)
+	ctx := context.Background()
+	p := &cloudcart.Product{SKU: "LOW-1", Name: "Lamp", Category: "home", Price: 1000, Stock: 12}
+	if err := f.svc.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Reserve(ctx, "ord_a", []cloudcart.ReservationItem{{SKU: "LOW-1", Qty: 3}}); err != nil { // 12 → 9: below 10
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Reserve(ctx, "ord_b", []cloudcart.ReservationItem{{SKU: "LOW-1", Qty: 5}}); err != nil { // 9 → 4: below 5
+		t.Fatal(err)
+	}
+	if f.value(t, "inventory_alerts_total", map[string]string{"severity": "warning"}) != 1 ||
+		f.value(t, "inventory_alerts_total", map[string]string{"severity": "critical"}) != 1 ||
+		f.value(t, "low_stock_products_count", nil) != 1 {
+		t.Fatal("want one warning, one critical and one low-stock product")
+	}
+	if err := f.svc.Release(ctx, "ord_b", cloudcart.StockCancellation); err != nil {
+		t.Fatal(err)
+	}
+	if f.value(t, "product_stock_updates_total", map[string]string{"reason": "purchase"}) != 2 ||
+		f.value(t, "product_stock_updates_total", map[string]string{"reason": "cancellation"}) != 1 {
+		t.Fatal("stock updates by reason wrong")
+	}
+	rec := f.do(t, "POST", "/products/LOW-1/stock", `{"delta":50,"reason":"restock"}`, true)
+	if rec.Code != 200 || f.value(t, "low_stock_products_count", nil) != 0 {
+		t.Fatalf("restock: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestAdminAndBadInput(t *testing.T) {
+	f := mustFixture(t, "sqlite", 20)
+	good := `{"sku":"NEW-1","name":"Kite","description":"red","category":"toys","price":19.99,"stock":5}`
+	for _, tc := range []struct {
+		name, method, target, body string
+		admin                      bool
+		status                     int
+		mentions                   string
+	}{
+		{"create needs admin", "POST", "/products", good, false, 403, "admin role"},
+		{"unknown category", "POST", "/products", strings.Replace(good, "toys", "weapons", 1), true, 400, "category"},
+		{"negative stock", "POST", "/products", strings.Replace(good, `"stock":5`, `"stock":-5`, 1), true, 400, "stock"},
+		{"bad price", "POST", "/products", strings.Replace(good, "19.99", "19.999", 1), true, 400, "two decimals"},
+		{"unknown field", "POST", "/products", strings.Replace(good, `"stock":5`, `"stock":5,"hot":true`, 1), true, 400, "unknown field"},
+		{"stock needs reason", "POST", "/products/TOYS-0009/stock", `{"delta":5,"reason":"found"}`, true, 400, "reason"},
+		{"stock below zero", "POST", "/products/TOYS-0009/stock", `{"delta":-100000,"reason":"purchase"}`, true, 409, "insufficient stock"},
+		{"unknown product", "GET", "/products/NOPE-1", ``, false, 404, "not found"},
+		{"list bad category", "GET", "/products?category=weapons", ``, false, 400, "category"},
+		{"search too short", "GET", "/products/search?q=a", ``, false, 400, "2-100"},
+		{"reserve empty", "POST", "/reservations", `{"order_id":"o1","items":[]}`, false, 400, "items"},
+		{"release bad reason", "POST", "/reservations/o1/release", `{"reason":"restock"}`, false, 400, "reason"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := f.do(t, tc.method, tc.target, tc.body, tc.admin)
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.mentions) {
+				t.Fatalf("%d %s; want %d mentioning %q", rec.Code, rec.Body, tc.status, tc.mentions)
+			}
+		})
+	}
+	if rec := f.do(t, "POST", "/products", good, true); rec.Code != 201 {
+		t.Fatalf("admin create: %d %s", rec.Code, rec.Body)
+	}
+	if f.value(t, "product_errors_total", map[string]string{"error_type": "forbidden", "endpoint": "/products"}) != 1 {
+		t.Fatal("forbidden not counted")
+	}
+	telemetrytest.Lint(t, f.tel.Registry)
+}
+
+func BenchmarkListProducts(b *testing.B) {
+	f := mustFixture(b, "sqlite", 300)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		cat := cloudcart.Categories[i%len(cloudcart.Categories)]
+		i++
+		if rec := f.do(b, "GET", fmt.Sprintf("/products?category=%s&limit=20", cat), "", false); rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+}

@@ -1,0 +1,263 @@
+// Package products is the product service (port 8002): the catalog with
+// categories, prices and stock; listing, detail, search; admin changes;
+// stock reservations for orders (reserve, commit, release, all idempotent
+// by order id); low-stock detection; and the service's metrics.
+package products
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
+)
+
+// Options build a Service. Store and Metrics are required.
+type Options struct {
+	Store   cloudcart.ProductStore
+	Metrics *Metrics
+	Meter   metric.Meter // for the store-derived gauges
+	Tracer  trace.Tracer
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// PoolSize reports the database pool's open connections.
+	PoolSize func() int
+	// SeedSize products are created on first start (empty catalog).
+	SeedSize int
+	Seed     uint64
+}
+
+// Service is the product service.
+type Service struct {
+	store  cloudcart.ProductStore
+	m      *Metrics
+	tracer trace.Tracer
+	log    *slog.Logger
+	now    func() time.Time
+	top    *topViews
+	reg    metric.Registration
+}
+
+// New builds the service, seeding the catalog if it is empty.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Store == nil || o.Metrics == nil {
+		return nil, errors.New("products: Store and Metrics are required")
+	}
+	s := &Service{store: o.Store, m: o.Metrics, tracer: o.Tracer, log: o.Logger, now: o.Now}
+	if s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.top = newTopViews(5, s.now)
+	if o.SeedSize > 0 {
+		n, err := s.store.CountProducts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			if err := s.store.CreateProducts(ctx, SeedCatalog(o.SeedSize, o.Seed, s.now())...); err != nil {
+				return nil, err
+			}
+			s.log.Info("seeded catalog", "products", o.SeedSize)
+		}
+	}
+	if o.Meter != nil {
+		reg, err := o.Meter.RegisterCallback(func(ctx context.Context, obs metric.Observer) error {
+			return s.observe(ctx, obs, o.PoolSize)
+		}, s.m.countByCategory, s.m.avgPrice, s.m.lowStock, s.m.poolSize, s.m.topViewed)
+		if err != nil {
+			return nil, err
+		}
+		s.reg = reg
+	}
+	return s, nil
+}
+
+// Close unregisters the gauge callback.
+func (s *Service) Close() error {
+	if s.reg != nil {
+		return s.reg.Unregister()
+	}
+	return nil
+}
+
+// observe reads the gauges from the store at collection time, so they are
+// right after a restart and never drift from the database. Each reading
+// stands alone: a failed query loses its own gauge, not the others.
+func (s *Service) observe(ctx context.Context, obs metric.Observer, poolSize func() int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if poolSize != nil {
+		obs.ObserveInt64(s.m.poolSize, int64(poolSize()))
+	}
+	for _, v := range s.top.Top(10) {
+		obs.ObserveInt64(s.m.topViewed, v.Views, metric.WithAttributes(attribute.String("product_id", v.SKU)))
+	}
+	stats, statsErr := s.store.CategoryStats(ctx)
+	for _, st := range stats {
+		opt := s.m.categoryOpt(st.Category)
+		obs.ObserveInt64(s.m.countByCategory, int64(st.Count), opt)
+		obs.ObserveFloat64(s.m.avgPrice, st.AvgPrice.Dollars(), opt)
+	}
+	low, lowErr := s.store.LowStockCount(ctx)
+	if lowErr == nil {
+		obs.ObserveInt64(s.m.lowStock, int64(low))
+	}
+	return errors.Join(statsErr, lowErr)
+}
+
+// List returns a page of the catalog.
+func (s *Service) List(ctx context.Context, f cloudcart.ProductFilter) ([]*cloudcart.Product, int, error) {
+	if f.Category != "" && !cloudcart.ValidCategory(f.Category) {
+		return nil, 0, cloudcart.Errorf(cloudcart.EINVALID, "unknown category %q", truncate(f.Category))
+	}
+	start := time.Now()
+	ps, total, err := s.store.FindProducts(ctx, f)
+	cat := f.Category
+	if cat == "" {
+		cat = "all"
+	}
+	s.m.ListTime.Record(ctx, time.Since(start).Seconds(), s.m.categoryOpt(cat))
+	return ps, total, err
+}
+
+// MaxSearchResults bounds one search.
+const MaxSearchResults = 50
+
+// Search finds products whose name or description contains q.
+func (s *Service) Search(ctx context.Context, q string, limit int) ([]*cloudcart.Product, int, error) {
+	if len(q) < 2 || len(q) > 100 {
+		return nil, 0, cloudcart.Errorf(cloudcart.EINVALID, "q must be 2-100 characters")
+	}
+	start := time.Now()
+	ps, total, err := s.store.FindProducts(ctx, cloudcart.ProductFilter{Query: q, Limit: min(limit, MaxSearchResults)})
+	s.m.SearchTime.Record(ctx, time.Since(start).Seconds())
+	return ps, total, err
+}
+
+// Get returns one product and counts the view.
+func (s *Service) Get(ctx context.Context, sku string) (*cloudcart.Product, error) {
+	p, err := s.store.FindProductBySKU(ctx, sku)
+	if err != nil {
+		return nil, err
+	}
+	s.m.Views.Add(ctx, 1, s.m.categoryOpt(p.Category))
+	s.top.Add(p.SKU)
+	return p, nil
+}
+
+// Create adds a product.
+func (s *Service) Create(ctx context.Context, p *cloudcart.Product) error {
+	if p.LowStockThreshold == 0 {
+		p.LowStockThreshold = cloudcart.DefaultLowStockThreshold
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p.CreatedAt, p.UpdatedAt = s.now(), s.now()
+	return s.store.CreateProducts(ctx, p)
+}
+
+// Update changes a product's catalog fields.
+func (s *Service) Update(ctx context.Context, p *cloudcart.Product) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p.UpdatedAt = s.now()
+	return s.store.UpdateProduct(ctx, p)
+}
+
+// AdjustStock changes stock by delta for a reason.
+func (s *Service) AdjustStock(ctx context.Context, sku string, delta int, reason cloudcart.StockReason) (*cloudcart.Product, error) {
+	switch {
+	case !reason.Valid():
+		return nil, cloudcart.Errorf(cloudcart.EINVALID, "reason must be purchase, cancellation, return or restock")
+	case delta == 0 || delta > 1_000_000 || delta < -1_000_000:
+		return nil, cloudcart.Errorf(cloudcart.EINVALID, "delta must be non-zero and within ±1000000")
+	}
+	ch, err := s.store.AdjustStock(ctx, sku, delta, reason)
+	if err != nil {
+		return nil, err
+	}
+	s.record(ctx, ch)
+	return s.store.FindProductBySKU(ctx, sku)
+}
+
+// Reserve takes stock for an order.
+func (s *Service) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) (*cloudcart.Reservation, error) {
+	if err := validateReservation(orderID, items); err != nil {
+		return nil, err
+	}
+	r, changes, err := s.store.Reserve(ctx, orderID, items)
+	for _, ch := range changes {
+		s.record(ctx, ch)
+	}
+	return r, err
+}
+
+// Commit makes a reservation final.
+func (s *Service) Commit(ctx context.Context, orderID string) error {
+	return s.store.Commit(ctx, orderID)
+}
+
+// Release gives an order's stock back.
+func (s *Service) Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error {
+	if reason != cloudcart.StockCancellation && reason != cloudcart.StockReturn {
+		return cloudcart.Errorf(cloudcart.EINVALID, "reason must be cancellation or return")
+	}
+	changes, err := s.store.Release(ctx, orderID, reason)
+	for _, ch := range changes {
+		s.record(ctx, ch)
+	}
+	return err
+}
+
+// Reservation returns one order's reservation.
+func (s *Service) Reservation(ctx context.Context, orderID string) (*cloudcart.Reservation, error) {
+	return s.store.FindReservation(ctx, orderID)
+}
+
+// record counts a stock change and raises inventory alerts on crossings.
+func (s *Service) record(ctx context.Context, ch cloudcart.StockChange) {
+	s.m.StockUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", string(ch.Reason))))
+	if ch.CrossedBelow(ch.Threshold) {
+		s.m.InventoryAlerts.Add(ctx, 1, metric.WithAttributes(attribute.String("severity", "warning")))
+		s.log.WarnContext(ctx, "low stock", "sku", ch.SKU, "stock", ch.After, "threshold", ch.Threshold)
+	}
+	if ch.CrossedBelow(cloudcart.CriticalStock) {
+		s.m.InventoryAlerts.Add(ctx, 1, metric.WithAttributes(attribute.String("severity", "critical")))
+	}
+}
+
+func validateReservation(orderID string, items []cloudcart.ReservationItem) error {
+	switch {
+	case orderID == "" || len(orderID) > 64:
+		return cloudcart.Errorf(cloudcart.EINVALID, "order_id must be 1-64 characters")
+	case len(items) == 0 || len(items) > cloudcart.MaxOrderItems:
+		return cloudcart.Errorf(cloudcart.EINVALID, "items must contain 1-%d items", cloudcart.MaxOrderItems)
+	}
+	for i, it := range items {
+		if it.SKU == "" || it.Qty <= 0 || it.Qty > cloudcart.MaxItemQuantity {
+			return cloudcart.Errorf(cloudcart.EINVALID, "items[%d] needs a sku and a qty between 1 and %d", i, cloudcart.MaxItemQuantity)
+		}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
