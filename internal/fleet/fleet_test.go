@@ -97,6 +97,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 	edgeTraffic(t, f)()
 	commerceTraffic(t, f)()
 	eventTraffic(t, f)()
+	outboxTraffic(t, f)
 	docs := readMetricDocs(t)
 	for _, u := range f.Units() {
 		t.Run(u.Service.ServiceName, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/orders"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
@@ -19,6 +20,7 @@ type OrdersConfig struct {
 	// in-process one. Without one the service runs standalone (reference
 	// 001): client prices, no stock.
 	ProductsURL                             string
+	UsersURL                                string // GET /users proxies here (reference 003); in run the in-process one
 	PaymentLatency, PaymentJitter           time.Duration
 	PaymentFailureRate                      float64
 	ShipAfter, DeliverAfter, PendingTimeout time.Duration
@@ -56,6 +58,9 @@ func buildOrders(ctx context.Context, env *Env) (u *Unit, err error) {
 	if err != nil {
 		return u, err
 	}
+	if store.Events, _, err = startOutbox(ctx, env, u, db, "order", cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
+		return u, err
+	}
 	c := env.Orders
 	var inv orders.Inventory
 	if url := cmp.Or(c.ProductsURL, env.BuiltURL("products")); url != "" {
@@ -66,7 +71,10 @@ func buildOrders(ctx context.Context, env *Env) (u *Unit, err error) {
 	svc, err := orders.New(orders.Options{
 		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
 		Workers: c.Workers, QueueSize: c.QueueSize, Inventory: inv,
-		Payments:  orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())),
+		Payments: orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())).
+			WithChaos(env.platform.chaos.PaymentFailureRate),
+		Users: orders.UsersProxy(cmp.Or(c.UsersURL, env.BuiltURL("users")),
+			&httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator}),
 		ShipAfter: c.ShipAfter, DeliverAfter: c.DeliverAfter, PendingTimeout: c.PendingTimeout,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/products"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
@@ -40,6 +41,9 @@ func buildProducts(ctx context.Context, env *Env) (u *Unit, err error) {
 	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewProductStore(ctx, db)
 	if err != nil {
+		return u, err
+	}
+	if store.Events, _, err = startOutbox(ctx, env, u, db, "product", cloudcart.EventInventoryLowStock); err != nil {
 		return u, err
 	}
 	svc, err := products.New(ctx, products.Options{

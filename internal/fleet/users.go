@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/users"
@@ -70,6 +71,9 @@ func buildUsers(ctx context.Context, env *Env) (u *Unit, err error) {
 	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewUserStore(ctx, db)
 	if err != nil {
+		return u, err
+	}
+	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered); err != nil {
 		return u, err
 	}
 	keyFile := env.Users.KeyFile

@@ -25,6 +25,9 @@ func (s *Service) Handler() *http.ServeMux {
 	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle("/orders/{id}/cancel", s.cancel))
 	mux.HandleFunc("POST /simulate", h.Handle("/simulate", s.simulate))
 	mux.HandleFunc("GET /slow", h.Handle("/slow", s.slow))
+	if s.users != nil {
+		mux.Handle("GET /users", s.users)
+	}
 	mux.HandleFunc("GET /health", h.Handle("/health", s.health))
 	return mux
 }

@@ -23,6 +23,14 @@ type SimulatedPayments struct {
 	jitter      time.Duration
 	failureRate float64
 	rng         *rand.Rand
+	chaos       func() float64
+}
+
+// WithChaos adds a failure rate read at every charge, e.g. the chaos
+// service's payment-failure rate; the higher of the two applies.
+func (p *SimulatedPayments) WithChaos(rate func() float64) *SimulatedPayments {
+	p.chaos = rate
+	return p
 }
 
 // NewSimulatedPayments returns a provider with the given behaviour.
@@ -44,7 +52,11 @@ func (p *SimulatedPayments) Charge(ctx context.Context, orderID string, amount c
 	if p.jitter > 0 {
 		d += time.Duration(p.rng.Int64N(int64(p.jitter)))
 	}
-	decline := p.rng.Float64() < p.failureRate
+	rate := p.failureRate
+	if p.chaos != nil {
+		rate = max(rate, p.chaos())
+	}
+	decline := p.rng.Float64() < rate
 	p.mu.Unlock()
 	if d > 0 {
 		t := time.NewTimer(d)

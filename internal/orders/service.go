@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -43,6 +44,8 @@ type Options struct {
 	Inventory Inventory
 	// Payments charges orders; a provider that approves at once when nil.
 	Payments Payments
+	// Users serves GET /users (reference 003's shape): UsersProxy.
+	Users http.Handler
 	// Lifecycle timings: a confirmed order ships after ShipAfter and is
 	// delivered DeliverAfter later; a pending order older than
 	// PendingTimeout was abandoned (its process died) and is failed with
@@ -69,6 +72,7 @@ type Service struct {
 	workers int
 	inv     Inventory
 	pay     Payments
+	users   http.Handler
 
 	shipAfter, deliverAfter, pendingTimeout, sweepEvery time.Duration
 
@@ -102,6 +106,7 @@ func New(o Options) (*Service, error) {
 		workers: o.Workers,
 		inv:     o.Inventory,
 		pay:     o.Payments,
+		users:   o.Users,
 
 		shipAfter:      cmp.Or(o.ShipAfter, DefaultShipAfter),
 		deliverAfter:   cmp.Or(o.DeliverAfter, DefaultDeliverAfter),

@@ -46,7 +46,16 @@ const (
 )
 
 // OrderStore implements cloudcart.OrderStore.
-type OrderStore struct{ db *DB }
+type OrderStore struct {
+	db *DB
+	// Events, when set before the store is used, receives the order's
+	// events in the transaction of the change they describe:
+	// order.created with the order row, payment.processed with the move to
+	// confirmed (success) or to failed by a declined payment (failed),
+	// order.completed with delivered and order.cancelled with cancelled.
+	// Nil writes no events.
+	Events *Outbox
+}
 
 var _ cloudcart.OrderStore = (*OrderStore)(nil)
 
@@ -85,9 +94,15 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *cloudcart.Order) error 
 			fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
 			args = append(args, i, it.SKU, it.Qty, int64(it.Price))
 		}
-		_, err := c.Exec(ctx, b.String(), args...)
-		return err
+		if _, err := c.Exec(ctx, b.String(), args...); err != nil {
+			return err
+		}
+		return s.addEvent(ctx, c, cloudcart.EventOrderCreated, cloudcart.OrderCreatedData{
+			OrderID: o.ID, Customer: o.Customer, Total: o.Total, Items: len(o.Items), Status: o.Status})
 	})
+	if err == nil {
+		s.notify()
+	}
 	switch {
 	case idemClash:
 		return cloudcart.ErrIdempotencyKeyUsed
@@ -120,8 +135,11 @@ func (s *OrderStore) FindOrderByIdempotencyKey(ctx context.Context, key string) 
 // UpdateOrderStatus moves an order along its lifecycle atomically.
 func (s *OrderStore) UpdateOrderStatus(ctx context.Context, id string, to cloudcart.OrderStatus, failCode, reason string, at time.Time) (*cloudcart.Order, error) {
 	err := s.db.Tx(ctx, func(c Conn) error {
-		var from string
-		err := c.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, []any{id}, &from)
+		var (
+			from, customer string
+			total          int64
+		)
+		err := c.QueryRow(ctx, `SELECT status, customer, total_cents FROM orders WHERE id = $1`, []any{id}, &from, &customer, &total)
 		if errors.Is(err, sql.ErrNoRows) {
 			return cloudcart.Errorf(cloudcart.ENOTFOUND, "order %q not found", id)
 		} else if err != nil {
@@ -140,12 +158,50 @@ func (s *OrderStore) UpdateOrderStatus(ctx context.Context, id string, to cloudc
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s changed concurrently", id)
 		}
-		return nil
+		return s.transitionEvent(ctx, c, id, customer, cloudcart.Money(total), to, failCode, reason)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	return s.FindOrderByID(ctx, id)
+}
+
+// transitionEvent writes the event, if any, that a move to `to` means.
+// Only a failure whose code is EPAYMENT is a processed payment: an order
+// failed by stock or an interruption never reached the provider.
+func (s *OrderStore) transitionEvent(ctx context.Context, c Conn, id, customer string, total cloudcart.Money, to cloudcart.OrderStatus, failCode, reason string) error {
+	switch {
+	case to == cloudcart.OrderConfirmed:
+		return s.addEvent(ctx, c, cloudcart.EventPaymentProcessed, cloudcart.PaymentProcessedData{
+			OrderID: id, Amount: total, Status: "success"})
+	case to == cloudcart.OrderFailed && failCode == cloudcart.EPAYMENT:
+		return s.addEvent(ctx, c, cloudcart.EventPaymentProcessed, cloudcart.PaymentProcessedData{
+			OrderID: id, Amount: total, Status: "failed", Reason: reason})
+	case to == cloudcart.OrderDelivered:
+		return s.addEvent(ctx, c, cloudcart.EventOrderCompleted, cloudcart.OrderCompletedData{
+			OrderID: id, Customer: customer, Total: total})
+	case to == cloudcart.OrderCancelled:
+		return s.addEvent(ctx, c, cloudcart.EventOrderCancelled, cloudcart.OrderCancelledData{
+			OrderID: id, Customer: customer, Reason: reason})
+	}
+	return nil
+}
+
+// addEvent writes an event through c when the store has an outbox.
+func (s *OrderStore) addEvent(ctx context.Context, c Conn, t cloudcart.EventType, data any) error {
+	if s.Events == nil {
+		return nil
+	}
+	_, err := s.Events.Add(ctx, c, t, data)
+	return err
+}
+
+// notify wakes the relay after a commit that may have written an event.
+func (s *OrderStore) notify() {
+	if s.Events != nil {
+		s.Events.Notify()
+	}
 }
 
 // MarkStockReleased records that a failed or cancelled order's stock is

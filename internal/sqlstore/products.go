@@ -41,6 +41,11 @@ var productMigrations = []Migration{
 type ProductStore struct {
 	db  *DB
 	now func() time.Time
+	// Events, when set before the store is used, receives
+	// inventory.low_stock in the transaction of each stock change that takes
+	// a product from at or above its threshold to below it. Nil writes no
+	// events.
+	Events *Outbox
 }
 
 var _ cloudcart.ProductStore = (*ProductStore)(nil)
@@ -216,7 +221,20 @@ func (s *ProductStore) move(ctx context.Context, c Conn, sku string, delta int, 
 		return ch, fmt.Errorf("move stock: %w", err)
 	}
 	ch.Before = ch.After - delta
+	if s.Events != nil && ch.CrossedBelow(ch.Threshold) {
+		if _, err := s.Events.Add(ctx, c, cloudcart.EventInventoryLowStock, cloudcart.InventoryLowStockData{
+			ProductID: sku, SKU: sku, Stock: ch.After, Threshold: ch.Threshold}); err != nil {
+			return ch, err
+		}
+	}
 	return ch, nil
+}
+
+// notify wakes the relay after a stock transaction committed.
+func (s *ProductStore) notify() {
+	if s.Events != nil {
+		s.Events.Notify()
+	}
 }
 
 // AdjustStock changes one product's stock.
@@ -227,6 +245,9 @@ func (s *ProductStore) AdjustStock(ctx context.Context, sku string, delta int, r
 		ch, err = s.move(ctx, c, sku, delta, reason)
 		return err
 	})
+	if err == nil {
+		s.notify()
+	}
 	return ch, err
 }
 
@@ -281,6 +302,7 @@ func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []clou
 	if err != nil {
 		return nil, nil, err
 	}
+	s.notify()
 	r, err := s.FindReservation(ctx, orderID)
 	if existing {
 		changes = nil
@@ -365,6 +387,9 @@ func (s *ProductStore) release(ctx context.Context, orderID string, reason cloud
 			string(cloudcart.ReservationReleased), now, orderID)
 		return err
 	})
+	if err == nil {
+		s.notify()
+	}
 	return changes, err
 }
 

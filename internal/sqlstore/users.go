@@ -25,7 +25,12 @@ var userMigrations = []Migration{
 }
 
 // UserStore implements cloudcart.UserStore.
-type UserStore struct{ db *DB }
+type UserStore struct {
+	db *DB
+	// Events, when set before the store is used, receives user.registered
+	// in the transaction that creates the user. Nil writes no events.
+	Events *Outbox
+}
 
 var _ cloudcart.UserStore = (*UserStore)(nil)
 
@@ -39,9 +44,22 @@ func NewUserStore(ctx context.Context, db *DB) (*UserStore, error) {
 
 // CreateUser stores a new user; a taken email is ECONFLICT.
 func (s *UserStore) CreateUser(ctx context.Context, u *cloudcart.User) error {
-	_, err := s.db.Conn().Exec(ctx, `INSERT INTO users (id, email, name, role, active, password_hash, created_at, updated_at)
+	err := s.db.Tx(ctx, func(c Conn) error {
+		if _, err := c.Exec(ctx, `INSERT INTO users (id, email, name, role, active, password_hash, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.ID, u.Email, u.Name, string(u.Role), u.Active, u.PasswordHash, u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro())
+			u.ID, u.Email, u.Name, string(u.Role), u.Active, u.PasswordHash, u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro()); err != nil {
+			return err
+		}
+		if s.Events == nil {
+			return nil
+		}
+		_, err := s.Events.Add(ctx, c, cloudcart.EventUserRegistered, cloudcart.UserRegisteredData{
+			UserID: u.ID, Email: u.Email, Role: string(u.Role)})
+		return err
+	})
+	if err == nil && s.Events != nil {
+		s.Events.Notify()
+	}
 	if err != nil && isUniqueViolation(err) {
 		return cloudcart.Errorf(cloudcart.ECONFLICT, "a user with email %s already exists", u.Email)
 	}

@@ -36,13 +36,11 @@ type Options struct {
 	Meter   metric.Meter // for the population gauges; none if nil
 	Tracer  trace.Tracer
 	Logger  *slog.Logger
-	// Events receives user.registered once the user is stored. It is the
-	// seam for the event bus, which publishes and owns
-	// user_kafka_events_published_total and
-	// user_kafka_publish_duration_seconds (reference 002 §3.1). Nil
-	// publishes nothing.
-	Events cloudcart.EventPublisher
-	Now    func() time.Time
+	// user.registered is written by the Store, in the transaction that
+	// stores the user (a transactional outbox): the bus's publisher owns
+	// user_events_published_total and user_event_publish_duration_seconds
+	// (reference 002 §3.1's user_kafka_*).
+	Now func() time.Time
 	// BcryptCost is the work factor of new hashes: DefaultBcryptCost if 0,
 	// never below MinBcryptCost.
 	BcryptCost int
@@ -58,7 +56,6 @@ type Service struct {
 	verifier  *token.Verifier
 	tracer    trace.Tracer
 	log       *slog.Logger
-	events    cloudcart.EventPublisher
 	now       func() time.Time
 	cost      int
 	dummyHash []byte
@@ -73,7 +70,7 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("users: Store, Metrics and Signer are required")
 	}
 	s := &Service{store: o.Store, m: o.Metrics, signer: o.Signer, tracer: o.Tracer, log: o.Logger,
-		events: o.Events, now: o.Now, cost: o.BcryptCost}
+		now: o.Now, cost: o.BcryptCost}
 	if s.cost == 0 {
 		s.cost = DefaultBcryptCost
 	}
@@ -172,7 +169,6 @@ func (s *Service) Register(ctx context.Context, email, name, password string) (u
 		return nil, err
 	}
 	s.m.registered(ctx, regSuccess)
-	s.publish(ctx, cloudcart.EventUserRegistered, cloudcart.UserRegisteredData{UserID: u.ID, Email: u.Email, Role: string(u.Role)})
 	return u, nil
 }
 
@@ -430,21 +426,6 @@ func (s *Service) compare(ctx context.Context, hash []byte, password string) err
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	s.m.PasswordValidation.Record(ctx, time.Since(start).Seconds())
 	return err
-}
-
-// publish announces an event; the change is already stored, so a lost
-// event is logged (and counted by the bus), not the request's failure.
-func (s *Service) publish(ctx context.Context, typ cloudcart.EventType, data any) {
-	if s.events == nil {
-		return
-	}
-	e, err := cloudcart.NewEvent(typ, "user-service", data, s.now())
-	if err == nil {
-		err = s.events.Publish(ctx, e)
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "event not published", "type", string(typ), "err", err)
-	}
 }
 
 // firstDomainError returns the first error of a join, so the caller reads

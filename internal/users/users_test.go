@@ -33,6 +33,7 @@ type fixture struct {
 	signer *token.Signer
 	h      http.Handler
 	events *recorder
+	relay  *sqlstore.Relay // publishes the store's outbox into events
 }
 
 // recorder is an event publisher that keeps what it is given.
@@ -80,11 +81,18 @@ func mustFixture(tb testing.TB, db dbConfig) *fixture {
 	if f.store, err = sqlstore.NewUserStore(context.Background(), d); err != nil {
 		tb.Fatal(err)
 	}
+	if err := sqlstore.MigrateEvents(context.Background(), d); err != nil {
+		tb.Fatal(err)
+	}
+	if f.relay, err = sqlstore.NewRelay(d, sqlstore.RelayOptions{Source: "user-service", Publisher: f.events}); err != nil {
+		tb.Fatal(err)
+	}
+	f.store.Events = sqlstore.NewOutbox("user-service", f.relay)
 	if f.signer, err = token.NewSigner(testKey, token.SignerOptions{Issuer: "iss", Audience: "aud", TTL: time.Hour}); err != nil {
 		tb.Fatal(err)
 	}
 	o := users.Options{Store: f.store, Metrics: m, Signer: f.signer, Meter: meter, Tracer: f.tel.Tracer("test"),
-		Events: f.events, BcryptCost: bcrypt.MinCost}
+		BcryptCost: bcrypt.MinCost}
 	users.WeakHashingForTests(&o)
 	if f.svc, err = users.New(o); err != nil {
 		tb.Fatal(err)
@@ -189,6 +197,9 @@ func TestRegisterLoginProfile(t *testing.T) {
 				if got := f.value(t, fam, match); got != want {
 					t.Errorf("%s = %v, want %v", name, got, want)
 				}
+			}
+			if _, err := f.relay.Flush(context.Background()); err != nil {
+				t.Fatal(err)
 			}
 			if len(f.events.events) != 1 || f.events.events[0].Type != cloudcart.EventUserRegistered {
 				t.Fatalf("events published: %v, want one user.registered", f.events.events)
