@@ -4,7 +4,7 @@
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The race detector roughly doubles test time; CI has room for it.
-TESTFLAGS   ?= -race -count=1 -timeout 20m
+TESTFLAGS   ?= -race -count=1 -timeout 40m
 BENCHFLAGS  ?= -run '^$$' -benchmem -benchtime 2s
 
 .PHONY: help run build test lint fmt vet check-fmt bench clean

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -103,40 +102,20 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 
 // buildAggregator assembles the metrics aggregator. It comes after the
 // services it scrapes in Services.
-func buildAggregator(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildAggregator(ctx context.Context, env *Env, u *Unit) error {
 	targets, err := aggregatorTargets(env)
 	if err != nil {
-		return u, err
+		return err
 	}
-	meter, tracer := u.Telemetry.Meter("cloudcart/aggregator"), u.Telemetry.Tracer("cloudcart/aggregator")
+	meter := u.Telemetry.Meter("cloudcart/aggregator")
 	agg, err := aggregator.New(aggregator.Options{
 		Targets:  func() []aggregator.Target { return targets },
 		Interval: env.Aggregator.Interval, Window: env.Aggregator.Window,
 		Meter: meter, Logger: env.Log,
 	})
 	if err != nil {
-		return u, err
-	}
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator,
-		httpkit.ServiceMetricNames("aggregator", "aggregator.http.request.duration"))
-	if err != nil {
-		return u, err
+		return err
 	}
 	u.Workers = append(u.Workers, agg.Run)
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(withChaos(env, u, agg.Handler())),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-	}
-	return u, nil
+	return u.serve(env, httpkit.ServiceMetricNames("aggregator", "aggregator.http.request.duration"), agg.Handler(), true)
 }

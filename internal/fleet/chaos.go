@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 
 	"github.com/cloudcart/cloudcart/internal/chaos"
@@ -34,41 +33,31 @@ func chaosTargets() []string {
 // buildChaos assembles the chaos service: telemetry, settings store with
 // its outbox, admin token, HTTP server. Its settings reach the other
 // services over the bus.
-func buildChaos(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/chaos"), u.Telemetry.Tracer("cloudcart/chaos")
-	db, err := sqlstore.Open(ctx, sqlstore.Options{DSN: env.PostgresDSN, Path: env.SQLitePath(env.Service), Tracer: tracer})
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer})
 	if err != nil {
-		return u, err
+		return err
 	}
-	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewChaosStore(ctx, db)
 	if err != nil {
-		return u, err
+		return err
 	}
 	tokenFile := filepath.Join(env.DataDir, "chaos.token")
 	token, created, err := chaos.LoadToken(env.Chaos.Token, tokenFile)
 	if err != nil {
-		return u, err
+		return err
 	}
 	if created {
 		env.Log.Warn("chaos admin token generated; it is shown only this once (also in the file)", "token", token, "file", tokenFile)
 	}
 	outbox, pub, err := startOutbox(ctx, env, u, db, "chaos", cloudcart.EventChaosInjected)
 	if err != nil {
-		return u, err
+		return err
 	}
 	m, err := chaos.NewMetrics(meter)
 	if err != nil {
-		return u, err
+		return err
 	}
 	svc, err := chaos.New(ctx, chaos.Options{
 		Store: store, Publisher: env.platform.conn, Token: token, Targets: chaosTargets(),
@@ -76,20 +65,8 @@ func buildChaos(ctx context.Context, env *Env) (u *Unit, err error) {
 		Committed: outbox.Notify, Logger: env.Log,
 	})
 	if err != nil {
-		return u, err
-	}
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator,
-		httpkit.ServiceMetricNames("chaos", "chaos.request.duration"))
-	if err != nil {
-		return u, err
+		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(svc.Handler()), // no chaos middleware: see withChaos
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-		Checks:  []httpkit.Check{{Name: "database", Check: db.Ping}, {Name: "bus", Check: busCheck(env)}},
-	}
-	return u, nil
+	return u.serve(env, httpkit.ServiceMetricNames("chaos", "chaos.request.duration"), svc.Handler(), false, httpkit.Check{Name: "database", Check: db.Ping}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }

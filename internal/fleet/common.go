@@ -82,14 +82,9 @@ func connectPlatform(env *Env, u *Unit) error {
 
 // withChaos wraps a service's routes in its chaos middleware, which applies
 // the faults chaos-service configured for this service, pushed over the
-// bus as they change. Every build function calls it on its mux, inside the
-// HTTP metrics middleware, so injected errors and delays are measured like
-// real ones:
-//
-//	Handler: mw.Wrap(withChaos(env, u, mux)),
-//
-// The chaos service itself does not: it never injects faults into the API
-// that switches them off.
+// bus as they change. Unit.serve applies it to every service's routes,
+// inside the HTTP metrics middleware, except the chaos service's own: it
+// never injects faults into the API that switches them off.
 func withChaos(env *Env, u *Unit, next http.Handler) http.Handler {
 	p := env.platform
 	if !p.watching {

@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
 
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
@@ -25,7 +27,10 @@ type Service struct {
 	Name        string // `cloudcart serve` name, e.g. "orders"
 	ServiceName string // OTel service.name and Prometheus job, e.g. "order-service"
 	Port        int    // default port
-	build       func(context.Context, *Env) (*Unit, error)
+	// build assembles the service into u, which arrives with its
+	// telemetry; whatever it registers in u.Closers is released if it
+	// fails.
+	build func(ctx context.Context, env *Env, u *Unit) error
 }
 
 // Services lists every service in start order. A service appears here once
@@ -157,12 +162,16 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	for _, s := range chosen {
 		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
 			platform: &platform{server: f.bus}}
-		u, err := s.build(ctx, env)
+		u := &Unit{Service: s, log: env.Log}
+		err := newTelemetry(ctx, env, u)
+		if err == nil {
+			err = s.build(ctx, env, u)
+		}
 		if err == nil {
 			err = u.Server.Listen()
 		}
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("%s: %w", s.Name, err), f.close())
+			return nil, errors.Join(fmt.Errorf("%s: %w", s.Name, err), u.close(), f.close())
 		}
 		f.units = append(f.units, u)
 	}
@@ -315,4 +324,40 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		return tel.Shutdown(sctx)
 	})
 	return connectPlatform(env, u) // every service is on the bus and runs the chaos middleware
+}
+
+// openDB opens the service's database (PostgreSQL when configured, else its
+// own SQLite file under the data dir), instrumented as o says, and closes it
+// with the unit.
+func (u *Unit) openDB(ctx context.Context, env *Env, o sqlstore.Options) (*sqlstore.DB, error) {
+	o.DSN, o.Path = env.PostgresDSN, env.SQLitePath(env.Service)
+	db, err := sqlstore.Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	u.Closers = append(u.Closers, db.Close)
+	return db, nil
+}
+
+// serve gives the unit its HTTP server: routes wrapped in the chaos
+// middleware (unless chaos is false: the chaos service must never fault the
+// API that switches faults off) and, outside it, the HTTP metrics and span
+// middleware, so injected errors and delays are measured like real ones.
+func (u *Unit) serve(env *Env, names httpkit.MetricNames, routes http.Handler, chaos bool, checks ...httpkit.Check) error {
+	mw, err := httpkit.NewMiddleware(u.Telemetry.Meter("cloudcart/http"), u.Telemetry.Tracer("cloudcart/http"),
+		u.Telemetry.Propagator, names)
+	if err != nil {
+		return err
+	}
+	if chaos {
+		routes = withChaos(env, u, routes)
+	}
+	u.Server = &httpkit.Server{
+		Addr:    env.Addr(env.Service),
+		Handler: mw.Wrap(routes),
+		Metrics: u.Telemetry.MetricsHandler(),
+		Logger:  env.Log,
+		Checks:  checks,
+	}
+	return nil
 }

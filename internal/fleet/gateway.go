@@ -3,12 +3,10 @@ package fleet
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/gateway"
-	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 // GatewayConfig configures the API gateway.
@@ -35,24 +33,15 @@ type GatewayConfig struct {
 
 // buildGateway assembles the gateway in front of the services built
 // before it.
-func buildGateway(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/gateway"), u.Telemetry.Tracer("cloudcart/gateway")
 	m, err := gateway.NewMetrics(meter)
 	if err != nil {
-		return u, err
+		return err
 	}
 	trusted, err := gateway.ParseTrustedProxies(env.Gateway.TrustedProxies)
 	if err != nil {
-		return u, err
+		return err
 	}
 	c := env.Gateway
 	rate := c.RateLimit
@@ -83,19 +72,9 @@ func buildGateway(ctx context.Context, env *Env) (u *Unit, err error) {
 		Cache:           gateway.Cache{TTL: c.CacheTTL, MaxBytes: c.CacheBytes},
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator, gateway.HTTPMetricNames)
-	if err != nil {
-		return u, err
-	}
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(withChaos(env, u, g.Handler())),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-	}
-	return u, nil
+	return u.serve(env, gateway.HTTPMetricNames, g.Handler(), true)
 }
 
 // upstreamURL is where the gateway finds a service: the configured URL,

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -24,29 +23,19 @@ type NotifierConfig struct {
 
 // buildNotifier assembles the notification worker: telemetry, notification
 // store with its outbox, durable bus consumers, channels, HTTP server.
-func buildNotifier(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/notifier"), u.Telemetry.Tracer("cloudcart/notifier")
-	db, err := sqlstore.Open(ctx, sqlstore.Options{DSN: env.PostgresDSN, Path: env.SQLitePath(env.Service), Tracer: tracer})
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer})
 	if err != nil {
-		return u, err
+		return err
 	}
-	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewNotificationStore(ctx, db)
 	if err != nil {
-		return u, err
+		return err
 	}
 	outbox, _, err := startOutbox(ctx, env, u, db, "notification", cloudcart.EventNotificationSent)
 	if err != nil {
-		return u, err
+		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Second,
 		Transport: &httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator}}
@@ -59,7 +48,7 @@ func buildNotifier(ctx context.Context, env *Env) (u *Unit, err error) {
 	}
 	m, err := notifier.NewMetrics(meter)
 	if err != nil {
-		return u, err
+		return err
 	}
 	svc, err := notifier.New(notifier.Options{
 		Store: store, Bus: env.platform.conn, Channels: channels, Metrics: m, Meter: meter,
@@ -67,23 +56,11 @@ func buildNotifier(ctx context.Context, env *Env) (u *Unit, err error) {
 		Tracer: tracer, Propagator: u.Telemetry.Propagator, Logger: env.Log,
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
 	env.Log.Info("notification channels", "channels", svc.Channels())
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator,
-		httpkit.ServiceMetricNames("notification", "notification.http.request.duration"))
-	if err != nil {
-		return u, err
-	}
 	u.Workers = append(u.Workers, svc.Run)
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(withChaos(env, u, svc.Handler())),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-		Checks:  []httpkit.Check{{Name: "database", Check: db.Ping}, {Name: "bus", Check: busCheck(env)}},
-	}
-	return u, nil
+	return u.serve(env, httpkit.ServiceMetricNames("notification", "notification.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }
 
 // alertWebhook makes the embedded Prometheus of `cloudcart run` post its

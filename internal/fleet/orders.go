@@ -3,7 +3,6 @@ package fleet
 import (
 	"cmp"
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -28,38 +27,26 @@ type OrdersConfig struct {
 
 // buildOrders assembles the order service: telemetry, instrumented store,
 // work queue and workers, HTTP server.
-func buildOrders(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/orders"), u.Telemetry.Tracer("cloudcart/orders")
 	m, err := orders.NewMetrics(meter)
 	if err != nil {
-		return u, err
+		return err
 	}
-	db, err := sqlstore.Open(ctx, sqlstore.Options{
-		DSN:              env.PostgresDSN,
-		Path:             env.SQLitePath(env.Service),
+	db, err := u.openDB(ctx, env, sqlstore.Options{
 		Tracer:           tracer,
 		QueryDuration:    m.DBQueryDuration,
 		ConnectionErrors: m.DBConnectionErrors,
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
-	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewOrderStore(ctx, db)
 	if err != nil {
-		return u, err
+		return err
 	}
 	if store.Events, _, err = startOutbox(ctx, env, u, db, "order", cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
-		return u, err
+		return err
 	}
 	c := env.Orders
 	var inv orders.Inventory
@@ -78,20 +65,8 @@ func buildOrders(ctx context.Context, env *Env) (u *Unit, err error) {
 		ShipAfter: c.ShipAfter, DeliverAfter: c.DeliverAfter, PendingTimeout: c.PendingTimeout,
 	})
 	if err != nil {
-		return u, err
-	}
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator,
-		httpkit.ServiceMetricNames("order", "order.http.request.duration"))
-	if err != nil {
-		return u, err
+		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(withChaos(env, u, svc.Handler())),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-		Checks:  []httpkit.Check{{Name: "database", Check: db.Ping}},
-	}
-	return u, nil
+	return u.serve(env, httpkit.ServiceMetricNames("order", "order.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
 }

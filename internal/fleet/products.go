@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
@@ -16,35 +15,22 @@ type ProductsConfig struct {
 }
 
 // buildProducts assembles the product service.
-func buildProducts(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/products"), u.Telemetry.Tracer("cloudcart/products")
 	m, err := products.NewMetrics(meter)
 	if err != nil {
-		return u, err
+		return err
 	}
-	db, err := sqlstore.Open(ctx, sqlstore.Options{
-		DSN: env.PostgresDSN, Path: env.SQLitePath(env.Service), Tracer: tracer,
-		QueryDuration: m.DBQueryDuration, MaxOpenConns: 8,
-	})
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, QueryDuration: m.DBQueryDuration, MaxOpenConns: 8})
 	if err != nil {
-		return u, err
+		return err
 	}
-	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewProductStore(ctx, db)
 	if err != nil {
-		return u, err
+		return err
 	}
 	if store.Events, _, err = startOutbox(ctx, env, u, db, "product", cloudcart.EventInventoryLowStock); err != nil {
-		return u, err
+		return err
 	}
 	svc, err := products.New(ctx, products.Options{
 		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
@@ -52,20 +38,8 @@ func buildProducts(ctx context.Context, env *Env) (u *Unit, err error) {
 		SeedSize: env.Products.SeedSize, Seed: 2026,
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
 	u.Closers = append(u.Closers, svc.Close)
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator,
-		httpkit.ServiceMetricNames("product", "product.request.duration"))
-	if err != nil {
-		return u, err
-	}
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(withChaos(env, u, svc.Handler())),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-		Checks:  []httpkit.Check{{Name: "database", Check: db.Ping}},
-	}
-	return u, nil
+	return u.serve(env, httpkit.ServiceMetricNames("product", "product.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
 }

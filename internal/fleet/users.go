@@ -43,38 +43,26 @@ func (c UsersConfig) audience() string { return cmp.Or(c.TokenAudience, DefaultT
 
 // buildUsers assembles the user service: telemetry, instrumented store,
 // signing key, service, HTTP server.
-func buildUsers(ctx context.Context, env *Env) (u *Unit, err error) {
-	u = &Unit{Service: env.Service, log: env.Log}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, u.close())
-		}
-	}()
-	if err := newTelemetry(ctx, env, u); err != nil {
-		return u, err
-	}
+func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/users"), u.Telemetry.Tracer("cloudcart/users")
 	m, err := users.NewMetrics(meter)
 	if err != nil {
-		return u, err
+		return err
 	}
-	db, err := sqlstore.Open(ctx, sqlstore.Options{
-		DSN:              env.PostgresDSN,
-		Path:             env.SQLitePath(env.Service),
+	db, err := u.openDB(ctx, env, sqlstore.Options{
 		Tracer:           tracer,
 		QueryDuration:    m.DBQueryDuration,
 		ConnectionErrors: m.DBConnectionErrors,
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
-	u.Closers = append(u.Closers, db.Close)
 	store, err := sqlstore.NewUserStore(ctx, db)
 	if err != nil {
-		return u, err
+		return err
 	}
 	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered); err != nil {
-		return u, err
+		return err
 	}
 	keyFile := env.Users.KeyFile
 	if keyFile == "" {
@@ -82,13 +70,13 @@ func buildUsers(ctx context.Context, env *Env) (u *Unit, err error) {
 	}
 	key, created, err := users.LoadOrCreateKey(keyFile, env.Users.KeyFile == "")
 	if err != nil {
-		return u, err
+		return err
 	}
 	signer, err := token.NewSigner(key, token.SignerOptions{
 		Issuer: env.Users.issuer(), Audience: env.Users.audience(), TTL: cmp.Or(env.Users.TokenTTL, DefaultTokenTTL),
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
 	if created {
 		env.Log.Info("generated token signing key", "file", keyFile, "kid", signer.KeyID())
@@ -98,30 +86,18 @@ func buildUsers(ctx context.Context, env *Env) (u *Unit, err error) {
 		BcryptCost: env.Users.BcryptCost,
 	})
 	if err != nil {
-		return u, err
+		return err
 	}
 	u.Closers = append(u.Closers, svc.Close)
 	switch a := env.Users; {
 	case a.AdminEmail != "" && a.AdminPassword != "":
 		admin, err := svc.EnsureAdmin(ctx, a.AdminEmail, "Administrator", a.AdminPassword)
 		if err != nil {
-			return u, err
+			return err
 		}
 		env.Log.Info("admin account ready", "user_id", admin.ID)
 	case a.AdminEmail != "" || a.AdminPassword != "":
-		return u, errors.New("--users.admin-email and --users.admin-password go together")
+		return errors.New("--users.admin-email and --users.admin-password go together")
 	}
-	mw, err := httpkit.NewMiddleware(meter, tracer, u.Telemetry.Propagator,
-		httpkit.ServiceMetricNames("user", "user.request.duration"))
-	if err != nil {
-		return u, err
-	}
-	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
-		Handler: mw.Wrap(withChaos(env, u, svc.Handler())),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-		Checks:  []httpkit.Check{{Name: "database", Check: db.Ping}},
-	}
-	return u, nil
+	return u.serve(env, httpkit.ServiceMetricNames("user", "user.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
 }
