@@ -28,45 +28,31 @@ import (
 // id (MarkProcessed) beyond.
 var eventMigrations = []Migration{
 	{Version: 1,
-		SQLite: `CREATE TABLE event_outbox (
-		seq INTEGER PRIMARY KEY AUTOINCREMENT,
-		id TEXT NOT NULL UNIQUE,
-		source TEXT NOT NULL,
-		type TEXT NOT NULL,
-		envelope TEXT NOT NULL,
-		created_at BIGINT NOT NULL,
-		attempts INTEGER NOT NULL DEFAULT 0,
-		last_error TEXT NOT NULL DEFAULT '',
-		sent_at BIGINT);
-	CREATE INDEX event_outbox_unsent_idx ON event_outbox (source, seq) WHERE sent_at IS NULL;
-	CREATE INDEX event_outbox_sent_idx ON event_outbox (source, sent_at) WHERE sent_at IS NOT NULL;
-	CREATE TABLE processed_events (
-		consumer TEXT NOT NULL,
-		event_id TEXT NOT NULL,
-		event_type TEXT NOT NULL,
-		processed_at BIGINT NOT NULL,
-		PRIMARY KEY (consumer, event_id));
-	CREATE INDEX processed_events_at_idx ON processed_events (consumer, processed_at)`,
-		Postgres: `CREATE TABLE event_outbox (
-		seq BIGSERIAL PRIMARY KEY,
-		id TEXT NOT NULL UNIQUE,
-		source TEXT NOT NULL,
-		type TEXT NOT NULL,
-		envelope TEXT NOT NULL,
-		created_at BIGINT NOT NULL,
-		attempts INTEGER NOT NULL DEFAULT 0,
-		last_error TEXT NOT NULL DEFAULT '',
-		sent_at BIGINT);
-	CREATE INDEX event_outbox_unsent_idx ON event_outbox (source, seq) WHERE sent_at IS NULL;
-	CREATE INDEX event_outbox_sent_idx ON event_outbox (source, sent_at) WHERE sent_at IS NOT NULL;
-	CREATE TABLE processed_events (
-		consumer TEXT NOT NULL,
-		event_id TEXT NOT NULL,
-		event_type TEXT NOT NULL,
-		processed_at BIGINT NOT NULL,
-		PRIMARY KEY (consumer, event_id));
-	CREATE INDEX processed_events_at_idx ON processed_events (consumer, processed_at)`},
+		SQLite:   fmt.Sprintf(eventSchemaV1, "seq INTEGER PRIMARY KEY AUTOINCREMENT"),
+		Postgres: fmt.Sprintf(eventSchemaV1, "seq BIGSERIAL PRIMARY KEY")},
 }
+
+// eventSchemaV1 is the outbox and dedup schema; the dialects differ only in
+// how the sequence column is declared (%s).
+const eventSchemaV1 = `CREATE TABLE event_outbox (
+		%s,
+		id TEXT NOT NULL UNIQUE,
+		source TEXT NOT NULL,
+		type TEXT NOT NULL,
+		envelope TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT NOT NULL DEFAULT '',
+		sent_at BIGINT);
+	CREATE INDEX event_outbox_unsent_idx ON event_outbox (source, seq) WHERE sent_at IS NULL;
+	CREATE INDEX event_outbox_sent_idx ON event_outbox (source, sent_at) WHERE sent_at IS NOT NULL;
+	CREATE TABLE processed_events (
+		consumer TEXT NOT NULL,
+		event_id TEXT NOT NULL,
+		event_type TEXT NOT NULL,
+		processed_at BIGINT NOT NULL,
+		PRIMARY KEY (consumer, event_id));
+	CREATE INDEX processed_events_at_idx ON processed_events (consumer, processed_at)`
 
 // MigrateEvents creates the outbox and deduplication tables. Every store
 // that calls AddEvent or MarkProcessed migrates them when it is created;
