@@ -206,3 +206,58 @@ func BenchmarkListProducts(b *testing.B) {
 		}
 	}
 }
+
+// TestReplicasSeedOnce starts two replicas of the product service at the
+// same moment on one empty database: both come up, and the catalog holds
+// the seed once.
+func TestReplicasSeedOnce(t *testing.T) {
+	for _, backend := range sqlstoretest.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			dsn, path := sqlstoretest.MustConfig(t, backend)
+			const seed = 40
+			errs := make(chan error, 2)
+			for range 2 {
+				m, err := products.NewMetrics(telemetrytest.MustNew(t).Meter("test"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() {
+					db, err := sqlstore.Open(ctx, sqlstore.Options{DSN: dsn, Path: path})
+					if err != nil {
+						errs <- err
+						return
+					}
+					t.Cleanup(func() { db.Close() })
+					store, err := sqlstore.NewProductStore(ctx, db)
+					if err != nil {
+						errs <- err
+						return
+					}
+					svc, err := products.New(ctx, products.Options{Store: store, Metrics: m, SeedSize: seed, Seed: 42})
+					if err == nil {
+						t.Cleanup(func() { _ = svc.Close() })
+					}
+					errs <- err
+				}()
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatalf("replica start: %v", err)
+				}
+			}
+			db, err := sqlstore.Open(ctx, sqlstore.Options{DSN: dsn, Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			store, err := sqlstore.NewProductStore(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := store.CountProducts(ctx); err != nil || n != seed {
+				t.Fatalf("catalog holds %d products (err %v), want the seed's %d", n, err, seed)
+			}
+		})
+	}
+}

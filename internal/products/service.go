@@ -66,10 +66,17 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			return nil, err
 		}
 		if n == 0 {
-			if err := s.store.CreateProducts(ctx, SeedCatalog(o.SeedSize, o.Seed, s.now())...); err != nil {
+			// The seed is deterministic: a conflict means a replica
+			// starting at the same moment seeded the same catalog first
+			// (its transaction committed; ours rolled back whole).
+			switch err := s.store.CreateProducts(ctx, SeedCatalog(o.SeedSize, o.Seed, s.now())...); {
+			case cloudcart.ErrorCode(err) == cloudcart.ECONFLICT:
+				s.log.Info("catalog seeded by another replica")
+			case err != nil:
 				return nil, err
+			default:
+				s.log.Info("seeded catalog", "products", o.SeedSize)
 			}
-			s.log.Info("seeded catalog", "products", o.SeedSize)
 		}
 	}
 	if o.Meter != nil {

@@ -30,25 +30,26 @@ func (m Migration) text(d Dialect) string {
 
 // Migrate applies the component's migrations that have not been applied,
 // in order, each in its own transaction with its schema_migrations row.
-// Concurrent processes migrating the same PostgreSQL database serialise on
-// an advisory lock; SQLite serialises on its write lock.
+// Processes migrating the same PostgreSQL database at once (a fleet whose
+// services start together, replicas of one service) serialise on one
+// advisory lock held for each transaction, the creation of the
+// schema_migrations table included: PostgreSQL's CREATE TABLE IF NOT
+// EXISTS is not safe against a concurrent twin. SQLite serialises on its
+// write lock.
 func (d *DB) Migrate(ctx context.Context, component string, ms []Migration) error {
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	err := d.migrationTx(ctx, func(c Conn) error {
+		_, err := c.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component TEXT NOT NULL,
 		version INTEGER NOT NULL,
 		applied_at BIGINT NOT NULL,
-		PRIMARY KEY (component, version))`); err != nil {
+		PRIMARY KEY (component, version))`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
 	for _, m := range ms {
-		err := d.Tx(ctx, func(c Conn) error {
-			if d.dialect == Postgres {
-				h := fnv.New64a()
-				h.Write([]byte("cloudcart-migrate:" + component))
-				if _, err := c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
-					return err
-				}
-			}
+		err := d.migrationTx(ctx, func(c Conn) error {
 			var n int
 			if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE component = $1 AND version = $2`,
 				[]any{component, m.Version}, &n); err != nil {
@@ -76,4 +77,25 @@ func (d *DB) Migrate(ctx context.Context, component string, ms []Migration) erro
 		}
 	}
 	return nil
+}
+
+// migrationLock is the advisory lock key every migration transaction on
+// PostgreSQL holds. One key for all components: components share tables
+// and types in one schema, and migrations are rare enough to run one at a
+// time.
+var migrationLock = func() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("cloudcart-migrate"))
+	return int64(h.Sum64())
+}()
+
+func (d *DB) migrationTx(ctx context.Context, fn func(Conn) error) error {
+	return d.Tx(ctx, func(c Conn) error {
+		if d.dialect == Postgres {
+			if _, err := c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+				return err
+			}
+		}
+		return fn(c)
+	})
 }
