@@ -10,7 +10,7 @@ BENCHFLAGS  ?= -run '^$$' -benchmem -benchtime 2s
 .PHONY: help run build test lint fmt vet check-fmt bench clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: ## run the whole fleet and the embedded Prometheus in one process
 	$(GO) run ./cmd/cloudcart run
@@ -39,3 +39,67 @@ bench: ## run the Go benchmarks
 
 clean: ## remove build output and the default data dir
 	rm -rf bin data
+
+# ------------------------------------------------------------------ deploy
+# The compose stack, the image and the Kubernetes manifests: docs/deploy.md.
+# The infra-* and run-* names are reference 000's.
+
+COMPOSE          ?= docker compose -f deploy/docker-compose.yml
+IMAGE            ?= cloudcart:dev
+VERSION          ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GATEWAY_URL      ?= http://localhost:8080
+TRAFFIC_RATE     ?= 20
+TRAFFIC_DURATION ?= 1m
+K8S_OVERLAY      ?= dev
+K8S_SECRETS      ?= deploy/k8s/overlays/$(K8S_OVERLAY)/secrets
+
+.PHONY: image infra-up infra-down infra-clean infra-logs run-order run-gateway run-request run-traffic \
+	k8s-generate k8s-secrets k8s-build k8s-apply k8s-delete
+
+image: ## build the container image (IMAGE=cloudcart:dev) from deploy/Dockerfile
+	docker build -f deploy/Dockerfile -t $(IMAGE) --build-arg VERSION=$(VERSION) .
+
+infra-up: ## start the compose stack: 7 services, NATS, PostgreSQL, Prometheus, Alertmanager, Grafana, Collector, Jaeger
+	$(COMPOSE) up -d --build --wait
+
+infra-down: ## stop the compose stack (volumes kept)
+	$(COMPOSE) down
+
+infra-clean: ## stop the compose stack and delete its volumes
+	$(COMPOSE) down -v
+
+infra-logs: ## follow the compose stack's logs
+	$(COMPOSE) logs -f
+
+run-order: ## run the order service alone on :8003 (SQLite and NATS embedded)
+	$(GO) run ./cmd/cloudcart serve orders --bind 127.0.0.1
+
+run-gateway: ## run the API gateway alone on :8080, in front of localhost's services
+	$(GO) run ./cmd/cloudcart serve gateway --bind 127.0.0.1
+
+run-request: ## send one request through the gateway (GATEWAY_URL=http://localhost:8080)
+	curl -fsS '$(GATEWAY_URL)/api/products?limit=3'; echo
+
+run-traffic: ## generate load through the gateway (TRAFFIC_RATE/s for TRAFFIC_DURATION)
+	$(GO) run ./cmd/cloudcart load --target $(GATEWAY_URL) --rate $(TRAFFIC_RATE) --duration $(TRAFFIC_DURATION)
+
+k8s-generate: ## regenerate deploy/k8s/base's PrometheusRule and init SQL from deploy/
+	$(GO) test ./deploy -run TestK8sGeneratedFiles -count=1 -update
+
+k8s-secrets: ## write random secrets for K8S_OVERLAY (dev|production) unless present (needs openssl)
+	@mkdir -p $(K8S_SECRETS)
+	@if [ ! -f $(K8S_SECRETS)/cloudcart.env ]; then \
+		(umask 077; printf 'POSTGRES_PASSWORD=%s\nCHAOS_TOKEN=%s\n' "$$(openssl rand -hex 24)" "$$(openssl rand -hex 24)" \
+			> $(K8S_SECRETS)/cloudcart.env) && echo "wrote $(K8S_SECRETS)/cloudcart.env"; fi
+	@if [ ! -f $(K8S_SECRETS)/users-signing-key.pem ]; then \
+		(umask 077; openssl genpkey -algorithm ed25519 -out $(K8S_SECRETS)/users-signing-key.pem) \
+			&& echo "wrote $(K8S_SECRETS)/users-signing-key.pem"; fi
+
+k8s-build: ## print the Kubernetes manifests of K8S_OVERLAY (kubectl kustomize)
+	kubectl kustomize deploy/k8s/overlays/$(K8S_OVERLAY)
+
+k8s-apply: k8s-secrets ## apply K8S_OVERLAY to the current kubectl context
+	kubectl apply -k deploy/k8s/overlays/$(K8S_OVERLAY)
+
+k8s-delete: ## delete K8S_OVERLAY's objects (PersistentVolumeClaims stay)
+	kubectl delete -k deploy/k8s/overlays/$(K8S_OVERLAY)

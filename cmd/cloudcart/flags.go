@@ -55,7 +55,7 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in `run`: the in-process one); none: client prices, no stock")
 	c.fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
 	c.fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
-	c.fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.02, "share of payments the simulated provider declines")
+	c.fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.005, "share of payments the simulated provider declines (0.5%: inside the orders SLO's 1% budget, so a healthy shop raises no burn alert)")
 	c.fs.DurationVar(&o.ShipAfter, "orders.ship-after", 5*time.Second, "a confirmed order ships after this long")
 	c.fs.DurationVar(&o.DeliverAfter, "orders.deliver-after", 10*time.Second, "a shipped order is delivered after this long")
 	c.fs.DurationVar(&o.PendingTimeout, "orders.pending-timeout", 30*time.Second, "a pending order older than this was abandoned: fail it and release its stock")
@@ -70,17 +70,23 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	return c
 }
 
-// parse applies CLOUDCART_* environment variables as defaults, then args.
-func (c *commonFlags) parse(args []string) error {
+// applyEnv sets every flag of fs that has a CLOUDCART_* environment
+// variable to its value: the defaults that command-line flags override.
+func applyEnv(fs *flag.FlagSet) error {
 	var err error
-	c.fs.VisitAll(func(f *flag.Flag) {
+	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
 			}
 		}
 	})
-	if err != nil {
+	return err
+}
+
+// parse applies CLOUDCART_* environment variables as defaults, then args.
+func (c *commonFlags) parse(args []string) error {
+	if err := applyEnv(c.fs); err != nil {
 		return err
 	}
 	// Flags may come before and after positional arguments

@@ -24,8 +24,11 @@ func commands() []command {
 	return []command{
 		{"run", "run the whole fleet in one process (loopback by default)", cmdRun},
 		{"serve", "serve one service: serve NAME (binds all interfaces by default)", cmdServe},
+		{"load", "drive a fleet through its gateway with simulated shoppers (open model)", cmdLoad},
+		{"scenario", "failure scenarios: scenario NAME|all|list, each timed from its cause to the alert's notification", cmdScenario},
 		{"slo", "slo generate: regenerate the SLO burn-rate rules from deploy/slo/slos.yml", cmdSLO},
 		{"dashboards", "dashboards generate: regenerate the Grafana dashboards in deploy/grafana/dashboards", cmdDashboards},
+		{"healthcheck", "healthcheck URL: exit 0 if GET URL answers 2xx (container health checks)", cmdHealthcheck},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -53,6 +53,11 @@ var planLine = regexp.MustCompile(`^\s+(\w+)\s+\S+\s+(http://\S+)$`)
 // printed service answers /readyz.
 func mustStart(tb testing.TB, args ...string) *proc {
 	tb.Helper()
+	if args[0] == "run" {
+		// No background load unless the test asks for it (later flags
+		// win): tests count orders and requests exactly.
+		args = append([]string{"run", "--load.rate=0"}, args[1:]...)
+	}
 	for _, p := range fleet.Planned {
 		args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
 	}
@@ -208,6 +213,9 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"fly"}, `unknown command "fly"`},
 		{[]string{"run", "--orders.port", "eighty"}, "invalid value"},
 		{[]string{"run", "--log.format", "xml"}, "--log.format"},
+		{[]string{"load", "--rate", "0"}, "rate must be a positive"},
+		{[]string{"load", "--journeys", "browse=1,checkout=2"}, `unknown journey "checkout"`},
+		{[]string{"load", "--target", "http://127.0.0.1:1", "--duration", "1s"}, "nothing answers at --target"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, err := exec.Command(binary, tc.args...).CombinedOutput()
@@ -268,7 +276,7 @@ func BenchmarkStartupToAllUp(b *testing.B) {
 	for b.Loop() {
 		dir := b.TempDir()
 		start := time.Now()
-		args := []string{"run", "--data-dir", dir, "--log.level", "warn"}
+		args := []string{"run", "--data-dir", dir, "--log.level", "warn", "--load.rate=0"}
 		for _, p := range fleet.Planned {
 			args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
 		}

@@ -24,6 +24,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		retentionTime = model.Duration(15 * 24 * time.Hour)
 		retentionSize = "0"
 		noPrometheus  bool
+		bg            backgroundLoad
 	)
 	fs := c.fs
 	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
@@ -35,6 +36,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API at (alert links)")
 	fs.StringVar(&profile, "profile", "demo", "engine intervals: demo (1 s scrape and evaluation, alert `for` × 0.05) or production (15 s, `for` as written)")
 	fs.BoolVar(&noPrometheus, "no-prometheus", false, "run the services without the embedded Prometheus")
+	bg.register(fs)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -68,5 +70,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	printPlan(stdout, f, started)
-	return f.Run(ctx)
+	stopLoad := bg.start(ctx, f, log)
+	err = f.Run(ctx)
+	stopLoad()
+	return err
 }

@@ -126,6 +126,9 @@ func TestAdminAPI(t *testing.T) {
 					{"/chaos/targets/orders", `{"latencyy":{}}`, "unknown field"},
 					{"/chaos/targets/nope", `{}`, "unknown service"},
 					{"/chaos/targets/chaos", `{}`, "does not inject faults into itself"},
+					{"/chaos/targets/*", `{"outage":true}`, "outage takes down one named service"},
+					{"/chaos/targets/orders", `{"routes":{"/orders":{"outage":true}}}`, "apply to a whole service"},
+					{"/chaos/targets/orders", `{"consume_latency":{"probability":1,"fixed_ms":20000}}`, "consume_latency: fixed_ms + jitter_ms must be at most"},
 					{"/chaos/settings", `{"payment_failure_rate":2}`, "payment_failure_rate must be between 0 and 1"},
 				} {
 					code, body := f.do(t, "PUT", tc.path, token, tc.body)

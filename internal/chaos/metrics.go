@@ -16,7 +16,7 @@ var LatencyMagnitudeBuckets = InjectedLatencyBuckets
 // Injection types, the closed set of chaos_injections_total's
 // injection_type: the fault types, plus switching chaos on and off and the
 // payment failure rate.
-var injectionTypes = []string{"enable", "disable", "latency", "error", "timeout", "random", "payment"}
+var injectionTypes = []string{"enable", "disable", "latency", "error", "timeout", "random", "outage", "consume_latency", "payment"}
 
 // Metrics are the chaos service's own instruments (reference 002 §6.1).
 // They count what the admin API configured; the faults injected into
@@ -51,7 +51,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		errs = append(errs, err)
 		return c
 	}
-	m.injections = counter("chaos.injections", "{injection}", "Chaos configurations requested through the admin API, by injection type (enable, disable, latency, error, timeout, random, payment) and status (success, rejected).")
+	m.injections = counter("chaos.injections", "{injection}", "Chaos configurations requested through the admin API, by injection type (enable, disable, latency, error, timeout, random, outage, consume_latency, payment) and status (success, rejected).")
 	m.enabled = counter("chaos.enabled", "{change}", "Times chaos was switched on.")
 	m.disabled = counter("chaos.disabled", "{change}", "Times chaos was switched off.")
 	m.configUpdates = counter("chaos.config.updates", "{update}", "Accepted changes of the chaos settings.")

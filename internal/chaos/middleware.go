@@ -38,6 +38,11 @@ type MiddlewareOptions struct {
 	// Rand returns a number in [0, 1); math/rand/v2 if nil. Tests pass a
 	// deterministic one.
 	Rand func() float64
+	// Outage, when set, is called with true when an outage fault for
+	// Target comes into force and with false when it ends (see
+	// cloudcart.ChaosFaults.Outage); the caller takes its HTTP server off
+	// the network and back (httpkit.Server.SetOutage).
+	Outage func(down bool)
 }
 
 // Middleware injects the faults the chaos service configured for its
@@ -55,7 +60,9 @@ type Middleware struct {
 	target   string
 	log      *slog.Logger
 	rnd      func() float64
+	outage   func(bool)
 	settings atomic.Pointer[cloudcart.ChaosSettings]
+	down     atomic.Bool // the outage state last passed to outage
 
 	latency  metric.Float64Histogram
 	errors   metric.Int64Counter
@@ -65,7 +72,7 @@ type Middleware struct {
 // NewMiddleware creates the middleware and its instruments. It injects
 // nothing until the first Apply.
 func NewMiddleware(o MiddlewareOptions) (*Middleware, error) {
-	m := &Middleware{target: o.Target, log: o.Logger, rnd: o.Rand}
+	m := &Middleware{target: o.Target, log: o.Logger, rnd: o.Rand, outage: o.Outage}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -96,6 +103,30 @@ func (m *Middleware) Apply(s cloudcart.ChaosSettings) {
 		m.log.Info("chaos settings applied", "version", s.Version, "enabled", s.Enabled,
 			"faults", fmt.Sprint(f.FaultTypes()), "applies", on)
 	}
+	if down := s.OutageFor(m.target); m.outage != nil && m.down.Swap(down) != down {
+		if down {
+			m.log.Warn("chaos outage: the HTTP server stops listening", "version", s.Version)
+		} else {
+			m.log.Info("chaos outage over: the HTTP server listens again", "version", s.Version)
+		}
+		m.outage(down)
+	}
+}
+
+// ConsumeDelay draws the delay to add to the handling of one event this
+// service consumes from the bus (cloudcart.ChaosFaults.ConsumeLatency): 0
+// unless chaos is on and such a fault applies. The consumer's own
+// processing-duration histogram measures it.
+func (m *Middleware) ConsumeDelay() time.Duration {
+	s := m.settings.Load()
+	if s == nil || !s.Enabled {
+		return 0
+	}
+	f, ok := s.FaultsFor(m.target, "")
+	if !ok || f.ConsumeLatency == nil || f.ConsumeLatency.Probability <= 0 || m.rnd() >= f.ConsumeLatency.Probability {
+		return 0
+	}
+	return m.delay(f.ConsumeLatency)
 }
 
 // Settings returns the settings in force, e.g. for the payment failure

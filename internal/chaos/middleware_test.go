@@ -188,3 +188,57 @@ func TestLatencyProbability(t *testing.T) {
 		}
 	}
 }
+
+// TestOutageAndConsumeDelay: the middleware reports an outage of its own
+// service when it starts and when it ends (chaos disabled, or the fault
+// removed), never through "*" or for the notification worker; and draws
+// consume delays only while consume_latency applies.
+func TestOutageAndConsumeDelay(t *testing.T) {
+	for _, target := range []string{"orders", cloudcart.ChaosNotifierTarget} {
+		t.Run(target, func(t *testing.T) {
+			var calls []bool
+			mw, err := chaos.NewMiddleware(chaos.MiddlewareOptions{Target: target, Meter: telemetrytest.MustNew(t).Meter("test"),
+				Rand: seq(0.5), Outage: func(down bool) { calls = append(calls, down) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			down := map[string]cloudcart.ChaosFaults{target: {Outage: true}}
+			for i, s := range []cloudcart.ChaosSettings{
+				settings(true, map[string]cloudcart.ChaosFaults{cloudcart.ChaosTargetAll: {Outage: true}}),
+				settings(true, down),
+				settings(true, down), // unchanged: no second call
+				settings(false, down),
+				settings(true, down),
+				settings(true, nil),
+			} {
+				s.Version = int64(i + 1)
+				mw.Apply(s)
+			}
+			want := "[true false true false]"
+			if target == cloudcart.ChaosNotifierTarget {
+				want = "[]"
+			}
+			if got := fmt.Sprint(calls); got != want {
+				t.Errorf("outage calls = %s, want %s", got, want)
+			}
+
+			slow := &cloudcart.LatencyFault{Probability: 1, FixedMS: 300}
+			for _, c := range []struct {
+				name string
+				s    cloudcart.ChaosSettings
+				want time.Duration
+			}{
+				{"off", settings(false, map[string]cloudcart.ChaosFaults{target: {ConsumeLatency: slow}}), 0},
+				{"own target", settings(true, map[string]cloudcart.ChaosFaults{target: {ConsumeLatency: slow}}), 300 * time.Millisecond},
+				{"every target", settings(true, map[string]cloudcart.ChaosFaults{cloudcart.ChaosTargetAll: {ConsumeLatency: slow}}), 300 * time.Millisecond},
+				{"probability not drawn", settings(true, map[string]cloudcart.ChaosFaults{target: {ConsumeLatency: &cloudcart.LatencyFault{Probability: 0.4, FixedMS: 300}}}), 0},
+				{"http latency only", settings(true, map[string]cloudcart.ChaosFaults{target: {Latency: slow}}), 0},
+			} {
+				mw.Apply(c.s)
+				if got := mw.ConsumeDelay(); got != c.want {
+					t.Errorf("%s: ConsumeDelay = %v, want %v", c.name, got, c.want)
+				}
+			}
+		})
+	}
+}

@@ -56,6 +56,20 @@ func LoadToken(given, path string) (token string, created bool, err error) {
 	return token, true, f.Close()
 }
 
+// ReadToken reads the admin token a fleet stored at path (LoadToken's
+// file), for clients of the admin API such as `cloudcart scenario`.
+func ReadToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("chaos token: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if len(t) < MinTokenLen {
+		return "", fmt.Errorf("chaos token file %s holds no valid token", path)
+	}
+	return t, nil
+}
+
 // authorized reports whether r carries "Authorization: Bearer <token>".
 // Hashing both sides first makes the comparison constant-time whatever
 // the lengths.

@@ -34,6 +34,10 @@ const (
 	ChaosServiceTarget = "chaos"
 )
 
+// ChaosNotifierTarget is the notification worker. An outage fault cannot
+// take it down: the alerts about an outage reach people through it.
+const ChaosNotifierTarget = "notifier"
+
 // ChaosSettings is what the chaos service holds and every service's chaos
 // middleware applies. Targets are keyed by the `cloudcart serve` name of a
 // service (e.g. "orders") or ChaosTargetAll.
@@ -54,11 +58,21 @@ type ChaosSettings struct {
 // label, e.g. "/orders/{id}"); a route's faults replace the target's
 // faults entirely.
 type ChaosFaults struct {
-	Latency *LatencyFault          `json:"latency,omitempty"`
-	Error   *ErrorFault            `json:"error,omitempty"`
-	Timeout *TimeoutFault          `json:"timeout,omitempty"`
-	Random  *RandomFault           `json:"random,omitempty"`
-	Routes  map[string]ChaosFaults `json:"routes,omitempty"`
+	Latency *LatencyFault `json:"latency,omitempty"`
+	Error   *ErrorFault   `json:"error,omitempty"`
+	Timeout *TimeoutFault `json:"timeout,omitempty"`
+	Random  *RandomFault  `json:"random,omitempty"`
+	// Outage takes the target's HTTP server off the network: it stops
+	// listening (connections refused, scrapes fail, up == 0) until the
+	// fault is removed or chaos is disabled, while the process and its
+	// background work carry on. Only for one named service (not "*", not
+	// on a route), and never the notification worker.
+	Outage bool `json:"outage,omitempty"`
+	// ConsumeLatency delays the handling of each event the target consumes
+	// from the bus (the notification worker does), so a backlog builds up
+	// when events arrive faster than the delay lets them through.
+	ConsumeLatency *LatencyFault          `json:"consume_latency,omitempty"`
+	Routes         map[string]ChaosFaults `json:"routes,omitempty"`
 }
 
 // LatencyFault delays a request by FixedMS plus a uniform jitter in
@@ -110,6 +124,12 @@ func (f ChaosFaults) FaultTypes() []string {
 	if f.Random != nil && f.Random.Rate > 0 {
 		out = append(out, "random")
 	}
+	if f.Outage {
+		out = append(out, "outage")
+	}
+	if f.ConsumeLatency != nil && f.ConsumeLatency.Probability > 0 {
+		out = append(out, "consume_latency")
+	}
 	return out
 }
 
@@ -138,6 +158,9 @@ func (s *ChaosSettings) Validate(knownTargets []string) error {
 		if err := f.validate("targets." + target); err != nil {
 			return err
 		}
+		if f.Outage && (target == ChaosTargetAll || target == ChaosNotifierTarget) {
+			return Errorf(EINVALID, "targets.%s.outage: an outage takes down one named service, never %q (every service) nor %q (alerts about the outage travel through it)", target, ChaosTargetAll, ChaosNotifierTarget)
+		}
 		for route, rf := range f.Routes {
 			if len(route) > maxRouteLen || !routePattern.MatchString(route) {
 				return Errorf(EINVALID, "targets.%s.routes: %q is not a route template such as /orders/{id}", target, truncate(route, 40))
@@ -148,22 +171,20 @@ func (s *ChaosSettings) Validate(knownTargets []string) error {
 			if err := rf.validate(fmt.Sprintf("targets.%s.routes.%s", target, route)); err != nil {
 				return err
 			}
+			if rf.Outage || rf.ConsumeLatency != nil {
+				return Errorf(EINVALID, "targets.%s.routes.%s: outage and consume_latency apply to a whole service, not a route", target, route)
+			}
 		}
 	}
 	return nil
 }
 
 func (f ChaosFaults) validate(at string) error {
-	if l := f.Latency; l != nil {
-		switch {
-		case l.FixedMS < 0 || l.JitterMS < 0:
-			return Errorf(EINVALID, "%s.latency: fixed_ms and jitter_ms must not be negative", at)
-		case l.Max() > MaxChaosLatency:
-			return Errorf(EINVALID, "%s.latency: fixed_ms + jitter_ms must be at most %d, got %d", at, MaxChaosLatency.Milliseconds(), l.FixedMS+l.JitterMS)
-		}
-		if err := rate(at+".latency.probability", l.Probability); err != nil {
-			return err
-		}
+	if err := f.Latency.validate(at + ".latency"); err != nil {
+		return err
+	}
+	if err := f.ConsumeLatency.validate(at + ".consume_latency"); err != nil {
+		return err
 	}
 	if e := f.Error; e != nil {
 		if e.Status != 0 && (e.Status < 500 || e.Status > 599) {
@@ -192,6 +213,19 @@ func (f ChaosFaults) validate(at string) error {
 	return nil
 }
 
+func (l *LatencyFault) validate(at string) error {
+	if l == nil {
+		return nil
+	}
+	switch {
+	case l.FixedMS < 0 || l.JitterMS < 0:
+		return Errorf(EINVALID, "%s: fixed_ms and jitter_ms must not be negative", at)
+	case l.Max() > MaxChaosLatency:
+		return Errorf(EINVALID, "%s: fixed_ms + jitter_ms must be at most %d, got %d", at, MaxChaosLatency.Milliseconds(), l.FixedMS+l.JitterMS)
+	}
+	return rate(at+".probability", l.Probability)
+}
+
 func rate(name string, v float64) error {
 	if !(v >= 0 && v <= 1) { // also rejects NaN
 		return Errorf(EINVALID, "%s must be between 0 and 1, got %v", name, v)
@@ -218,6 +252,16 @@ func (s *ChaosSettings) FaultsFor(target, route string) (f ChaosFaults, ok bool)
 		return tf, true
 	}
 	return ChaosFaults{}, false
+}
+
+// OutageFor reports whether target's HTTP server is to be down: chaos is
+// on and an outage is configured for target itself (never through "*",
+// never for the chaos service or the notification worker).
+func (s *ChaosSettings) OutageFor(target string) bool {
+	if s == nil || !s.Enabled || target == ChaosServiceTarget || target == ChaosNotifierTarget {
+		return false
+	}
+	return s.Targets[target].Outage
 }
 
 // HasRoutes reports whether any rule for target is per route, i.e. whether

@@ -27,6 +27,8 @@ var ChaosTargets = []string{"gateway", "users", "products", "orders", "notifier"
 
 // Scenarios lists the console's scenarios. The alerts fire within about
 // a minute on the demo profile while requests reach the service.
+// `cloudcart scenario` (internal/scenario) runs and times the same kinds
+// of failure, and restores the settings afterwards.
 func Scenarios() []Scenario {
 	rate := func(v float64) *float64 { return &v }
 	return []Scenario{
@@ -50,6 +52,14 @@ func Scenarios() []Scenario {
 			Description: "20% of user service requests get a random fault: latency, an error or a timeout.",
 			Alert:       "HighErrorRate (user-service, sli=http) under load",
 			Target:      "users", Faults: &cloudcart.ChaosFaults{Random: &cloudcart.RandomFault{Rate: 0.2}}},
+		{Name: "orders-outage", Title: "Order service down",
+			Description: "The order service stops listening: connections are refused and its scrape fails, until chaos stops.",
+			Alert:       "UpstreamServiceDown (order-service)",
+			Target:      "orders", Faults: &cloudcart.ChaosFaults{Outage: true}},
+		{Name: "notifier-slow", Title: "Slow notification worker",
+			Description: "The notification worker takes 5 s over every event; with orders coming in, events back up on the bus.",
+			Alert:       "HighConsumerLag (notification-worker) with orders flowing",
+			Target:      "notifier", Faults: &cloudcart.ChaosFaults{ConsumeLatency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 5000}}},
 		{Name: "reset", Title: "Stop all chaos",
 			Description: "Switch chaos off and remove every fault; the alerts resolve.",
 			Reset:       true},

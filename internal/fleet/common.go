@@ -76,6 +76,14 @@ func connectPlatform(env *Env, u *Unit) error {
 	u.Closers = append(u.Closers, conn.Close)
 	p.chaos, err = chaos.NewMiddleware(chaos.MiddlewareOptions{
 		Target: env.Service.Name, Meter: u.Telemetry.Meter("cloudcart/chaos"), Logger: env.Log,
+		// An outage fault takes the service's HTTP server off the network.
+		// The settings arrive once the unit runs, after build has given it
+		// its server.
+		Outage: func(down bool) {
+			if u.Server != nil {
+				u.Server.SetOutage(down)
+			}
+		},
 	})
 	return err
 }

@@ -54,6 +54,7 @@ func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 		Store: store, Bus: env.platform.conn, Channels: channels, Metrics: m, Meter: meter,
 		Source: env.Service.ServiceName, MaxAttempts: env.Notifier.MaxAttempts, Committed: outbox.Notify,
 		Tracer: tracer, Propagator: u.Telemetry.Propagator, Logger: env.Log,
+		ConsumeDelay: env.platform.chaos.ConsumeDelay,
 	})
 	if err != nil {
 		return err

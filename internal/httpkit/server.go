@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -41,38 +42,82 @@ type Server struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	ShutdownTimeout                                           time.Duration
 
-	ln    net.Listener
 	ready atomic.Bool
+
+	mu     sync.Mutex
+	ln     net.Listener  // nil during an outage
+	addr   string        // the bound address, kept through outages
+	outage bool          // SetOutage(true) in force
+	wake   chan struct{} // tells Serve that outage changed
 }
 
 // Listen binds the address. Serve calls it if the caller has not, but
 // calling it first lets the caller learn the port of ":0".
 func (s *Server) Listen() error {
-	if s.ln != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil || s.addr != "" {
 		return nil
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
-	s.ln = ln
+	s.ln, s.addr = ln, ln.Addr().String()
 	return nil
 }
 
-// URL is the base URL the server listens on (after Listen).
+// URL is the base URL the server listens on (after Listen), also while an
+// outage keeps it from listening.
 func (s *Server) URL() string {
-	if s.ln == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.addr == "" {
 		return ""
 	}
-	return "http://" + s.ln.Addr().String()
+	return "http://" + s.addr
 }
 
 // SetReady flips readiness. Serve sets it true once listening, and false
 // before shutting down so load balancers stop sending work first.
 func (s *Server) SetReady(v bool) { s.ready.Store(v) }
 
+// SetOutage takes the server off the network (down) or puts it back. Down,
+// Serve closes the listener and cuts every open connection, so clients get
+// "connection refused" and a Prometheus scrape fails (up == 0), as if the
+// process had crashed; the process itself, its background work included,
+// carries on. Back up, Serve listens on the same address again. The chaos
+// fault "outage" drives it.
+func (s *Server) SetOutage(down bool) {
+	s.mu.Lock()
+	changed := s.outage != down
+	s.outage = down
+	wake := s.wakeLocked()
+	s.mu.Unlock()
+	if changed {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Server) wakeLocked() chan struct{} {
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
+	return s.wake
+}
+
+func (s *Server) state() (ln net.Listener, down bool, wake chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ln, s.outage, s.wakeLocked()
+}
+
 // Serve serves until ctx is done, then stops accepting, reports not ready,
-// and waits up to ShutdownTimeout for requests in flight.
+// and waits up to ShutdownTimeout for requests in flight. SetOutage
+// interrupts and resumes serving in between.
 func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
@@ -81,6 +126,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	for {
+		done, err := s.serve(ctx, log)
+		if done {
+			return err
+		}
+		if err := s.sitOutOutage(ctx, log); err != nil {
+			return nil // stopped during the outage: nothing in flight to drain
+		}
+	}
+}
+
+// serve serves on the current listener until ctx is done (done: the
+// server has shut down) or an outage starts (the listener is closed).
+func (s *Server) serve(ctx context.Context, log *slog.Logger) (done bool, err error) {
+	ln, _, wake := s.state()
 	srv := &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: or(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
@@ -92,27 +152,74 @@ func (s *Server) Serve(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	s.SetReady(true)
-	log.Info("listening", "addr", s.ln.Addr().String())
+	log.Info("listening", "addr", ln.Addr().String())
 
-	select {
-	case err := <-errc:
-		s.SetReady(false)
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	for {
+		select {
+		case err := <-errc:
+			s.SetReady(false)
+			return true, fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			s.SetReady(false)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), or(s.ShutdownTimeout, DefaultShutdownTimeout))
+			defer cancel()
+			err := srv.Shutdown(sctx)
+			if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+				err = errors.Join(err, serr)
+			}
+			if err != nil {
+				return true, fmt.Errorf("shutdown: %w", err)
+			}
+			return true, nil
+		case <-wake:
+			if _, down, _ := s.state(); !down {
+				continue
+			}
+			s.SetReady(false)
+			_ = srv.Close() // the listener and every connection, at once
+			<-errc
+			s.mu.Lock()
+			s.ln = nil
+			s.mu.Unlock()
+			log.Warn("outage: listener closed, connections cut", "addr", s.addr)
+			return false, nil
+		}
 	}
-	s.SetReady(false)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), or(s.ShutdownTimeout, DefaultShutdownTimeout))
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
+}
+
+// sitOutOutage waits for the outage to end and listens again on the same
+// address, retrying while it is taken. It returns ctx's error if ctx ends
+// first.
+func (s *Server) sitOutOutage(ctx context.Context, log *slog.Logger) error {
+	for {
+		_, down, wake := s.state()
+		if !down {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for {
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			s.mu.Lock()
+			s.ln = ln
+			s.mu.Unlock()
+			log.Info("outage over: listening again", "addr", s.addr)
+			return nil
+		}
+		log.Warn("outage over, but the address is taken; retrying", "addr", s.addr, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	return nil
 }
 
 func (s *Server) routes() http.Handler {

@@ -231,8 +231,14 @@ type LogChannel struct{ Logger *slog.Logger }
 // Name implements Channel.
 func (c *LogChannel) Name() string { return "log" }
 
-// Send implements Channel.
+// Send implements Channel. Routine notifications (severity info: every
+// order event) are logged at debug, or a shop under load would fill the
+// terminal; warnings, alerts and anything else at info.
 func (c *LogChannel) Send(ctx context.Context, n *cloudcart.Notification) error {
-	c.Logger.InfoContext(ctx, "notification", "id", n.ID, "kind", n.Kind, "severity", n.Severity, "title", n.Title, "text", n.Text)
+	level := slog.LevelInfo
+	if n.Severity == cloudcart.SeverityInfo {
+		level = slog.LevelDebug
+	}
+	c.Logger.Log(ctx, level, "notification", "id", n.ID, "kind", n.Kind, "severity", n.Severity, "title", n.Title, "text", n.Text)
 	return nil
 }

@@ -67,11 +67,15 @@ type Options struct {
 	LagInterval      time.Duration
 	// Committed is called after a notification.sent event is committed,
 	// e.g. to wake the outbox relay. May be nil.
-	Committed  func()
-	Tracer     trace.Tracer
-	Propagator propagation.TextMapPropagator
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Committed func()
+	// ConsumeDelay, when set, is a delay to wait before handling each
+	// event: the chaos fault consume_latency (chaos.Middleware.ConsumeDelay)
+	// makes a slow consumer with it. May be nil.
+	ConsumeDelay func() time.Duration
+	Tracer       trace.Tracer
+	Propagator   propagation.TextMapPropagator
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Service is the notification worker.
@@ -182,6 +186,18 @@ func (s *Service) Run(ctx context.Context) error {
 
 // handle turns one event into at most one notification, once.
 func (s *Service) handle(ctx context.Context, d *bus.Delivery) error {
+	if s.o.ConsumeDelay != nil {
+		if delay := s.o.ConsumeDelay(); delay > 0 {
+			trace.SpanFromContext(ctx).AddEvent("chaos.consume_latency", trace.WithAttributes(attribute.Int64("chaos.delay_ms", delay.Milliseconds())))
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err() // retried
+			}
+		}
+	}
 	e := d.Event
 	n, err := cloudcart.NotificationForEvent(e)
 	if err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -456,4 +458,32 @@ func TestNotificationsSurviveRestart(t *testing.T) {
 	if ns := g.notifications(t); len(ns) != 1 || ns[0].Deliveries[0].Channel != "log" {
 		t.Fatalf("after restart: %+v", ns)
 	}
+}
+
+// TestSlowConsumer: with a consume delay (the chaos fault consume_latency)
+// events back up and the lag gauge climbs; without it the backlog drains,
+// every event still becomes exactly one notification, and the lag is 0.
+func TestSlowConsumer(t *testing.T) {
+	url := bustest.MustServer(t, "embedded")
+	var delay atomic.Int64
+	delay.Store(int64(200 * time.Millisecond))
+	f := mustWorker(t, url, mustDB(t, "sqlite"), nil, func(o *notifier.Options) {
+		o.ConsumeDelay = func() time.Duration { return time.Duration(delay.Load()) }
+	})
+	const n = 20
+	for i := range n {
+		f.publish(t, cloudcart.EventOrderCreated, cloudcart.OrderCreatedData{OrderID: fmt.Sprintf("ord_%d", i), Customer: "c", Total: 100, Items: 1, Status: "confirmed"})
+	}
+	topic := map[string]string{"topic": "cloudcart.events.order.created"}
+	eventually(t, "lag above 1 s", func() bool {
+		return telemetrytest.Count(t, f.tel.Registry, "notification_consumer_lag_seconds") > 0 &&
+			f.value(t, "notification_consumer_lag_seconds", topic) > 1
+	})
+	if got := len(f.notifications(t)); got >= n {
+		t.Fatalf("all %d events handled while the consumer was slowed", got)
+	}
+	delay.Store(0)
+	eventually(t, "backlog drained", func() bool {
+		return len(f.notifications(t)) == n && f.value(t, "notification_consumer_lag_seconds", topic) == 0
+	})
 }

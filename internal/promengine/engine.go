@@ -93,9 +93,18 @@ type Options struct {
 	// replace every scrape_interval and evaluation/group interval. ForScale,
 	// when non-zero, multiplies every alert's `for` and `keep_firing_for` as
 	// rule files are loaded (in memory: the files keep production values).
+	// WindowScale, when non-zero, multiplies the time ranges inside every
+	// rule expression ([5m], subquery ranges and steps, offsets) the same
+	// way, so an alert also resolves, and a burn-rate window fills, on the
+	// compressed clock; no range becomes shorter than MinWindow (default 4
+	// scrape intervals), and no scaled `for` shorter than MinFor. See
+	// docs/alerts.md, "The demo profile".
 	ScrapeInterval time.Duration
 	EvalInterval   time.Duration
 	ForScale       float64
+	MinFor         time.Duration
+	WindowScale    float64
+	MinWindow      time.Duration
 
 	// Logger receives upstream's logs; nil discards them.
 	Logger *slog.Logger
@@ -138,8 +147,8 @@ func New(opts Options) (*Engine, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("promengine: DataDir is required")
 	}
-	if opts.ForScale < 0 {
-		return nil, errors.New("promengine: ForScale must not be negative")
+	if opts.ForScale < 0 || opts.MinFor < 0 || opts.WindowScale < 0 || opts.MinWindow < 0 {
+		return nil, errors.New("promengine: ForScale, MinFor, WindowScale and MinWindow must not be negative")
 	}
 	if opts.RetentionTime < 0 || opts.RetentionSize < 0 {
 		return nil, errors.New("promengine: retention must not be negative")
@@ -166,7 +175,13 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("promengine: %w", err)
 	}
 	p := parser.NewParser(parser.Options{})
-	loader := demoLoader{parser: p, logger: logger.With("component", "rule loader"), forScale: opts.ForScale, evalInterval: opts.EvalInterval}
+	minWindow := opts.MinWindow
+	if minWindow == 0 {
+		minWindow = 4 * time.Duration(cfg.GlobalConfig.ScrapeInterval)
+	}
+	loader := demoLoader{parser: p, logger: logger.With("component", "rule loader"), forScale: opts.ForScale, minFor: opts.MinFor,
+		windowScale: opts.WindowScale, minWindow: minWindow, minStep: time.Duration(cfg.GlobalConfig.EvaluationInterval),
+		evalInterval: opts.EvalInterval}
 	files, err := ruleFiles(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("promengine: %w", err)
@@ -543,6 +558,9 @@ func (e *Engine) flagsMap() map[string]string {
 		"demo.scrape-interval":                     model.Duration(e.opts.ScrapeInterval).String(),
 		"demo.eval-interval":                       model.Duration(e.opts.EvalInterval).String(),
 		"demo.for-scale":                           strconv.FormatFloat(e.opts.ForScale, 'g', -1, 64),
+		"demo.min-for":                             model.Duration(e.opts.MinFor).String(),
+		"demo.window-scale":                        strconv.FormatFloat(e.opts.WindowScale, 'g', -1, 64),
+		"demo.min-window":                          model.Duration(e.loader.minWindow).String(),
 	}
 }
 

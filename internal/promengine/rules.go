@@ -2,6 +2,7 @@ package promengine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
@@ -60,12 +61,17 @@ func newRuleManager(s ruleManagerSettings, logger *slog.Logger, reg prometheus.R
 
 // demoLoader loads rule files with upstream's parser and then applies the
 // demo profile in memory: `for` and `keep_firing_for` multiplied by
-// forScale, and group intervals replaced by evalInterval. The files on disk,
-// and the file names the API reports, stay those of the shipped rules.
+// forScale, the time ranges inside every expression by windowScale (see
+// scaleWindows), and group intervals replaced by evalInterval. The files on
+// disk, and the file names the API reports, stay those of the shipped rules.
 type demoLoader struct {
 	parser       parser.Parser
 	logger       *slog.Logger
 	forScale     float64       // 0 or 1: unchanged
+	minFor       time.Duration // no scaled `for` is shorter (unless it was)
+	windowScale  float64       // 0 or 1: unchanged
+	minWindow    time.Duration // no scaled range is shorter (unless it was)
+	minStep      time.Duration // nor a scaled subquery step
 	evalInterval time.Duration // 0: unchanged
 }
 
@@ -82,11 +88,21 @@ func (l demoLoader) Load(identifier string, ignoreUnknownFields bool, scheme mod
 		}
 		for ri := range g.Rules {
 			r := &g.Rules[ri]
-			r.For = scaleDuration(r.For, l.forScale)
-			r.KeepFiringFor = scaleDuration(r.KeepFiringFor, l.forScale)
+			r.For = scaleDuration(r.For, l.forScale, l.minFor)
+			r.KeepFiringFor = scaleDuration(r.KeepFiringFor, l.forScale, l.minFor)
+			if l.windowScale <= 0 || l.windowScale == 1 {
+				continue
+			}
+			expr, err := l.parser.ParseExpr(r.Expr)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: group %q: %w", identifier, g.Name, err))
+				continue
+			}
+			scaleWindows(expr, l.windowScale, l.minWindow, l.minStep)
+			r.Expr = expr.String()
 		}
 	}
-	return groups, nil
+	return groups, errs
 }
 
 // Parse implements rules.GroupLoader.
@@ -94,11 +110,53 @@ func (l demoLoader) Parse(query string) (parser.Expr, error) {
 	return l.parser.ParseExpr(query)
 }
 
+// scaleWindows compresses time in a parsed expression the way the demo
+// profile compresses `for`: every range selector's range ([5m]), every
+// subquery's range and step, and every offset is multiplied by f. A range
+// is not scaled below minWindow (a rate needs a few scrapes in its window),
+// nor raised to it when it was shorter already; a subquery step not below
+// minStep. Durations the expression holds as plain numbers (a threshold of
+// 30 seconds, predict_linear's seconds) are values, not windows, and stay.
+// Duration expressions (3.x only, excluded by ruletest.CheckCompat) stay too.
+func scaleWindows(expr parser.Expr, f float64, minWindow, minStep time.Duration) {
+	times := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f).Round(time.Millisecond) }
+	scale := func(d, floor time.Duration) time.Duration {
+		if d <= 0 {
+			return d
+		}
+		return min(d, max(times(d), floor))
+	}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		switch n := n.(type) {
+		case *parser.MatrixSelector:
+			if n.RangeExpr == nil {
+				n.Range = scale(n.Range, minWindow)
+			}
+		case *parser.SubqueryExpr:
+			if n.RangeExpr == nil {
+				n.Range = scale(n.Range, minWindow)
+			}
+			if n.StepExpr == nil {
+				n.Step = scale(n.Step, minStep)
+			}
+			if n.OriginalOffsetExpr == nil {
+				n.OriginalOffset = times(n.OriginalOffset)
+			}
+		case *parser.VectorSelector:
+			if n.OriginalOffsetExpr == nil {
+				n.OriginalOffset = times(n.OriginalOffset)
+			}
+		}
+		return nil
+	})
+}
+
 // scaleDuration multiplies d by f, rounded to the millisecond (the TSDB's
-// resolution). f of 0 or 1 leaves d as it is.
-func scaleDuration(d model.Duration, f float64) model.Duration {
+// resolution), but not below floor unless d was. f of 0 or 1 leaves d as
+// it is.
+func scaleDuration(d model.Duration, f float64, floor time.Duration) model.Duration {
 	if f <= 0 || f == 1 || d == 0 {
 		return d
 	}
-	return model.Duration(time.Duration(float64(d) * f).Round(time.Millisecond))
+	return model.Duration(min(time.Duration(d), max(time.Duration(float64(d)*f).Round(time.Millisecond), floor)))
 }

@@ -86,7 +86,14 @@ func render(s *spec) []byte {
 	for _, sev := range severities(s) {
 		w("#   %s: %s\n", sev, describeRows(rowsFor(s, sev)))
 	}
-	w("# Recording rules slo:sli_error:ratio_rate<window> hold each SLI's error ratio.\n")
+	if s.MinBadEvents > 0 {
+		w("#   each with at least %d bad events in its long window (no alert on a handful of events)\n", s.MinBadEvents)
+	}
+	w("# Recording rules slo:sli_error:ratio_rate<window> hold each SLI's error ratio")
+	if s.MinBadEvents > 0 {
+		w(",\n# slo:sli_bad_events:increase<window> its bad events over each long window")
+	}
+	w(".\n")
 	w("groups:\n")
 
 	windows := alertWindows(s)
@@ -101,11 +108,21 @@ func render(s *spec) []byte {
 			w("          job: %s\n", o.Job)
 			w("          slo: %s\n", o.Name)
 		}
+		if s.MinBadEvents > 0 {
+			for _, win := range longWindows(s) {
+				w("      - record: %s\n", badEventsName(win))
+				w("        expr: |\n")
+				writeIndented(&b, badEventsExpr(o, win), 10)
+				w("        labels:\n")
+				w("          job: %s\n", o.Job)
+				w("          slo: %s\n", o.Name)
+			}
+		}
 		for _, sev := range severities(s) {
 			rows := rowsFor(s, sev)
 			w("      - alert: %s\n", AlertName)
 			w("        expr: |\n")
-			writeIndented(&b, alertExpr(o, rows), 10)
+			writeIndented(&b, alertExpr(o, rows, s.MinBadEvents), 10)
 			w("        labels:\n")
 			w("          severity: %s\n", sev)
 			w("          slo: %s\n", o.Name)
@@ -155,8 +172,36 @@ func alertWindows(s *spec) []model.Duration {
 	return ws
 }
 
+// longWindows returns the alerts' long windows, shortest first.
+func longWindows(s *spec) []model.Duration {
+	var ws []model.Duration
+	for _, a := range s.BurnRateAlerts {
+		if !slices.Contains(ws, a.LongWindow) {
+			ws = append(ws, a.LongWindow)
+		}
+	}
+	slices.Sort(ws)
+	return ws
+}
+
 func recordName(window model.Duration) string {
 	return "slo:sli_error:ratio_rate" + window.String()
+}
+
+func badEventsName(window model.Duration) string {
+	return "slo:sli_bad_events:increase" + window.String()
+}
+
+// badEventsExpr is the number of bad events of the SLI over window.
+func badEventsExpr(o objective, window model.Duration) string {
+	win := window.String()
+	if a := o.Availability; a != nil {
+		errs, _ := parseSelector(a.Errors) // validated in parseSpec
+		return fmt.Sprintf("sum(increase(%s[%s])) or vector(0)", errs.render(""), win)
+	}
+	h, _ := parseSelector(o.Latency.Histogram)
+	return fmt.Sprintf("sum(increase(%s[%s]))\n-\nsum(increase(%s[%s]))",
+		h.render("_count"), win, h.render("_bucket", leMatcher(o.Latency.ThresholdSeconds)), win)
 }
 
 // errorRatioExpr is the share of bad events of the SLI over window.
@@ -190,15 +235,20 @@ func leMatcher(seconds float64) *labels.Matcher {
 }
 
 // alertExpr fires when any row's long and short windows both burn faster
-// than the row's rate.
-func alertExpr(o objective, rows []burnRateAlert) string {
+// than the row's rate (and, with minBad, the long window holds at least
+// minBad bad events).
+func alertExpr(o objective, rows []burnRateAlert, minBad int) string {
 	budget := fmtFloat(o.budget())
 	parts := make([]string, 0, len(rows))
 	for _, r := range rows {
 		threshold := fmt.Sprintf("(%s * %s)", fmtFloat(r.BurnRate), budget)
-		parts = append(parts, fmt.Sprintf("(\n  %s{slo=%q} > %s\n  and\n  %s{slo=%q} > %s\n)",
+		guard := ""
+		if minBad > 0 {
+			guard = fmt.Sprintf("\n  and\n  %s{slo=%q} >= %d", badEventsName(r.LongWindow), o.Name, minBad)
+		}
+		parts = append(parts, fmt.Sprintf("(\n  %s{slo=%q} > %s\n  and\n  %s{slo=%q} > %s%s\n)",
 			recordName(r.LongWindow), o.Name, threshold,
-			recordName(r.ShortWindow), o.Name, threshold))
+			recordName(r.ShortWindow), o.Name, threshold, guard))
 	}
 	return strings.Join(parts, "\nor\n")
 }
@@ -208,8 +258,12 @@ func description(s *spec, o objective, rows []burnRateAlert) string {
 	if o.Description != "" {
 		b.WriteString(strings.TrimSuffix(o.Description, ".") + ". ")
 	}
-	fmt.Fprintf(&b, "Error ratio {{ $value | humanizePercentage }} (long window); budget %s%%. Fires at %s. ",
+	fmt.Fprintf(&b, "Error ratio {{ $value | humanizePercentage }} (long window); budget %s%%. Fires at %s",
 		fmtFloat(cleanFloat(100-o.Objective)), describeRows(rows))
+	if s.MinBadEvents > 0 {
+		fmt.Fprintf(&b, ", with at least %d bad events in the long window", s.MinBadEvents)
+	}
+	b.WriteString(". ")
 	fastest := slices.MaxFunc(rows, byBurnRate)
 	exhaust := model.Duration(time.Duration(float64(s.Period) / fastest.BurnRate).Round(time.Hour))
 	fmt.Fprintf(&b, "At %sx the %s budget is gone in about %s.", fmtFloat(fastest.BurnRate), s.Period, exhaust)

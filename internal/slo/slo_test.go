@@ -74,6 +74,7 @@ func TestGeneratedRules(t *testing.T) {
 	wantRecords := []string{
 		"slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m", "slo:sli_error:ratio_rate1h",
 		"slo:sli_error:ratio_rate6h", "slo:sli_error:ratio_rate3d",
+		"slo:sli_bad_events:increase1h", "slo:sli_bad_events:increase6h", "slo:sli_bad_events:increase3d",
 	}
 	for _, g := range groups.Groups {
 		var records []string
@@ -97,8 +98,9 @@ func TestGeneratedRules(t *testing.T) {
 			t.Errorf("%s: records %v, want %v", g.Name, records, wantRecords)
 		}
 		for sev, wants := range map[string][]string{
-			"page":   {"ratio_rate1h", "ratio_rate5m", "(14.4 * ", "ratio_rate6h", "ratio_rate30m", "(6 * "},
-			"ticket": {"ratio_rate3d", "ratio_rate6h", "(1 * "},
+			"page": {"ratio_rate1h", "ratio_rate5m", "(14.4 * ", "ratio_rate6h", "ratio_rate30m", "(6 * ",
+				"increase1h{slo=\"" + strings.TrimPrefix(g.Name, "slo-") + "\"} >= 5", "increase6h{slo="},
+			"ticket": {"ratio_rate3d", "ratio_rate6h", "(1 * ", "increase3d{slo="},
 		} {
 			for _, w := range wants {
 				if !strings.Contains(alerts[sev], w) {
@@ -188,6 +190,7 @@ func TestGenerateRejectsBadSpecs(t *testing.T) {
 		{"regex name", strings.Replace(validSpec, `total: x_total{job="x"}`, `total: '{__name__=~"x.*"}'`, 1), "plain metric name"},
 		{"both slis", validSpec + "    latency: {histogram: h, threshold_seconds: 1}\n", "exactly one"},
 		{"duplicate", validSpec + strings.SplitAfter(validSpec, "slos:\n")[1], "duplicate name"},
+		{"negative min_bad_events", "min_bad_events: -1\n" + validSpec, "min_bad_events"},
 		{"le in histogram", strings.NewReplacer(`{job="x"}`, `{job="x",le="1"}`, "THRESHOLD", "1").Replace(latencySpec), "must not match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,11 @@ type spec struct {
 	// Period is the SLO period (compliance window) the budget is spent over.
 	Period         model.Duration  `yaml:"period"`
 	BurnRateAlerts []burnRateAlert `yaml:"burn_rate_alerts"`
-	SLOs           []objective     `yaml:"slos"`
+	// MinBadEvents, when positive, is the least number of bad events a
+	// burn-rate alert's long window must hold: at low traffic one failure
+	// among a handful of events is a high ratio but no evidence of a burn.
+	MinBadEvents int         `yaml:"min_bad_events"`
+	SLOs         []objective `yaml:"slos"`
 }
 
 // burnRateAlert is one row of the SRE workbook's multiwindow,
@@ -106,6 +110,9 @@ func (s *spec) validate() error {
 		if period > 0 && long > period {
 			errs = append(errs, fmt.Errorf("%s: long_window %s is longer than the period %s", at, a.LongWindow, s.Period))
 		}
+	}
+	if s.MinBadEvents < 0 {
+		errs = append(errs, errors.New("min_bad_events: must not be negative"))
 	}
 	if len(s.SLOs) == 0 {
 		errs = append(errs, errors.New("slos: at least one is needed"))

@@ -1,0 +1,90 @@
+package httpkit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+)
+
+// TestServerOutage: during an outage the server's address refuses
+// connections, an open keep-alive connection is cut, /metrics fails like
+// a scrape of a dead process; afterwards it serves on the same address
+// again; and a server stopped in the middle of an outage returns cleanly.
+func TestServerOutage(t *testing.T) {
+	t.Parallel()
+	srv := &httpkit.Server{
+		Addr:    "127.0.0.1:0",
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "up 1\n") }),
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+
+	client := &http.Client{Timeout: 5 * time.Second} // keeps connections alive
+	status := func(path string) (int, error) {
+		resp, err := client.Get(url + path)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s", what)
+			}
+		}
+	}
+	serving := func() bool { c, err := status("/readyz"); return err == nil && c == http.StatusOK }
+	refused := func() bool {
+		_, err := http.Get(url + "/healthz") // a new connection
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+
+	waitFor("serving", serving)
+	for round := range 2 {
+		srv.SetOutage(true)
+		waitFor("connection refused", refused)
+		if _, err := status("/metrics"); err == nil {
+			t.Fatalf("round %d: /metrics answered over a kept-alive connection during the outage", round)
+		}
+		if srv.URL() != url {
+			t.Fatalf("round %d: URL during the outage = %q, want %q", round, srv.URL(), url)
+		}
+		srv.SetOutage(true) // no change
+		srv.SetOutage(false)
+		waitFor("serving again", serving)
+		if c, err := status("/metrics"); err != nil || c != http.StatusOK {
+			t.Fatalf("round %d: /metrics after the outage: %d %v", round, c, err)
+		}
+		if srv.URL() != url {
+			t.Fatalf("round %d: URL after the outage = %q, want %q", round, srv.URL(), url)
+		}
+	}
+
+	srv.SetOutage(true)
+	waitFor("connection refused", refused)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve stopped during an outage: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10 s of its context ending during an outage")
+	}
+}
