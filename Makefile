@@ -5,6 +5,12 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The race detector roughly doubles test time; CI has room for it.
 TESTFLAGS   ?= -race -count=1 -timeout 40m
+# The failure scenarios' end-to-end test asserts that a healthy fleet pages
+# nobody for a minute, its latency SLO included: it runs after the other
+# packages, alone and without the race detector (which slows the fleet 5-10x
+# and would make a 2-core machine, not the fleet, burn the latency budget).
+E2EPKGS     ?= ./internal/scenario/
+E2EFLAGS    ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -benchmem -benchtime 2s
 
 .PHONY: help run build test lint fmt vet check-fmt bench clean
@@ -18,8 +24,9 @@ run: ## run the whole fleet and the embedded Prometheus in one process
 build: ## build bin/cloudcart
 	$(GO) build -o bin/cloudcart ./cmd/cloudcart
 
-test: vet check-fmt lint ## vet, format check, staticcheck, then every test (race detector on)
-	$(GO) test $(TESTFLAGS) ./...
+test: vet check-fmt lint ## vet, format check, staticcheck, then every test (race detector on; the scenarios' end-to-end test after, alone)
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v '/internal/scenario$$')
+	$(GO) test $(E2EFLAGS) $(E2EPKGS)
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -1,13 +1,13 @@
 package fleet_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/users"
 )
 
@@ -33,35 +33,7 @@ func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f, err := fleet.New(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("fleet.Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			tb.Error("fleet did not stop within 20 s")
-		}
-	})
-	for _, u := range f.Units() {
-		mustEventually(tb, 15*time.Second, u.Service.Name+" ready", func() bool {
-			resp, err := http.Get(u.Server.URL() + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-	}
-	return f
+	return fleettest.Start(tb, cfg)
 }
 
 func post(tb testing.TB, url, body string) int {

@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"syscall"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 )
 
 // mustServe runs the named services as `cloudcart serve` does: a process
@@ -25,25 +25,7 @@ func mustServe(tb testing.TB, busURL string, names ...string) *fleet.Fleet {
 	if busURL == "" {
 		cfg.Bus.Listen = "127.0.0.1:0"
 	}
-	f, err := fleet.New(context.Background(), cfg, names...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("fleet.Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			tb.Error("fleet did not stop within 20 s")
-		}
-	})
-	return f
+	return fleettest.Run(tb, cfg, names...)
 }
 
 // TestChaosOutage: under `cloudcart serve` (one process per service, one

@@ -1,12 +1,11 @@
 package load_test
 
 import (
-	"context"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/load"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 	"github.com/cloudcart/cloudcart/internal/users"
@@ -22,7 +21,7 @@ func mustFleet(tb testing.TB) *fleet.Fleet {
 	for _, p := range fleet.Planned {
 		ports[p.Name] = 0
 	}
-	f, err := fleet.New(context.Background(), fleet.Config{
+	return fleettest.Start(tb, fleet.Config{
 		DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
 		Products: fleet.ProductsConfig{SeedSize: 300},
 		Orders: fleet.OrdersConfig{PaymentLatency: 20 * time.Millisecond, PaymentJitter: 30 * time.Millisecond,
@@ -32,34 +31,6 @@ func mustFleet(tb testing.TB) *fleet.Fleet {
 		// seconds; a login must not become the gateway's 504.
 		Gateway: fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second},
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("fleet.Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			tb.Error("fleet did not stop within 20 s")
-		}
-	})
-	for _, u := range f.Units() {
-		mustEventually(tb, 15*time.Second, u.Service.Name+" ready", func() bool {
-			resp, err := http.Get(u.Server.URL() + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-	}
-	return f
 }
 
 // TestLoadOnTheFleet drives the real fleet through its gateway for 5 s at

@@ -2,7 +2,6 @@ package scenario_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/load"
 	"github.com/cloudcart/cloudcart/internal/scenario"
 	"github.com/cloudcart/cloudcart/internal/users"
@@ -49,41 +49,7 @@ func mustFleet(tb testing.TB) *fleet.Fleet {
 		Chaos:      fleet.ChaosConfig{Token: testChaosToken},
 		Prometheus: &fleet.PrometheusConfig{Profile: fleet.DemoProfile},
 	}
-	f, err := fleet.New(context.Background(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("fleet.Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			tb.Error("fleet did not stop within 30 s")
-		}
-	})
-	for _, u := range f.Units() {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := http.Get(u.Server.URL() + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("%s not ready within 30 s", u.Service.Name)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	return f
+	return fleettest.Start(tb, cfg)
 }
 
 // backgroundLoad is `cloudcart run`'s default background load (--load.rate
