@@ -37,6 +37,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/cloudcart/cloudcart/internal/telemetry"
+
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
@@ -128,41 +130,28 @@ func New(o Options) (*Aggregator, error) {
 		o.Now = time.Now
 	}
 	a := &Aggregator{o: o, log: o.Logger, history: map[string][]snapshot{}, stats: map[string]Stats{}}
-	var errs []error
-	m := o.Meter
-	var err error
-	a.scrapes, err = m.Int64Counter("aggregator.scrapes", metric.WithUnit("{scrape}"),
-		metric.WithDescription("Scrapes of a service's /metrics by result (success, failure)."))
-	errs = append(errs, err)
-	a.duration, err = m.Float64Histogram("aggregator.scrape.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to fetch and parse a service's /metrics."),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-	errs = append(errs, err)
-	a.up, err = m.Int64ObservableGauge("service.up",
-		metric.WithDescription("1 when the service's last scrape succeeded, 0 when it failed (the service is down)."))
-	errs = append(errs, err)
-	a.uptime, err = m.Float64ObservableGauge("service.uptime", metric.WithUnit("s"),
-		metric.WithDescription("Uptime of the service's process (from its process_start_time_seconds) as the aggregator last saw it; absent while down."))
-	errs = append(errs, err)
-	a.requests, err = m.Float64ObservableCounter("service.requests", metric.WithUnit("{request}"),
-		metric.WithDescription("HTTP requests the service has served since it started (sum of its requests counter)."))
-	errs = append(errs, err)
-	a.errs, err = m.Float64ObservableCounter("service.errors", metric.WithUnit("{request}"),
-		metric.WithDescription("HTTP requests the service answered with 5xx since it started."))
-	errs = append(errs, err)
-	a.errRate, err = m.Float64ObservableGauge("service.error_rate", metric.WithUnit("%"),
-		metric.WithDescription("5xx share of the service's requests over the window, in percent; absent without requests."))
-	errs = append(errs, err)
-	a.latency, err = m.Float64ObservableGauge("service.latency_ms", metric.WithUnit("{ms}"),
-		metric.WithDescription("Average HTTP latency over the window, in milliseconds; absent without requests."))
-	errs = append(errs, err)
-	a.p95, err = m.Float64ObservableGauge("service.p95_latency_ms", metric.WithUnit("{ms}"),
-		metric.WithDescription("95th percentile HTTP latency over the window from the duration histogram's buckets (histogram_quantile), in milliseconds; absent without requests."))
-	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
+	in := telemetry.NewInstruments(o.Meter)
+	a.scrapes = in.Counter("aggregator.scrapes", "{scrape}", "Scrapes of a service's /metrics by result (success, failure).")
+	a.duration = in.Histogram("aggregator.scrape.duration", "s", "Time to fetch and parse a service's /metrics.",
+		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+	a.up = in.IntGauge("service.up", "",
+		"1 when the service's last scrape succeeded, 0 when it failed (the service is down).")
+	a.uptime = in.Gauge("service.uptime", "s",
+		"Uptime of the service's process (from its process_start_time_seconds) as the aggregator last saw it; absent while down.")
+	a.requests = in.ObservableCounter("service.requests", "{request}",
+		"HTTP requests the service has served since it started (sum of its requests counter).")
+	a.errs = in.ObservableCounter("service.errors", "{request}",
+		"HTTP requests the service answered with 5xx since it started.")
+	a.errRate = in.Gauge("service.error_rate", "%",
+		"5xx share of the service's requests over the window, in percent; absent without requests.")
+	a.latency = in.Gauge("service.latency_ms", "{ms}",
+		"Average HTTP latency over the window, in milliseconds; absent without requests.")
+	a.p95 = in.Gauge("service.p95_latency_ms", "{ms}",
+		"95th percentile HTTP latency over the window from the duration histogram's buckets (histogram_quantile), in milliseconds; absent without requests.")
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
-	_, err = m.RegisterCallback(a.observe, a.up, a.uptime, a.requests, a.errs, a.errRate, a.latency, a.p95)
+	_, err := o.Meter.RegisterCallback(a.observe, a.up, a.uptime, a.requests, a.errs, a.errRate, a.latency, a.p95)
 	return a, err
 }
 

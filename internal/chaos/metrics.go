@@ -2,12 +2,13 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // LatencyMagnitudeBuckets are the bounds of latency_injection_duration_ms.
@@ -45,12 +46,8 @@ type Metrics struct {
 // NewMetrics creates the instruments on meter.
 func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m := &Metrics{attrs: map[string]metric.AddOption{}}
-	var errs []error
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
+	in := telemetry.NewInstruments(meter)
+	counter := in.Counter
 	m.injections = counter("chaos.injections", "{injection}", "Chaos configurations requested through the admin API, by injection type (enable, disable, latency, error, timeout, random, outage, consume_latency, payment) and status (success, rejected).")
 	m.enabled = counter("chaos.enabled", "{change}", "Times chaos was switched on.")
 	m.disabled = counter("chaos.disabled", "{change}", "Times chaos was switched off.")
@@ -59,23 +56,16 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.errorInj = counter("error.injections", "{injection}", "Error faults configured, by the status code they answer with.")
 	m.timeoutInj = counter("timeout.injections", "{injection}", "Timeout faults configured.")
 	m.randomInj = counter("random.chaos.injections", "{injection}", "Random-mode faults configured.")
-	var err error
-	m.latencyMag, err = meter.Float64Histogram("latency.injection.duration_ms", metric.WithUnit("{ms}"),
-		metric.WithDescription("Largest delay (fixed + jitter, ms) of each latency fault configured."),
-		metric.WithExplicitBucketBoundaries(LatencyMagnitudeBuckets...))
-	errs = append(errs, err)
-	m.uptime, err = meter.Float64ObservableGauge("chaos.service.uptime", metric.WithUnit("s"),
-		metric.WithDescription("Seconds since the chaos service started."))
-	errs = append(errs, err)
+	m.latencyMag = in.Histogram("latency.injection.duration_ms", "{ms}",
+		"Largest delay (fixed + jitter, ms) of each latency fault configured.", LatencyMagnitudeBuckets)
+	m.uptime = in.Gauge("chaos.service.uptime", "s", "Seconds since the chaos service started.")
 	// No unit: the exporter would turn unit "1" on a gauge into a _ratio
 	// suffix, and the alert queries chaos_latency_injection_probability.
-	m.latencyProb, err = meter.Float64ObservableGauge("chaos.latency_injection.probability",
-		metric.WithDescription("Configured probability (0-1) that chaos latency is injected into a request (the highest over targets and routes); 0 while chaos or latency injection is off."))
-	errs = append(errs, err)
-	m.publishOK, err = meter.Float64ObservableGauge("chaos.events.publish.success", metric.WithUnit("%"),
-		metric.WithDescription("Share of the chaos service's event publishes JetStream acknowledged since start, in percent; 100 before the first."))
-	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
+	m.latencyProb = in.Gauge("chaos.latency_injection.probability", "",
+		"Configured probability (0-1) that chaos latency is injected into a request (the highest over targets and routes); 0 while chaos or latency injection is off.")
+	m.publishOK = in.Gauge("chaos.events.publish.success", "%",
+		"Share of the chaos service's event publishes JetStream acknowledged since start, in percent; 100 before the first.")
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()

@@ -2,11 +2,12 @@ package notifier
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -58,12 +59,8 @@ type Metrics struct {
 // NewMetrics creates the instruments on meter.
 func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m := &Metrics{attrs: map[string]attribute.Set{}}
-	var errs []error
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
+	in := telemetry.NewInstruments(meter)
+	counter := in.Counter
 	m.restarts = counter("notification.worker.restarts", "{restart}", "Times a consume loop failed (NATS unreachable, consumer deleted) and restarted.")
 	m.consumed = counter("notification.messages.consumed", "{message}", "Messages received from the bus, by topic (JetStream subject), redeliveries included.")
 	m.processed = counter("notification.messages.processed", "{message}", "Messages handled and acknowledged, by topic and event type.")
@@ -80,28 +77,18 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.sent = counter("notification.notifications.sent", "{notification}", "Notification send attempts by channel and status (success, failed).")
 	m.sendFailed = counter("notification.notifications.failed", "{notification}", "Failed notification sends by channel and reason.")
 	m.alerts = counter("notification.alerts.received", "{alert}", "Alerts received on POST /alerts (Alertmanager webhook), by status (firing, resolved).")
-	var err error
-	m.duration, err = meter.Float64Histogram("notification.message.processing.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to handle one message, by topic and event type."),
-		metric.WithExplicitBucketBoundaries(processingBuckets...))
-	errs = append(errs, err)
-	m.slackLatency, err = meter.Float64Histogram("notification.slack.api.latency", metric.WithUnit("s"),
-		metric.WithDescription("Latency of Slack incoming-webhook calls."),
-		metric.WithExplicitBucketBoundaries(slackBuckets...))
-	errs = append(errs, err)
-	m.running, err = meter.Int64ObservableGauge("notification.worker.running",
-		metric.WithDescription("1 while every consume loop is attached to the bus, 0 otherwise."))
-	errs = append(errs, err)
-	m.uptime, err = meter.Float64ObservableGauge("notification.worker.uptime", metric.WithUnit("s"),
-		metric.WithDescription("Seconds since the worker started."))
-	errs = append(errs, err)
-	m.lag, err = meter.Float64ObservableGauge("notification.consumer.lag", metric.WithUnit("s"),
-		metric.WithDescription("Age of the oldest message on the topic the worker has not acknowledged yet (JetStream consumer state), 0 when caught up."))
-	errs = append(errs, err)
-	m.distribution, err = meter.Float64ObservableGauge("notification.event_types.distribution",
-		metric.WithDescription("Share (0-1) of each event type among the events handled since start."))
-	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
+	m.duration = in.Histogram("notification.message.processing.duration", "s",
+		"Time to handle one message, by topic and event type.", processingBuckets)
+	m.slackLatency = in.Histogram("notification.slack.api.latency", "s",
+		"Latency of Slack incoming-webhook calls.", slackBuckets)
+	m.running = in.IntGauge("notification.worker.running", "",
+		"1 while every consume loop is attached to the bus, 0 otherwise.")
+	m.uptime = in.Gauge("notification.worker.uptime", "s", "Seconds since the worker started.")
+	m.lag = in.Gauge("notification.consumer.lag", "s",
+		"Age of the oldest message on the topic the worker has not acknowledged yet (JetStream consumer state), 0 when caught up.")
+	m.distribution = in.Gauge("notification.event_types.distribution", "",
+		"Share (0-1) of each event type among the events handled since start.")
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -1,0 +1,54 @@
+package telemetry_test
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
+	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
+)
+
+// TestInstruments: instruments come out with their unit (none when empty)
+// and help, and a bad instrument is reported by Err.
+func TestInstruments(t *testing.T) {
+	tel := telemetrytest.MustNew(t)
+	in := telemetry.NewInstruments(tel.Meter("test"))
+	in.Counter("jobs", "{job}", "Jobs done.").Add(context.Background(), 3)
+	in.Histogram("job.duration", "s", "Time per job.", []float64{0.1, 1}).Record(context.Background(), 0.5)
+	share := in.Gauge("jobs.share", "", "Share of jobs (0-1).")
+	if _, err := tel.Meter("test").RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveFloat64(share, 0.25)
+		return nil
+	}, share); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Err(); err != nil {
+		t.Fatalf("Err = %v, want nil", err)
+	}
+	families, err := tel.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	help := map[string]string{}
+	for _, f := range families {
+		help[f.GetName()] = f.GetHelp()
+	}
+	// "s" becomes _seconds; no unit leaves the name alone (unit "1" would
+	// have made it jobs_share_ratio).
+	for name, want := range map[string]string{"jobs_total": "Jobs done.", "job_duration_seconds": "Time per job.", "jobs_share": "Share of jobs (0-1)."} {
+		if help[name] != want {
+			t.Errorf("%s: help %q, want %q (families %v)", name, help[name], want, help)
+		}
+	}
+	if v := telemetrytest.Value(t, tel.Registry, "jobs_share", nil); v != 0.25 {
+		t.Errorf("jobs_share = %v, want 0.25", v)
+	}
+
+	bad := telemetry.NewInstruments(tel.Meter("test"))
+	bad.Counter("9 not a name", "", "Invalid.")
+	if bad.Err() == nil {
+		t.Error("Err = nil after an invalid instrument name")
+	}
+}
