@@ -76,6 +76,10 @@ type Config struct {
 	Version     string
 	Logger      *slog.Logger
 	AllInOne    bool // OTEL_SERVICE_NAME is ignored in the all-in-one process
+	// ServiceToken is the service credential (package authn) that opens
+	// service-only endpoints. Empty: <data-dir>/service.token, generated
+	// on first start; processes of one fleet must share it.
+	ServiceToken string
 
 	Orders   OrdersConfig
 	Products ProductsConfig
@@ -156,6 +160,9 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	}
 	f := &Fleet{log: cfg.Logger}
 	var err error
+	if cfg.ServiceToken, err = serviceToken(cfg); err != nil {
+		return nil, err
+	}
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}

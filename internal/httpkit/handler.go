@@ -96,12 +96,3 @@ func BoolParam(r *http.Request, name string) (bool, error) {
 		return false, cloudcart.Errorf(cloudcart.EINVALID, "%s must be true or false, got %q", name, truncate(v, 32))
 	}
 }
-
-// RequireAdmin is an EFORBIDDEN error unless the gateway vouched for an
-// admin caller (HeaderUserRole).
-func RequireAdmin(r *http.Request) error {
-	if r.Header.Get(HeaderUserRole) != string(cloudcart.RoleAdmin) {
-		return cloudcart.Errorf(cloudcart.EFORBIDDEN, "this operation needs the admin role")
-	}
-	return nil
-}
