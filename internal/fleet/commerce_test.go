@@ -27,11 +27,9 @@ func commerceTraffic(tb testing.TB, f *fleet.Fleet) func() {
 		get(tb, products+"/products/"+sku)
 		get(tb, products+"/products/search?q=wooden")
 		get(tb, products+"/products/NOPE-0000") // a product error
-		resp, err := http.Post(orders+"/orders", "application/json",
+		req, _ := http.NewRequest(http.MethodPost, orders+"/orders",
 			strings.NewReader(`{"customer":"shopper","items":[{"sku":"`+sku+`","qty":1}]}`))
-		if err != nil {
-			tb.Fatal(err)
-		}
+		resp := asService(tb, req)
 		var o struct{ ID string }
 		_ = json.NewDecoder(resp.Body).Decode(&o)
 		resp.Body.Close()
@@ -43,10 +41,8 @@ func commerceTraffic(tb testing.TB, f *fleet.Fleet) func() {
 
 func getJSON(tb testing.TB, url string, v any) {
 	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	resp := asService(tb, req)
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		tb.Fatalf("GET %s: %v", url, err)

@@ -360,10 +360,8 @@ func TestEventFlowEndToEnd(t *testing.T) {
 
 func getJSONInto(tb testing.TB, url string, v any) {
 	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	resp := asService(tb, req)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("GET %s: %d", url, resp.StatusCode)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/users"
@@ -30,28 +31,47 @@ func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 		// seconds; a login must not become the gateway's 504.
 		Gateway: fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second}}
 	eventsDefaults(tb, &cfg)
+	cfg.ServiceToken = testServiceToken
 	for _, o := range opts {
 		o(&cfg)
 	}
 	return fleettest.Start(tb, cfg)
 }
 
-func post(tb testing.TB, url, body string) int {
+// testServiceToken is the service credential of the tests' fleets.
+const testServiceToken = "fleet-test-service-token-0123456789abcdef"
+
+// asService sends req with the fleet's service credential: the tests'
+// direct calls to the services act as an internal caller (docs/security.md).
+func asService(tb testing.TB, req *http.Request) *http.Response {
 	tb.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req.Header.Set(authn.HeaderServiceToken, testServiceToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return resp
+}
+
+func post(tb testing.TB, url, body string) int {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp := asService(tb, req)
 	resp.Body.Close()
 	return resp.StatusCode
 }
 
 func get(tb testing.TB, url string) int {
 	tb.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	resp := asService(tb, req)
 	resp.Body.Close()
 	return resp.StatusCode
 }
