@@ -29,6 +29,7 @@ type commonFlags struct {
 	bind        string
 	postgresDSN string
 	serviceTok  string
+	serviceFile string
 	logLevel    string
 	logFormat   string
 	ports       map[string]*int
@@ -48,7 +49,8 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.StringVar(&c.dataDir, "data-dir", "./data", "directory that holds all state (databases, TSDB, keys)")
 	c.fs.StringVar(&c.bind, "bind", defaultBind, "interface to listen on (\"\" = all interfaces)")
 	c.fs.StringVar(&c.postgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")
-	c.fs.StringVar(&c.serviceTok, "service-token", "", "the fleet's service credential (at least 32 characters), sent by services in X-CloudCart-Service-Token to service-only endpoints; default: <data-dir>/service.token, generated on first start. Prefer CLOUDCART_SERVICE_TOKEN: flags show in ps")
+	c.fs.StringVar(&c.serviceTok, "service-token", "", "the fleet's service credential (at least 32 characters), sent by services in X-CloudCart-Service-Token to service-only endpoints; default: read from --service-token-file. Prefer CLOUDCART_SERVICE_TOKEN: flags show in ps")
+	c.fs.StringVar(&c.serviceFile, "service-token-file", "", "file holding the service credential, e.g. a mounted Docker or Kubernetes secret; generated (mode 0600) if it does not exist (default: <data-dir>/service.token)")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text or json")
 	o := &c.orders
@@ -133,7 +135,8 @@ func (c *commonFlags) config(log *slog.Logger) fleet.Config {
 		ports[k] = *v
 	}
 	return fleet.Config{
-		DataDir: c.dataDir, Bind: c.bind, Ports: ports, PostgresDSN: c.postgresDSN, ServiceToken: c.serviceTok,
+		DataDir: c.dataDir, Bind: c.bind, Ports: ports, PostgresDSN: c.postgresDSN,
+		ServiceToken: c.serviceTok, ServiceTokenFile: c.serviceFile,
 		Version: version(), Logger: log, Orders: c.orders, Products: c.products,
 		Users: c.users, Gateway: c.gatewayConfig(),
 		Bus: c.events.bus, Chaos: c.events.chaos, Notifier: c.events.notifier, Aggregator: c.events.aggregatorConfig(),

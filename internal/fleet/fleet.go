@@ -77,9 +77,12 @@ type Config struct {
 	Logger      *slog.Logger
 	AllInOne    bool // OTEL_SERVICE_NAME is ignored in the all-in-one process
 	// ServiceToken is the service credential (package authn) that opens
-	// service-only endpoints. Empty: <data-dir>/service.token, generated
-	// on first start; processes of one fleet must share it.
-	ServiceToken string
+	// service-only endpoints. Empty: the one in ServiceTokenFile, generated
+	// (mode 0600) on first start if the file does not exist. Processes of
+	// one fleet must share it. Only the services that send or check it
+	// (products, orders) read it.
+	ServiceToken     string
+	ServiceTokenFile string // <data-dir>/service.token if empty
 
 	Orders   OrdersConfig
 	Products ProductsConfig
@@ -108,7 +111,8 @@ type Env struct {
 	// the gateway proxies to them.
 	Built []*Unit
 
-	platform *platform // the bus connection and chaos middleware (common.go)
+	platform *platform   // the bus connection and chaos middleware (common.go)
+	secret   *lazySecret // the service credential, read once when a service needs it (auth.go)
 }
 
 // BuiltURL is the base URL of an already built service of this process,
@@ -160,15 +164,13 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	}
 	f := &Fleet{log: cfg.Logger}
 	var err error
-	if cfg.ServiceToken, err = serviceToken(cfg); err != nil {
-		return nil, err
-	}
+	secret := &lazySecret{}
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	for _, s := range chosen {
 		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
-			platform: &platform{server: f.bus}}
+			platform: &platform{server: f.bus}, secret: secret}
 		u := &Unit{Service: s, log: env.Log}
 		err := newTelemetry(ctx, env, u)
 		if err == nil {

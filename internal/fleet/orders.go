@@ -54,12 +54,16 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	c := env.Orders
+	secret, err := env.serviceToken()
+	if err != nil {
+		return err
+	}
 	var inv orders.Inventory
 	if url := cmp.Or(c.ProductsURL, env.BuiltURL("products")); url != "" {
 		// The reservation API is for services only: every call carries the
 		// service credential.
 		client := &http.Client{Transport: &httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator,
-			Base: &authn.ServiceTransport{Token: env.ServiceToken,
+			Base: &authn.ServiceTransport{Token: secret,
 				Base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}}
 		inv = orders.NewProductClient(url, client)
 	}
