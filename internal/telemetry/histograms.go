@@ -62,13 +62,8 @@ func (h *Histograms) Set(s string) error {
 	return nil
 }
 
-// String is the flag value.
-func (h Histograms) String() string {
-	if h == "" {
-		return string(HistogramsBoth)
-	}
-	return string(h)
-}
+// String is the flag value ("" for the zero value, which means both).
+func (h Histograms) String() string { return string(h) }
 
 // Classic reports whether classic histograms are exported.
 func (h Histograms) Classic() bool { return h != HistogramsNative }
