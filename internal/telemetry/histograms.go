@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/otlptranslator"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 )
 
 // Histograms selects how histogram instruments reach /metrics: as classic
@@ -48,6 +49,14 @@ const (
 	nativeMaxSize  = 160
 	nativeMaxScale = 3
 )
+
+// nativeExemplars is how many exemplars a native series keeps (a random
+// sample of the sampled measurements, the SDK's SimpleFixedSize
+// reservoir). The OTel default for exponential histograms, 20, made a
+// native series in the protobuf exposition about eighteen times its size
+// without them (2,140 bytes against 118), and every service's /metrics
+// larger than with classic buckets, which keep at most one per bucket.
+const nativeExemplars = 4
 
 // translation is how the Prometheus exporter turns OTel names into
 // Prometheus names; native stream names are derived with the same rules.
@@ -120,6 +129,9 @@ func (h Histograms) views() []sdkmetric.View {
 			Description: i.Description,
 			Unit:        i.Unit,
 			Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: nativeMaxSize, MaxScale: nativeMaxScale},
+			ExemplarReservoirProviderSelector: func(sdkmetric.Aggregation) exemplar.ReservoirProvider {
+				return exemplar.FixedSizeReservoirProvider(nativeExemplars)
+			},
 		}, true
 	}
 	// classic is the instrument's default stream (its own name and the

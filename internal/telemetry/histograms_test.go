@@ -125,6 +125,9 @@ func TestHistogramModes(t *testing.T) {
 				if !hasExemplar(nil, hist.GetExemplars(), traceID) {
 					t.Errorf("native: no exemplar with trace_id %s", traceID)
 				}
+				if n := len(hist.GetExemplars()); n > 4 {
+					t.Errorf("native: %d exemplars of %d observations, want at most 4 per series", n, len(values))
+				}
 				if native.GetHelp() != "Test latency." {
 					t.Errorf("native help = %q", native.GetHelp())
 				}
