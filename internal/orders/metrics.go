@@ -97,9 +97,20 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	// Start every unlabelled or closed-set counter at zero, so rate(),
-	// ratios and absent() work from the first scrape instead of after the
-	// first event.
+	m.primeZero()
+	return m, nil
+}
+
+// errorTypes is the closed set of order_errors_total's error_type:
+// httpkit.ErrorType's values for request errors, and the processing steps'
+// own (stepErrorType, fail, storage failures).
+var errorTypes = []string{"validation", "not_found", "conflict", "unavailable", "internal",
+	"out_of_stock", "upstream", "payment_declined", "storage"}
+
+// primeZero starts every unlabelled or closed-set counter at zero, so
+// rate(), ratios and absent() work from the first scrape instead of after
+// the first event. Per-route series start in primeRoute.
+func (m *Metrics) primeZero() {
 	ctx := context.Background()
 	m.Processed.Add(ctx, 0, m.success)
 	m.Processed.Add(ctx, 0, m.failure)
@@ -111,5 +122,13 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	for _, st := range []string{"success", "failed", "error"} {
 		m.Payments.Add(ctx, 0, metric.WithAttributes(attribute.String("status", st)))
 	}
-	return m, nil
+}
+
+// primeRoute starts order_errors_total at zero for each error type of one
+// route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.Errors.Add(context.Background(), 0, metric.WithAttributes(
+			attribute.String("error_type", t), attribute.String("endpoint", endpoint)))
+	}
 }
