@@ -30,6 +30,9 @@ func TestScenarioCommand(t *testing.T) {
 		{[]string{"scenario", "--chaos.token-file", "/nonexistent/chaos.token", "service-down"}, "chaos token"},
 		{[]string{"scenario", token, "--chaos", "http://127.0.0.1:1", "--prometheus", "http://127.0.0.1:1", "service-down"},
 			"FAIL service-down: chaos admin API at http://127.0.0.1:1"},
+		{[]string{"chaos"}, "want show or reset"},
+		{[]string{"chaos", "--chaos.token-file", "/nonexistent/chaos.token", "reset"}, "chaos token"},
+		{[]string{"chaos", token, "--chaos", "http://127.0.0.1:1", "reset"}, "chaos admin API"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, err := exec.Command(binary, tc.args...).CombinedOutput()
