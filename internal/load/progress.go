@@ -188,7 +188,7 @@ func WriteSummary(w io.Writer, s Summary) error {
 	}
 	fmt.Fprintf(&b, "  orders     %d placed, %d cancelled, %d declined by payment, %d skipped (no product with stock to spare)\n",
 		s.OrdersPlaced, s.OrdersCancelled, s.Declined, s.OrdersSkipped)
-	fmt.Fprintf(&b, "  requests   %d (%.1f/s); errors (5xx, no answer) %d = %.2f%%; conflicts %d, rate-limited %d, unexpected 4xx %d, retries %d\n",
+	fmt.Fprintf(&b, "  requests   %d (%.1f/s); errors (5xx, no answer) %d = %.2f%%; expected conflicts (409) %d, rate-limited (429) %d, unexpected 4xx %d, retries %d\n",
 		s.Requests, s.RequestRate, s.Errors, 100*s.ErrorRate, s.Conflicts, s.RateLimited, s.ClientErrors, s.Retries)
 	if len(s.Statuses) > 0 {
 		fmt.Fprintf(&b, "  statuses   %s\n", fmtStatuses(s.Statuses, false))

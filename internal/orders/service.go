@@ -260,7 +260,7 @@ func (s *Service) process(j *job) error {
 		return httpkit.Counted(err) // each step counted its own error
 	}
 	s.m.Processed.Add(ctx, 1, s.m.success)
-	s.m.Value.Add(ctx, j.order.Total.Dollars())
+	s.m.AddValue(j.order.Total)
 	return nil
 }
 

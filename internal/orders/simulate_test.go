@@ -75,3 +75,18 @@ func TestSimulateCountsWhatItStores(t *testing.T) {
 		})
 	}
 }
+
+// TestOrderValueIsExact: orders_value_total is the sum of the orders'
+// totals to the cent, with no float drift: three orders of $0.10 make
+// 0.3, not 0.30000000000000004.
+func TestOrderValueIsExact(t *testing.T) {
+	f := mustFixture(t, "sqlite")
+	for range 3 {
+		if rec := f.do(t, "POST", "/orders", `{"customer":"a","items":[{"sku":"S","qty":1,"price":0.10}]}`); rec.Code != 201 {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	if v := f.value(t, "orders_value_total", nil); v != 0.3 {
+		t.Fatalf("orders_value_total = %v, want exactly 0.3", v)
+	}
+}
