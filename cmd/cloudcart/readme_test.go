@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/scenario"
 )
 
 // readmeBlock is one fenced sh block of README.md.
@@ -147,6 +148,14 @@ func TestREADMEBlocksParse(t *testing.T) {
 		if !strings.Contains(script, want) {
 			t.Errorf("the script lacks %q", want)
 		}
+	}
+	// The README lists the scenarios in the order `scenario all` runs them.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if order := strings.Join(scenario.Names(), " "); !strings.Contains(string(readme), "scenario all           # "+order) {
+		t.Errorf("the README's `scenario all` line does not list the scenarios in their order: %s", order)
 	}
 	if strings.Contains(script, "docker compose") || strings.Contains(script, "kubectl") || strings.Contains(script, "k6 run") {
 		t.Error("a block that needs external infrastructure is in the script")
