@@ -193,6 +193,10 @@ func WriteSummary(w io.Writer, s Summary) error {
 	if len(s.Statuses) > 0 {
 		fmt.Fprintf(&b, "  statuses   %s\n", fmtStatuses(s.Statuses, false))
 	}
+	if s.RateLimited > 0 {
+		fmt.Fprintf(&b, "  note       the gateway's per-client rate limit refused %d requests (429): this run measured the limiter, not the shop; "+
+			"lower --rate or start the fleet with a higher --gateway.rate-limit\n", s.RateLimited)
+	}
 	fmt.Fprintf(&b, "  latency    p50 %s  p95 %s  p99 %s  max %s  (from each request's scheduled start)\n\n",
 		fmtLatency(s.Latency.P50), fmtLatency(s.Latency.P95), fmtLatency(s.Latency.P99), fmtLatency(s.Latency.Max))
 	if _, err := io.WriteString(w, b.String()); err != nil {
