@@ -64,6 +64,7 @@ type Console struct {
 	dashboards []dashboards.Dashboard
 	files      map[string][]byte // dashboard JSON by uid
 	books      []Runbook
+	started    time.Time
 	handler    http.Handler
 	runs       runs
 	// ctx ends with Run's: a scenario run in progress stops with it.
@@ -79,7 +80,7 @@ func New(o Options) (*Console, error) {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	c := &Console{o: o, log: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)).With("component", "console"),
-		files: map[string][]byte{}, books: Runbooks()}
+		files: map[string][]byte{}, books: Runbooks(), started: time.Now().UTC().Truncate(time.Second)}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	all, err := dashboards.All()
 	if err != nil {
@@ -167,6 +168,12 @@ type Config struct {
 	Notifier              bool             `json:"notifier"`
 	Orders                bool             `json:"orders"`
 	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
+	// StartedAt is when this console (the fleet's process) started: the
+	// charts' default time range is the fleet's age.
+	StartedAt time.Time `json:"started_at"`
+	// SeriesColors colour series by name (failures red, successes green)
+	// as the Grafana dashboards' overrides do.
+	SeriesColors []dashboards.SeriesColor `json:"series_colors"`
 }
 
 // DashboardEntry lists one dashboard.
@@ -184,6 +191,8 @@ func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
 		Notifier:              c.o.NotifierURL != "",
 		Orders:                c.o.OrdersURL != "",
 		OrdersURL:             c.o.OrdersURL,
+		StartedAt:             c.started,
+		SeriesColors:          dashboards.SemanticColors,
 	}
 	for _, d := range c.dashboards {
 		cfg.Dashboards = append(cfg.Dashboards, DashboardEntry{UID: d.UID, Title: d.Title, File: d.File})

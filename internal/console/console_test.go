@@ -324,6 +324,12 @@ func TestNotificationsAndSimulate(t *testing.T) {
 	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?limit=5000", "", nil); resp.StatusCode != 400 {
 		t.Fatalf("limit 5000: %d", resp.StatusCode)
 	}
+	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?kind=nonsense", "", nil); resp.StatusCode != 400 {
+		t.Fatalf("kind=nonsense: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?limit=8&kind=alert", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("kind=alert: %d", resp.StatusCode)
+	}
 	if resp, _ := do(t, "POST", srv.URL+"/console/api/orders/simulate?count=30&error_rate=0.5", "", write); resp.StatusCode != 200 {
 		t.Fatalf("simulate: %d", resp.StatusCode)
 	}
@@ -332,7 +338,7 @@ func TestNotificationsAndSimulate(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"GET /notifications?limit=5", "POST /simulate?count=30&error_rate=0.5"}
+	want := []string{"GET /notifications?limit=5", "GET /notifications?kind=alert&limit=8", "POST /simulate?count=30&error_rate=0.5"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("calls %q, want %q", got, want)
 	}

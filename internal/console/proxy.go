@@ -61,7 +61,8 @@ func (c *Console) relay(w http.ResponseWriter, r *http.Request, service, method,
 	_, _ = w.Write(b)
 }
 
-// notifications relays the notification worker's recent notifications.
+// notifications relays the notification worker's recent notifications:
+// ?limit= (1-50) and optionally ?kind= ("alert" or an event type).
 func (c *Console) notifications(w http.ResponseWriter, r *http.Request) {
 	if c.o.NotifierURL == "" {
 		writeError(w, http.StatusNotFound, "the notification worker does not run in this fleet")
@@ -72,7 +73,15 @@ func (c *Console) notifications(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	c.relay(w, r, "notification-worker", http.MethodGet, c.o.NotifierURL+"/notifications?limit="+strconv.Itoa(limit), "", nil)
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if k := r.URL.Query().Get("kind"); k != "" {
+		if k != cloudcart.NotificationKindAlert && !cloudcart.EventType(k).Valid() {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("kind must be %q or an event type", cloudcart.NotificationKindAlert))
+			return
+		}
+		q.Set("kind", k)
+	}
+	c.relay(w, r, "notification-worker", http.MethodGet, c.o.NotifierURL+"/notifications?"+q.Encode(), "", nil)
 }
 
 // simulate runs reference 001's synthetic load on the order service:
