@@ -144,7 +144,10 @@ func (c *Console) startScenario(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		res := runner.Run(ctx, entry.Scenario)
 		c.runs.mu.Lock()
-		st.Running, st.Result, st.Events = false, &res, res.Events
+		st.Running, st.Result = false, &res
+		if res.Events != nil {
+			st.Events = res.Events
+		}
 		c.runs.mu.Unlock()
 		c.log.Info("scenario over", "scenario", name, "passed", res.Passed, "error", res.Error)
 	}()

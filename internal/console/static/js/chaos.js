@@ -96,8 +96,8 @@ export function mount(el) {
       h('p', { class: 'muted small' }, `Expecting ${r.alert}. Started ${timeAgo(new Date(r.started_at))}.`,
         r.running ? ' The runner waits for the alert and its notification, restores, then waits for the resolution.' : ''),
       r.running ? h('div', { class: 'buttons' }, h('button', { type: 'button', class: 'secondary', id: 'scenario-stop', onclick: () => act(`Stop ${r.scenario}`, () => api.send('DELETE', 'chaos/scenarios/run')) }, 'Stop and restore')) : null,
-      r.events.length ? h('table', { class: 'timeline' }, h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'time'), h('th', {}, 'step'), h('th', {}, 'detail'))),
-        h('tbody', {}, [...r.events].sort((a, b) => a.offset_seconds - b.offset_seconds).map((e) => h('tr', { 'data-step': e.step },
+      (r.events || []).length ? h('table', { class: 'timeline' }, h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'time'), h('th', {}, 'step'), h('th', {}, 'detail'))),
+        h('tbody', {}, [...(r.events || [])].sort((a, b) => a.offset_seconds - b.offset_seconds).map((e) => h('tr', { 'data-step': e.step },
           h('td', { class: 'num' }, `${e.offset_seconds < 0 ? '−' : '+'}${Math.abs(e.offset_seconds).toFixed(1)} s`),
           h('td', {}, h('span', { class: ['step', STEP_CLASS[e.step] || ''] }, e.step)), h('td', { class: 'small' }, e.detail || '')))))
         : h('p', { class: 'muted' }, 'Preparing: waiting for the alert to be quiet before the cause…'),
