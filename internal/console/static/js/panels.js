@@ -78,11 +78,11 @@ export async function runPanel(panel, ctx, vars, allValues) {
 }
 
 // fleetRange is the default time range: the fleet's age (how long the
-// console's process has run), at least 2 minutes and at most an hour, so
+// console's process has run), at least a minute and at most an hour, so
 // a young fleet's data fills the chart and an old one's last hour shows.
 export function fleetRange(startedAt) {
   const age = startedAt ? Date.now() / 1000 - Date.parse(startedAt) / 1000 : 3600;
-  const r = Math.min(3600, Math.max(120, Number.isFinite(age) ? age : 3600));
+  const r = Math.min(3600, Math.max(60, Number.isFinite(age) ? age : 3600));
   return Math.ceil(r / 60) * 60;
 }
 

@@ -17,7 +17,7 @@ export function mount(el, path) {
       return m && anchors.has(m[1].toLowerCase()) ? `#/runbooks/${m[1].toLowerCase()}` : null;
     };
     const current = runbooks.find((r) => r.anchor === want);
-    const index = h('nav', { class: 'runbook-index card' }, h('h2', {}, 'Runbooks'),
+    const index = h('aside', { class: 'runbook-index card' }, h('h2', {}, 'Runbooks'),
       h('ul', {}, runbooks.map((r) => h('li', {}, h('a', { href: `#/runbooks/${r.anchor}`, class: r.anchor === want ? 'active' : null }, r.anchor ? r.title : 'Introduction')))),
       h('p', { class: 'muted small' }, `From ${source}, built into this binary.`));
     let article;
