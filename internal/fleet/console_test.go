@@ -441,6 +441,7 @@ func (b *browserPage) screenshot(name string) {
 		err error
 	)
 	if b.viewport {
+		b.eval("window.scrollTo(0, 0)", nil)
 		png, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	} else {
 		png, err = chromedp.Run(b.ctx, chromedp.FullScreenshot(100))

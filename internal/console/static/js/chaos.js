@@ -44,11 +44,11 @@ export function mount(el) {
     message.className = bad ? 'message error' : 'message ok';
   }
 
-  async function act(what, fn) {
+  async function act(what, fn, done = 'done.') {
     say(`${what}…`);
     try {
       await fn();
-      say(`${what}: done.`);
+      say(`${what}: ${done}`);
       await refresh();
     } catch (e) {
       say(`${what}: ${e.message}`, true);
@@ -118,7 +118,7 @@ export function mount(el) {
       h('p', { class: 'muted small' }, `Expect: ${alertText(sc.expect)} (${sc.severity})${sc.also?.length ? `; also ${sc.also.join(', ')}` : ''}`),
       sc.available ? null : h('p', { class: 'small error' }, sc.unavailable),
       h('button', { type: 'button', 'data-scenario': sc.name, 'data-available': sc.available ? '1' : '0', class: 'danger', disabled: !sc.available,
-        onclick: () => act(`Run ${sc.name}`, () => api.send('POST', `chaos/scenarios/${sc.name}`)) }, 'Run')))));
+        onclick: () => act(`Run ${sc.name}`, () => api.send('POST', `chaos/scenarios/${sc.name}`), 'started; its timeline follows below.') }, 'Run')))));
     drawRun(current);
 
     const target = h('select', { name: 'target' }, targets.map((t) => h('option', { value: t }, t === '*' ? '* (every other service)' : t)));
