@@ -25,7 +25,7 @@ import (
 // accept anonymous callers when DemoEndpoints is on.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
 	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder))
 	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders))
 	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))
