@@ -1,4 +1,4 @@
-package fleet_test
+package e2e_test
 
 import (
 	"context"
@@ -16,7 +16,18 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 )
+
+// mustFleetWithPrometheus runs the whole fleet in-process, the embedded
+// Prometheus on the demo profile included, with internal/fleet's test
+// configuration.
+func mustFleetWithPrometheus(tb testing.TB) *fleet.Fleet {
+	tb.Helper()
+	cfg := fleettest.Config(tb)
+	cfg.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
+	return fleettest.Start(tb, cfg)
+}
 
 // TestConsoleInBrowser drives the built-in console of `cloudcart run` in
 // headless Chromium (Debian's chromium): every page loads and its charts
@@ -73,7 +84,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	var cfg struct {
 		Dashboards []struct{ UID string }
 	}
-	getJSONInto(t, base+"/console/api/config", &cfg)
+	fleettest.MustGetJSON(t, base+"/console/api/config", &cfg)
 	var uids []string
 	for _, d := range cfg.Dashboards {
 		uids = append(uids, d.UID)
@@ -116,7 +127,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	orders := f.URL("orders") + "/orders?limit=1"
 	b.load = func() {
 		for range 20 {
-			get(t, orders)
+			fleettest.Get(t, orders)
 		}
 		load()
 	}
@@ -158,14 +169,14 @@ func mustChromium(tb testing.TB) string {
 
 // consoleTraffic is the load of the browser test: the edge, the shop, the
 // order service's simulation, and an alert and a malformed message for the
-// notification worker. Unlike eventTraffic it switches no chaos on: the
-// test turns chaos on itself, through the console.
+// notification worker. Unlike internal/fleet's eventTraffic it switches
+// no chaos on: the test turns chaos on itself, through the console.
 func consoleTraffic(tb testing.TB, f *fleet.Fleet) func() {
 	tb.Helper()
-	edge := edgeTraffic(tb, f)
-	commerce := commerceTraffic(tb, f)
+	edge := fleettest.EdgeTraffic(tb, f)
+	commerce := fleettest.CommerceTraffic(tb, f)
 	notifier := f.URL("notifier")
-	if c := post(tb, notifier+"/alerts", testAlert("firing")); c != http.StatusOK {
+	if c := fleettest.Post(tb, notifier+"/alerts", fleettest.TestAlert("firing")); c != http.StatusOK {
 		tb.Fatalf("POST /alerts: %d", c)
 	}
 	c, err := bus.Connect(bus.ConnectOptions{URL: f.BusURL(), Name: "console-test"})
@@ -181,10 +192,10 @@ func consoleTraffic(tb testing.TB, f *fleet.Fleet) func() {
 	}
 	orders := f.URL("orders")
 	return func() {
-		post(tb, orders+"/simulate?count=10&error_rate=0.1", "")
+		fleettest.Post(tb, orders+"/simulate?count=10&error_rate=0.1", "")
 		edge()
 		commerce()
-		get(tb, notifier+"/notifications?limit=5")
+		fleettest.Get(tb, notifier+"/notifications?limit=5")
 	}
 }
 
