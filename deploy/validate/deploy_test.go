@@ -142,25 +142,34 @@ var (
 )
 
 // mustServeEnv returns the CLOUDCART_* variables `cloudcart serve` reads:
-// one per flag, as its -h lists them.
+// one per flag, as `serve -h` and each `serve NAME -h` list them (a
+// service's own flags may be listed only with its name).
 func mustServeEnv(tb testing.TB) map[string]bool {
 	tb.Helper()
 	bin := mustBinary(tb)
 	flagEnv.once.Do(func() {
-		out, err := exec.Command(bin, "serve", "-h").CombinedOutput()
-		if err != nil {
-			flagEnv.err = fmt.Errorf("cloudcart serve -h: %v\n%s", err, out)
-			return
-		}
 		flagEnv.names = map[string]bool{}
 		r := strings.NewReplacer(".", "_", "-", "_")
-		for line := range strings.Lines(string(out)) {
-			if m := flagLine.FindStringSubmatch(line); m != nil {
-				flagEnv.names["CLOUDCART_"+strings.ToUpper(r.Replace(m[1]))] = true
+		args := [][]string{{"serve", "-h"}}
+		for _, s := range fleet.Services {
+			args = append(args, []string{"serve", s.Name, "-h"})
+		}
+		var all strings.Builder
+		for _, a := range args {
+			out, err := exec.Command(bin, a...).CombinedOutput()
+			if err != nil {
+				flagEnv.err = fmt.Errorf("cloudcart %s: %v\n%s", strings.Join(a, " "), err, out)
+				return
+			}
+			all.Write(out)
+			for line := range strings.Lines(string(out)) {
+				if m := flagLine.FindStringSubmatch(line); m != nil {
+					flagEnv.names["CLOUDCART_"+strings.ToUpper(r.Replace(m[1]))] = true
+				}
 			}
 		}
 		if !flagEnv.names["CLOUDCART_POSTGRES_DSN"] || !flagEnv.names["CLOUDCART_NATS_URL"] {
-			flagEnv.err = fmt.Errorf("cloudcart serve -h: no --postgres-dsn or --nats.url in\n%s", out)
+			flagEnv.err = fmt.Errorf("cloudcart serve [NAME] -h: no --postgres-dsn or --nats.url in\n%s", all.String())
 		}
 	})
 	if flagEnv.err != nil {
