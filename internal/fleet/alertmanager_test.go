@@ -48,7 +48,6 @@ func freeAddr(tb testing.TB) string {
 // of alertmanager.yml only points the webhooks at this fleet's notification
 // worker and shortens group_wait/group_interval to 1 s.
 func TestAlertReachesAlertmanager(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	am := lookTool(t, "prometheus-alertmanager", "alertmanager")
 	addr := freeAddr(t)
 	amURL := "http://" + addr

@@ -51,7 +51,6 @@ func readDashboardQueries(tb testing.TB) []dashboards.Query {
 // an answer; a query naming a metric that no service exposes and no rule
 // records fails even before that.
 func TestDashboardQueries(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	queries := readDashboardQueries(t)
 	p := parser.NewParser(parser.Options{})
 	exprs := make([]parser.Expr, len(queries))

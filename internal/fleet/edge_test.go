@@ -69,7 +69,6 @@ func mustPlaceOrder(tb testing.TB, gw, tok string) string {
 // order services through the gateway; an admin created at start lists
 // users.
 func TestEdgeEndToEnd(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	f := mustFleet(t)
 	gw := f.URL("gateway")
 	email, tok := mustUser(t, gw)
@@ -112,7 +111,6 @@ func TestEdgeEndToEnd(t *testing.T) {
 // service, the order service's server span as that client span's child,
 // and the order service's work and SQL statements below it.
 func TestTraceAcrossGatewayAndOrders(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	rec := tracetest.NewSpanRecorder()
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.TelemetryOptions = func(o *telemetry.Options) { o.SpanProcessors = append(o.SpanProcessors, rec) }

@@ -196,7 +196,6 @@ func testAlert(status string) string { return fleettest.TestAlert(status) }
 // service's chaos_injected_errors_total equals its 5xx count, and the
 // aggregator's error rate follows.
 func TestChaosErrorsEndToEnd(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	f := mustFleet(t)
 	for _, tc := range []struct{ method, path, tok string }{
 		{"PUT", "/chaos/targets/orders", ""},
@@ -257,7 +256,6 @@ func TestChaosErrorsEndToEnd(t *testing.T) {
 // admin request, the publish, the consumer, the Slack call (whose
 // traceparent header carries it too).
 func TestEventFlowEndToEnd(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	spans := tracetest.NewSpanRecorder()
 	slack := mustHook(t, 0)
 	f := mustFleetConfig(t, func(c *fleet.Config) {
@@ -343,7 +341,6 @@ func getJSONInto(tb testing.TB, url string, v any) { tb.Helper(); fleettest.Must
 // order service make HighErrorRate fire (demo profile) and it arrives in
 // Slack.
 func TestAlertsReachNotifier(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	slack := mustHook(t, 0)
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile}

@@ -29,7 +29,6 @@ func get(tb testing.TB, url string) int { tb.Helper(); return fleettest.Get(tb, 
 // TestMetricsAreDocumented drives every code path that creates a series
 // and checks each service's live families against docs/metrics.md.
 func TestMetricsAreDocumented(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	f := mustFleet(t)
 	orders := f.URL("orders")
 	if c := post(t, orders+"/simulate?count=20&error_rate=0.5", ""); c != 200 {
@@ -56,7 +55,6 @@ func TestMetricsAreDocumented(t *testing.T) {
 // TestHealthEndpoints: every service answers /healthz, /readyz and
 // /metrics, and a stopped fleet is no longer ready.
 func TestHealthEndpoints(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	f := mustFleet(t)
 	for _, u := range f.Units() {
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {

@@ -105,7 +105,6 @@ func notificationsFor(tb testing.TB, notifierURL string, kind cloudcart.EventTyp
 // publishes it, the notification worker handles it exactly once, and the
 // worker's handling is in the trace of the gateway's request.
 func TestOrderCreatedReachesNotifierOnce(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	rec := tracetest.NewSpanRecorder()
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.TelemetryOptions = func(o *telemetry.Options) { o.SpanProcessors = append(o.SpanProcessors, rec) }

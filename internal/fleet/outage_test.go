@@ -34,7 +34,6 @@ func mustServe(tb testing.TB, busURL string, names ...string) *fleet.Fleet {
 // and listen again on the same address when chaos is switched off, with
 // its orders still there.
 func TestChaosOutage(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	chaosProc := mustServe(t, "", "chaos")
 	ordersProc := mustServe(t, chaosProc.BusURL(), "orders")
 	orders := ordersProc.URL("orders")

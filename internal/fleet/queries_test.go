@@ -44,7 +44,6 @@ func readQueries(tb testing.TB) []refQuery {
 // TestReferenceQueries runs every reference query whose service is built
 // against the embedded engine after a short load, and parses the rest.
 func TestReferenceQueries(t *testing.T) {
-	t.Parallel() // its own fleet: independent of the others
 	queries := readQueries(t)
 	p := parser.NewParser(parser.Options{})
 	for _, q := range queries {
