@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/gateway"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/users"
 )
 
@@ -37,6 +38,7 @@ type commonFlags struct {
 	upstreams   map[string]*string
 	trusted     string
 	events      eventFlags
+	histograms  telemetry.Histograms
 	args        []string // positional arguments
 }
 
@@ -48,11 +50,13 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.StringVar(&c.postgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text or json")
+	c.histograms = telemetry.HistogramsBoth
+	c.fs.Var(&c.histograms, "telemetry.histograms", "histograms on /metrics: classic (_bucket series), native (exponential, <name>_native; needs a protobuf scrape) or both (docs/histograms.md)")
 	o := &c.orders
 	c.fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
 	c.fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
 	c.fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL that GET /users on the order service proxies to (reference 003)")
-	c.fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in `run`: the in-process one); none: client prices, no stock")
+	c.fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
 	c.fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
 	c.fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
 	c.fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.005, "share of payments the simulated provider declines (0.5%: inside the orders SLO's 1% budget, so a healthy shop raises no burn alert)")
@@ -131,6 +135,7 @@ func (c *commonFlags) config(log *slog.Logger) fleet.Config {
 		Version: version(), Logger: log, Orders: c.orders, Products: c.products,
 		Users: c.users, Gateway: c.gatewayConfig(),
 		Bus: c.events.bus, Chaos: c.events.chaos, Notifier: c.events.notifier, Aggregator: c.events.aggregatorConfig(),
+		Histograms: c.histograms,
 	}
 }
 

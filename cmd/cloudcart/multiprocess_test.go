@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/ruletest"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 )
 
@@ -33,12 +34,13 @@ import (
 // nats-server (JetStream) as the bus; Debian's Prometheus 2.42 scrapes them
 // with the shipped prometheus.yml and rules, and Debian's Alertmanager routes
 // with the shipped alertmanager.yml. The test copies of both files differ
-// from the shipped ones in addresses (checked) and, since the test is
-// about the wiring and not the production timing, in their timing only:
-// 2 s scrapes and evaluations instead of 15 s, and each rule's `for`
-// scaled as `cloudcart run`'s demo profile scales it (× 0.05, at least
-// 10 s; fastTimings), so the chaos alert arrives in well under a minute
-// instead of three.
+// from the shipped ones in addresses (checked), for 2.42 in the two
+// native-histogram fields of Prometheus 3, and, since the test is about
+// the wiring and not the production timing, in their timing: 2 s scrapes
+// and evaluations instead of 15 s, and each rule's `for` scaled as
+// `cloudcart run`'s demo profile scales it (× 0.05, at least 10 s;
+// fastTimings), so the chaos alert arrives in well under a minute instead
+// of three.
 //
 // It checks that every target is up, every rule group loaded and evaluates,
 // and that chaos (every product-service request failing with 503, traffic
@@ -126,7 +128,14 @@ func TestMultiProcessFleet(t *testing.T) {
 	for _, s := range fleet.Services {
 		rewrite[fmt.Sprintf("%s:%d", s.Name, s.Port)] = addrs[s.Name]
 	}
-	mustWriteFile(t, filepath.Join(promDir, "prometheus.yml"), fastTimings(t, mustRewriteAddrs(t, "../../deploy/prometheus/prometheus.yml", rewrite)))
+	// Prometheus 2.42 rejects the shipped file's 3.x native-histogram
+	// fields; it runs the file without them and scrapes the classic
+	// histograms (docs/histograms.md).
+	promCfg, _, err := ruletest.Config2x(mustRewriteAddrs(t, "../../deploy/prometheus/prometheus.yml", rewrite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWriteFile(t, filepath.Join(promDir, "prometheus.yml"), fastTimings(t, promCfg))
 	ruleFiles, err := filepath.Glob("../../deploy/prometheus/rules/*.yml")
 	if err != nil || len(ruleFiles) == 0 {
 		t.Fatalf("no rule files: %v", err)
