@@ -588,12 +588,12 @@ func TestDockerContext(t *testing.T) {
 	if err := copyContext(repo(), dst); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"go.mod", "go.sum", "cmd/cloudcart/main.go", "deploy/embed.go", "deploy/prometheus/rules/orders.yml"} {
+	for _, p := range []string{"go.mod", "go.sum", "cmd/cloudcart/main.go", "deploy/embed.go", "deploy/prometheus/rules/orders.yml", "docs/docs.go", "docs/runbooks.md"} {
 		if _, err := os.Stat(filepath.Join(dst, p)); err != nil {
 			t.Errorf("context lacks %s: %v", p, err)
 		}
 	}
-	for _, p := range []string{".git", "data", "docs", "deploy/k8s", "deploy/Dockerfile", "cmd/cloudcart/main_test.go"} {
+	for _, p := range []string{".git", "data", "docs/metrics.md", "docs/images", "deploy/k8s", "deploy/Dockerfile", "cmd/cloudcart/main_test.go"} {
 		if _, err := os.Stat(filepath.Join(dst, p)); err == nil {
 			t.Errorf("context holds %s", p)
 		}
