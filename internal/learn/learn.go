@@ -47,6 +47,10 @@ type Action struct {
 	Method  string `json:"method,omitempty"`
 	Path    string `json:"path,omitempty"` // with its query string
 	Body    string `json:"body,omitempty"` // JSON
+	// Expect is the status the request answers when it works as the
+	// lesson intends; 0 means any 2xx. Not checked for repeated requests,
+	// whose mix of answers is the point.
+	Expect int `json:"expect,omitempty"`
 	// Chaos: the request needs the chaos service's admin token, which
 	// `cloudcart run` writes to data/chaos.token (the console adds it
 	// server side; the browser never sees it).

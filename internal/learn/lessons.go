@@ -31,7 +31,7 @@ In Go, each is created once on a ` + "`metric.Meter`" + ` (see internal/orders/m
 		Answer:   `An average hides the tail: 95 orders at 20 ms and 5 at 4 s average 218 ms, which describes nobody, while one customer in twenty waits 4 s. A histogram keeps how many observations fell under each bound, so you can ask for any quantile later (` + "`histogram_quantile(0.95, ...)`" + ` is "95% of orders were faster than this"), or the share under a threshold, and you can add histograms across instances before computing the quantile — which you cannot do with averages or with precomputed percentiles. The price is one series per bucket; native histograms (a later lesson) remove that price.`,
 		Actions: []Action{
 			{Label: "Place one order", Service: "orders", Method: "POST", Path: "/orders", Body: `{"customer":"learner","items":[{"sku":"BOOK-0001","qty":1}]}`, Console: true},
-			{Label: "Place one order that fails (001's ?fail=true)", Service: "orders", Method: "POST", Path: "/orders?fail=true", Body: `{"customer":"learner","items":[{"sku":"BOOK-0001","qty":1}]}`, Console: true},
+			{Label: "Place one order that fails (001's ?fail=true)", Service: "orders", Method: "POST", Path: "/orders?fail=true", Expect: 402, Body: `{"customer":"learner","items":[{"sku":"BOOK-0001","qty":1}]}`, Console: true},
 		},
 		Checks: []Check{
 			{Description: "the counter saw a failed order in the last 5 minutes", Query: `sum(increase(orders_processed_total{status="failure"}[5m])) > 0`},
@@ -144,7 +144,7 @@ Identifiers such as the order id or the trace id never become labels (see the ca
 		Question: "Why keep order ids in traces and exemplars instead of labels?",
 		Answer:   `A label value creates a series that lives in memory for as long as it is scraped, and every query pays for it; an exemplar is a sample-sized note attached to an existing series, kept in a fixed-size ring. Traces are stored per request and sampled, so their cost grows with traffic you choose to keep, not with the number of distinct ids. You get from "p99 is up" to "this order, this SQL statement" without multiplying series.`,
 		Actions: []Action{
-			{Label: "Place one order", Service: "orders", Method: "POST", Path: "/orders", Body: `{"customer":"learner","items":[{"sku":"BOOK-0002","qty":1}]}`, Console: true},
+			{Label: "Place one order", Service: "orders", Method: "POST", Path: "/orders", Body: `{"customer":"learner","items":[{"sku":"BOOK-0001","qty":1}]}`, Console: true},
 			{Label: "Open the Query page with order_duration_seconds_bucket", Link: "/#/query"},
 		},
 		Checks: []Check{
@@ -156,7 +156,9 @@ Identifiers such as the order id or the trace id never become labels (see the ca
 		Goal: "Break the product service on purpose and read latency, traffic, errors and saturation per service.",
 		Explain: `Reference 002 watches every service through the four golden signals: **traffic** (requests per second), **errors** (the share that fail), **latency** (p50/p95/p99 from histograms) and **saturation** (in-flight requests, queue depth). The recording rules in deploy/prometheus/rules/golden-signals.yml compute them once per service (` + "`job:http_requests:rate5m`" + `, ` + "`job:http_errors:ratio_rate5m`" + `, ...) so dashboards and alerts read the same numbers.
 
-The chaos service injects faults where they hurt: here, half of the product service's responses become 503s. The injected errors are counted both as ordinary 5xx responses and in ` + "`chaos_injected_errors_total`" + `, so you can tell a real incident from a drill.`,
+The chaos service injects faults where they hurt: here, half of the product service's responses become 503s. The injected errors are counted both as ordinary 5xx responses and in ` + "`chaos_injected_errors_total`" + `, so you can tell a real incident from a drill.
+
+One trap shows here: a series such as ` + "`product_http_requests_total{status=\"503\"}`" + ` may be born with the first 503, so its first sample is already 10. ` + "`rate()`" + ` and ` + "`increase()`" + ` need two samples and report nothing for that first jump. That is why services should create the series they know about at zero from the first scrape, and why the checks below read the raw counters.`,
 		Question: "Why record the golden signals as rules instead of writing the full query in every panel and alert?",
 		Answer:   `One definition, evaluated once per interval: the dashboard, the alert and the SLO all see the same number, a fix to the query fixes all of them, and a panel over 30 days reads one pre-aggregated series per service instead of re-aggregating every raw series at every step. The rule names (` + "`level:metric:operations`" + `) say what was aggregated away and how.`,
 		Actions: []Action{
@@ -167,8 +169,8 @@ The chaos service injects faults where they hurt: here, half of the product serv
 			{Label: "Clean up: disable chaos", Service: "chaos", Chaos: true, Method: "POST", Path: "/chaos/disable", Console: true},
 		},
 		Checks: []Check{
-			{Description: "the chaos middleware injected errors into the product service", Query: `sum(increase(chaos_injected_errors_total{job="product-service"}[5m])) > 0`},
-			{Description: "the product service's error ratio rose above zero", Query: `max(job:http_errors:ratio_rate5m{job="product-service"}) > 0`},
+			{Description: "the chaos middleware injected errors into the product service", Query: `sum(chaos_injected_errors_total{job="product-service"}) > 0`},
+			{Description: "the product service counted 5xx responses", Query: `sum(product_http_requests_total{status=~"5.."}) > 0`},
 		},
 	},
 	{
