@@ -46,6 +46,11 @@ type Options struct {
 	// ScrapeInterval is the engine's scrape interval; the browser derives
 	// $__rate_interval from it as Grafana does. 15s if zero.
 	ScrapeInterval time.Duration
+	// ServiceURLs are the fleet's services by serve name, for the Learn
+	// page's buttons; EngineURL is the embedded Prometheus API's base URL,
+	// for its exercises.
+	ServiceURLs map[string]string
+	EngineURL   string
 	// Client calls the services; a 10 s timeout client if nil.
 	Client *http.Client
 	Logger *slog.Logger
@@ -93,6 +98,7 @@ func New(o Options) (*Console, error) {
 	mux.HandleFunc("GET /console/api/notifications", c.notifications)
 	mux.HandleFunc("POST /console/api/orders/simulate", c.writes(c.simulate))
 	c.chaosRoutes(mux)
+	c.learnRoutes(mux)
 	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no console API at "+r.Method+" "+r.URL.Path)
 	})

@@ -131,7 +131,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.Handler, err = withConsole(env, targets, eng.Handler()); err != nil {
+	if srv.Handler, err = withConsole(env, targets, eng.Handler(), srv.URL()); err != nil {
 		return nil, err
 	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
@@ -149,9 +149,11 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
+func withConsole(env *Env, targets []*Unit, engine http.Handler, engineURL string) (http.Handler, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log,
+		ServiceURLs: map[string]string{}, EngineURL: engineURL}
 	for _, u := range targets {
+		o.ServiceURLs[u.Service.Name] = u.Server.URL()
 		switch u.Service.Name {
 		case "chaos":
 			if ip := net.ParseIP(env.Bind); env.Bind != "localhost" && (ip == nil || !ip.IsLoopback()) {

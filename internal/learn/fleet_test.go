@@ -2,7 +2,11 @@ package learn_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +40,7 @@ func TestLessonsOnAFleet(t *testing.T) {
 	r := &learn.Runner{BaseURL: f.URL, EngineURL: f.URL("prometheus"), ChaosToken: testChaosToken}
 	ctx := context.Background()
 
+	t.Run("console", func(t *testing.T) { consoleAPI(t, f.URL("prometheus")) })
 	for _, l := range learn.Lessons {
 		t.Run(l.ID, func(t *testing.T) {
 			for _, c := range l.Checks {
@@ -83,4 +88,110 @@ func expected(a learn.Action) string {
 		return "2xx"
 	}
 	return fmt.Sprint(a.Expect)
+}
+
+// consoleAPI checks the Learn page's server side on the fleet's console:
+// the lessons as JSON, a button, and exercise comparisons (001's Error Rate
+// query as written divides each series by itself, and the comparison must
+// say so; the reference matches itself).
+func consoleAPI(t *testing.T, base string) {
+	var got struct {
+		Lessons []struct {
+			ID      string
+			Actions []struct {
+				Label    string
+				Curl     string
+				Runnable bool
+			}
+		}
+	}
+	if status := callJSON(t, "GET", base+"/console/api/lessons", "", true, &got); status != http.StatusOK {
+		t.Fatalf("GET lessons: %d", status)
+	}
+	if len(got.Lessons) != len(learn.Lessons) || got.Lessons[0].ID != learn.Lessons[0].ID {
+		t.Fatalf("lessons JSON has %d lessons, want %d", len(got.Lessons), len(learn.Lessons))
+	}
+	runnable := 0
+	for _, l := range got.Lessons {
+		for _, a := range l.Actions {
+			if a.Runnable {
+				runnable++
+				if !strings.HasPrefix(a.Curl, "curl -s") && !strings.HasPrefix(a.Curl, "for i in") {
+					t.Errorf("%s: button without a curl line: %q", l.ID, a.Curl)
+				}
+			}
+		}
+	}
+	if runnable == 0 {
+		t.Error("no lesson action is a console button")
+	}
+
+	dashboard, _ := learn.ByID("dashboard")
+	var res struct{ Status int }
+	if status := callJSON(t, "POST", base+"/console/api/lessons/dashboard/actions/0", "", true, &res); status != http.StatusOK || res.Status != http.StatusOK {
+		t.Fatalf("button %q: %d, service answered %d", dashboard.Actions[0].Label, status, res.Status)
+	}
+	// The rate needs two scrapes of the new counts.
+	var cmp learn.Comparison
+	deadline := time.Now().Add(time.Minute)
+	for {
+		callJSON(t, "POST", base+"/console/api/lessons/dashboard/exercise", `{"query":`+strconv.Quote(dashboard.Exercise.Reference)+`}`, true, &cmp)
+		if cmp.Match || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if !cmp.Match {
+		t.Fatalf("the reference query does not match itself: %v", cmp.Differences)
+	}
+	asWritten := `rate(orders_processed_total{status="failure"}[1m]) / rate(orders_processed_total[1m])`
+	callJSON(t, "POST", base+"/console/api/lessons/dashboard/exercise", `{"query":`+strconv.Quote(asWritten)+`}`, true, &cmp)
+	if cmp.Match || len(cmp.Differences) == 0 {
+		t.Errorf("001's query as written matched the reference: %+v", cmp)
+	}
+	t.Logf("001's query as written: %v", cmp.Differences)
+
+	for _, c := range []struct {
+		name, method, path, body string
+		header                   bool
+		want                     int
+	}{
+		{"unknown lesson", "POST", "/console/api/lessons/nope/actions/0", "", true, 404},
+		{"action out of range", "POST", "/console/api/lessons/dashboard/actions/99", "", true, 404},
+		{"action index not a number", "POST", "/console/api/lessons/dashboard/actions/x", "", true, 404},
+		{"a link is not a button", "POST", "/console/api/lessons/pipeline/actions/0", "", true, 400},
+		{"no console header", "POST", "/console/api/lessons/dashboard/actions/0", "", false, 403},
+		{"bad PromQL", "POST", "/console/api/lessons/dashboard/exercise", `{"query":"sum(("}`, true, 400},
+		{"empty query", "POST", "/console/api/lessons/dashboard/exercise", `{"query":""}`, true, 400},
+		{"unknown field", "POST", "/console/api/lessons/dashboard/exercise", `{"q":"up"}`, true, 400},
+		{"lesson without exercise", "POST", "/console/api/lessons/pipeline/exercise", `{"query":"up"}`, true, 404},
+	} {
+		var e struct{ Error struct{ Message string } }
+		if status := callJSON(t, c.method, base+c.path, c.body, c.header, &e); status != c.want || e.Error.Message == "" {
+			t.Errorf("%s: %d %q, want %d with a message", c.name, status, e.Error.Message, c.want)
+		}
+	}
+}
+
+func callJSON(t *testing.T, method, url, body string, consoleHeader bool, into any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if consoleHeader {
+		req.Header.Set("X-CloudCart-Console", "1")
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("%s %s: %d, not JSON: %v", method, url, resp.StatusCode, err)
+	}
+	return resp.StatusCode
 }
