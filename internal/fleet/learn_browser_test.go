@@ -52,14 +52,14 @@ func TestLearnInBrowser(t *testing.T) {
 	// Lesson "instruments": place an order and a failing one, by button.
 	b.go_("#/learn/instruments")
 	b.waitJS("the instruments lesson", 20*time.Second,
-		`document.querySelector('#lesson[data-id="instruments"] button[data-action="1"]') !== null`)
-	for _, n := range []int{0, 1} {
+		`document.querySelector('#lesson[data-id="instruments"] button[data-action="2"]') !== null`)
+	for _, n := range []int{1, 2} {
 		b.eval(fmt.Sprintf(`document.querySelector('button[data-action="%d"]').click()`, n), nil)
 		b.waitJS(fmt.Sprintf("button %d's answer", n), 30*time.Second,
 			fmt.Sprintf(`document.querySelector('button[data-action="%d"] + .result').dataset.status !== undefined`, n),
 			fmt.Sprintf(`document.querySelector('button[data-action="%d"] + .result').textContent`, n))
 	}
-	if got := b.eval(`document.querySelector('button[data-action="1"] + .result').dataset.status`, nil); got != "402" {
+	if got := b.eval(`document.querySelector('button[data-action="2"] + .result').dataset.status`, nil); got != "402" {
 		t.Errorf("the failing order answered %s, want 402", got)
 	}
 	b.waitJS("every check of the instruments lesson green", time.Minute,

@@ -30,6 +30,7 @@ In Go, each is created once on a ` + "`metric.Meter`" + ` (see internal/orders/m
 		Question: "Why use a histogram instead of just averaging latencies? What does histogram_quantile(0.95, ...) tell you that avg() doesn't?",
 		Answer:   `An average hides the tail: 95 orders at 20 ms and 5 at 4 s average 218 ms, which describes nobody, while one customer in twenty waits 4 s. A histogram keeps how many observations fell under each bound, so you can ask for any quantile later (` + "`histogram_quantile(0.95, ...)`" + ` is "95% of orders were faster than this"), or the share under a threshold, and you can add histograms across instances before computing the quantile — which you cannot do with averages or with precomputed percentiles. The price is one series per bucket; native histograms (a later lesson) remove that price.`,
 		Actions: []Action{
+			{Label: "Read the same three instruments in one file: reference 001's service on :8000", Command: "go run ./examples/orders001"},
 			{Label: "Place one order", Service: "orders", Method: "POST", Path: "/orders", Body: `{"customer":"learner","items":[{"sku":"BOOK-0001","qty":1}]}`, Console: true},
 			{Label: "Place one order that fails (001's ?fail=true)", Service: "orders", Method: "POST", Path: "/orders?fail=true", Expect: 402, Body: `{"customer":"learner","items":[{"sku":"BOOK-0001","qty":1}]}`, Console: true},
 		},
