@@ -153,6 +153,29 @@ Identifiers such as the order id or the trace id never become labels (see the ca
 		},
 	},
 	{
+		ID: "native-histograms", Title: "Native histograms beside the classic ones", Source: "004 · buckets · Prometheus 3",
+		Goal: "Compare a classic histogram's p95 with a native histogram's, and see what each costs in series.",
+		Explain: `Reference 004 picks bucket bounds by hand (` + "`0.005, 0.01, 0.025, ...`" + `): a classic histogram is one series per bound, and ` + "`histogram_quantile`" + ` can only interpolate between them, so a p99 between 1 s and 2.5 s is a guess somewhere in that gap. A **native histogram** (stable in Prometheus 3) is one series whose buckets grow exponentially (about 9% apart here) and are only stored where observations fell: sharper quantiles for fewer series, with no layout to choose.
+
+CloudCart exposes every histogram both ways: the classic one under its documented name (rules, SLOs and dashboards use it, and Prometheus 2 understands it) and a native twin named with the suffix ` + "`_native`" + ` (` + "`order_duration_seconds_native`" + `). Query a native histogram without ` + "`_bucket`" + ` and without ` + "`by (le)`" + `: ` + "`histogram_quantile(0.95, sum(rate(order_duration_seconds_native[5m])))`" + `. Functions such as ` + "`histogram_count`" + `, ` + "`histogram_sum`" + ` and ` + "`histogram_fraction`" + ` work only on native histograms. docs/histograms.md has the measured costs.`,
+		Question: "Why would you still keep classic histograms once you have native ones?",
+		Answer: `Compatibility and precision where you chose it. Prometheus 2, many remote-write backends and older dashboards only understand ` + "`_bucket`" + ` series; an SLO threshold (2.5 s here) that is a classic bucket edge is counted exactly, while a native bucket straddles it. The plan is to keep both while rules and dashboards migrate (docs/histograms.md shows how), then turn classic off with ` + "`--telemetry.histograms=native`" + ` where nothing needs it.`,
+		Actions: []Action{
+			{Label: "Simulate 100 orders", Service: "orders", Method: "POST", Path: "/simulate?count=100&error_rate=0", Console: true},
+			{Label: "Open the Histograms dashboard: classic and native side by side", Link: "/#/dashboards/cloudcart-histograms"},
+		},
+		Checks: []Check{
+			{Description: "the native histogram counts order durations (histogram_count works only on native ones)", Query: `sum(histogram_count(rate(order_duration_seconds_native[5m]))) > 0`},
+			{Description: "the classic and the native p95 both have a value", Query: `histogram_quantile(0.95, sum by (le) (rate(order_duration_seconds_bucket[5m]))) >= 0 and on () histogram_quantile(0.95, sum(rate(order_duration_seconds_native[5m]))) >= 0`},
+		},
+		Exercise: &Exercise{
+			Prompt:    "Write the p95 of order_duration_seconds over 5 minutes from the native histogram.",
+			Reference: `histogram_quantile(0.95, sum(rate(order_duration_seconds_native[5m])))`,
+			Hint:      "no _bucket, no by (le): a native histogram carries its buckets inside one series.",
+			Tolerance: 0.001,
+		},
+	},
+	{
 		ID: "golden-signals", Title: "Golden signals under a fault", Source: "002 · §2, §6 (chaos)",
 		Goal: "Break the product service on purpose and read latency, traffic, errors and saturation per service.",
 		Explain: `Reference 002 watches every service through the four golden signals: **traffic** (requests per second), **errors** (the share that fail), **latency** (p50/p95/p99 from histograms) and **saturation** (in-flight requests, queue depth). The recording rules in deploy/prometheus/rules/golden-signals.yml compute them once per service (` + "`job:http_requests:rate5m`" + `, ` + "`job:http_errors:ratio_rate5m`" + `, ...) so dashboards and alerts read the same numbers.
