@@ -36,7 +36,7 @@ func (c *Console) learnRoutes(mux *http.ServeMux) {
 func (c *Console) runner() *learn.Runner {
 	return &learn.Runner{
 		BaseURL:    func(service string) string { return c.o.ServiceURLs[service] },
-		EngineURL:  c.o.EngineURL,
+		EngineURL:  c.o.PrometheusURL,
 		ChaosToken: c.o.ChaosToken,
 		Client:     c.o.Client,
 	}

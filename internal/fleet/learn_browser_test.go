@@ -42,15 +42,13 @@ func TestLearnInBrowser(t *testing.T) {
 	defer cancelTab()
 	errs := collectConsoleErrors(ctx)
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(f.URL("prometheus")+"/#/learn")); err != nil {
-		t.Fatalf("open the console: %v", err)
-	}
-	b := &browserPage{t: t, ctx: ctx, load: func() {}, dir: artifactDir(t)}
+		b := &browserPage{t: t, ctx: ctx, load: func() {}, dir: artifactDir(t), base: f.URL("prometheus")}
+	b.open("/learn")
 	b.waitJS("the lesson list", 30*time.Second,
 		`document.querySelectorAll('#lessons li').length >= 10 && document.querySelector('#learn-progress')?.dataset.done === '0'`)
 
 	// Lesson "instruments": place an order and a failing one, by button.
-	b.go_("#/learn/instruments")
+	b.open("/learn/instruments")
 	b.waitJS("the instruments lesson", 20*time.Second,
 		`document.querySelector('#lesson[data-id="instruments"] button[data-action="2"]') !== null`)
 	for _, n := range []int{1, 2} {
@@ -70,7 +68,7 @@ func TestLearnInBrowser(t *testing.T) {
 	// Lesson "alerts": 200 simulated orders, half failing. The first check
 	// (pending) must turn green while the second (firing) is still grey:
 	// that is what `for` does.
-	b.go_("#/learn/alerts")
+	b.open("/learn/alerts")
 	b.waitJS("the alerts lesson", 20*time.Second, `document.querySelector('#lesson[data-id="alerts"] button[data-action="0"]') !== null`)
 	b.eval(`document.querySelector('button[data-action="0"]').click()`, nil)
 	var states []string
@@ -99,7 +97,7 @@ func TestLearnInBrowser(t *testing.T) {
 	b.waitJS("the alerts lesson done", 10*time.Second, `document.querySelector('#lesson-status')?.dataset.done === '1'`)
 	b.screenshot("learn-alerts")
 
-	b.go_("#/learn")
+	b.open("/learn")
 	b.waitJS("both lessons done on the list", 10*time.Second,
 		`document.querySelector('#lessons li[data-id="instruments"]')?.dataset.done === '1' &&
 		 document.querySelector('#lessons li[data-id="alerts"]')?.dataset.done === '1' &&

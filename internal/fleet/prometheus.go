@@ -131,9 +131,11 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.Handler, err = withConsole(env, targets, eng.Handler(), srv.URL()); err != nil {
+	con, err := withConsole(env, srv.URL(), targets, eng.Handler())
+	if err != nil {
 		return nil, err
 	}
+	srv.Handler = con.handler
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
 		if !eng.Ready() {
 			return errors.New("TSDB not open or configuration not applied yet")
@@ -141,7 +143,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 		return nil
 	}}}
 	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
-	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}, nil
+	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}, nil
 }
 
 // withConsole serves the engine's API under /api/ and /-/ and the built-in
@@ -149,9 +151,10 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-func withConsole(env *Env, targets []*Unit, engine http.Handler, engineURL string) (http.Handler, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log,
-		ServiceURLs: map[string]string{}, EngineURL: engineURL}
+func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self,
+		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
+		ServiceURLs: map[string]string{}}
 	for _, u := range targets {
 		o.ServiceURLs[u.Service.Name] = u.Server.URL()
 		switch u.Service.Name {
@@ -164,24 +167,33 @@ func withConsole(env *Env, targets []*Unit, engine http.Handler, engineURL strin
 			}
 			tok, _, err := chaos.LoadToken(env.Chaos.Token, filepath.Join(env.DataDir, "chaos.token"))
 			if err != nil {
-				return nil, err
+				return consoleServer{}, err
 			}
 			o.ChaosURL, o.ChaosToken = u.Server.URL(), tok
 		case "notifier":
 			o.NotifierURL = u.Server.URL()
 		case "orders":
 			o.OrdersURL = u.Server.URL()
+		case "gateway":
+			o.GatewayURL = u.Server.URL()
 		}
 	}
 	c, err := console.New(o)
 	if err != nil {
-		return nil, err
+		return consoleServer{}, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", engine)
 	mux.Handle("/-/", engine)
 	mux.Handle("/", c.Handler())
-	return mux, nil
+	return consoleServer{console: c, handler: mux}, nil
+}
+
+// consoleServer is the console and the handler serving it with the
+// engine's API.
+type consoleServer struct {
+	console *console.Console
+	handler http.Handler
 }
 
 // writeRules copies the embedded rule files to <dir>/rules, replacing what
