@@ -42,7 +42,7 @@ func TestLearnInBrowser(t *testing.T) {
 	defer cancelTab()
 	errs := collectConsoleErrors(ctx)
 
-		b := &browserPage{t: t, ctx: ctx, load: func() {}, dir: artifactDir(t), base: f.URL("prometheus")}
+	b := &browserPage{t: t, ctx: ctx, load: func() {}, dir: artifactDir(t), base: f.URL("prometheus")}
 	b.open("/learn")
 	b.waitJS("the lesson list", 30*time.Second,
 		`document.querySelectorAll('#lessons li').length >= 10 && document.querySelector('#learn-progress')?.dataset.done === '0'`)
