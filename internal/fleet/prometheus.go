@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,7 +132,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.Handler, err = withConsole(env, targets, eng.Handler()); err != nil {
+	if srv.Handler, err = withConsole(env, targets, eng.Handler(), strings.TrimPrefix(srv.URL(), "http://")); err != nil {
 		return nil, err
 	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
@@ -149,8 +150,11 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
+// Its write API answers only requests addressed to listen (the address
+// this process listens at) or to --prometheus.external-url.
+func withConsole(env *Env, targets []*Unit, engine http.Handler, listen string) (http.Handler, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log,
+		ListenAddr: listen, ExternalURL: env.Prometheus.ExternalURL}
 	for _, u := range targets {
 		switch u.Service.Name {
 		case "chaos":
