@@ -383,6 +383,10 @@ func ptr(v float64) *float64 {
 func (a *Aggregator) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		if err := httpkit.CheckQuery(r); err != nil { // it takes none
+			httpkit.Error(w, r, a.log, err)
+			return
+		}
 		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"services": a.Stats()})
 	})
 	return mux

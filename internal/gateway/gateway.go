@@ -274,6 +274,13 @@ func (g *Gateway) serve(rt *route) http.Handler {
 			httpkit.Error(w, r, g.log, err)
 			return
 		}
+		// The services check their parameters; a query string that does
+		// not parse is refused here, because the proxy would drop the
+		// pairs it cannot parse and forward the rest.
+		if err := httpkit.CheckQueryEncoding(r); err != nil {
+			httpkit.Error(w, r, g.log, err)
+			return
+		}
 		if rt.access == admin && id.Role != cloudcart.RoleAdmin {
 			httpkit.Error(w, r, g.log, cloudcart.Errorf(cloudcart.EFORBIDDEN, "%s needs the admin role", rt.label))
 			return

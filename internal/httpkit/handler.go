@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
@@ -21,10 +20,15 @@ type Handlers struct {
 	CountError func(ctx context.Context, errorType, endpoint string)
 }
 
-// Handle wraps fn, registered at the route template endpoint.
-func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// Handle wraps fn, registered at the route template endpoint. params are
+// the query parameters the route accepts (CheckQuery): a request with any
+// other, or with a malformed query string, is refused before fn runs.
+func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
+		err := CheckQuery(r, params...)
+		if err == nil {
+			err = fn(w, r)
+		}
 		if err == nil {
 			return
 		}
@@ -70,31 +74,6 @@ func ErrorType(err error) string {
 		return "forbidden"
 	}
 	return "internal"
-}
-
-// IntParam reads an integer query parameter in [lo, hi], def when absent.
-func IntParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, cloudcart.Errorf(cloudcart.EINVALID, "%s must be an integer between %d and %d, got %q", name, lo, hi, truncate(v, 32))
-	}
-	return n, nil
-}
-
-// BoolParam reads a true/false query parameter, false when absent.
-func BoolParam(r *http.Request, name string) (bool, error) {
-	switch v := r.URL.Query().Get(name); v {
-	case "", "false", "0":
-		return false, nil
-	case "true", "1":
-		return true, nil
-	default:
-		return false, cloudcart.Errorf(cloudcart.EINVALID, "%s must be true or false, got %q", name, truncate(v, 32))
-	}
 }
 
 // RequireAdmin is an EFORBIDDEN error unless the gateway vouched for an

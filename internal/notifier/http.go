@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -15,9 +14,14 @@ import (
 )
 
 // respond turns a returned error into the JSON error response.
-func (s *Service) respond(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// params are the query parameters the route accepts (httpkit.CheckQuery).
+func (s *Service) respond(fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
+		err := httpkit.CheckQuery(r, params...)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			httpkit.Error(w, r, s.log, err)
 		}
 	}
@@ -34,20 +38,21 @@ type NotificationList struct {
 // newest first, N (1-500, default 50) per page, optionally one kind (an
 // event type or "alert").
 func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := cloudcart.NotificationFilter{Limit: 50, Kind: q.Get("kind"), Before: q.Get("before")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			return cloudcart.Errorf(cloudcart.EINVALID, "limit must be an integer from 1 to 500")
-		}
-		f.Limit = n
+	var (
+		f   cloudcart.NotificationFilter
+		err error
+	)
+	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
+		return err
+	}
+	if f.Kind, err = httpkit.StringParam(r, "kind", 64); err != nil {
+		return err
+	}
+	if f.Before, err = httpkit.StringParam(r, "before", 64); err != nil {
+		return err
 	}
 	if f.Kind != "" && f.Kind != cloudcart.NotificationKindAlert && !cloudcart.EventType(f.Kind).Valid() {
 		return cloudcart.Errorf(cloudcart.EINVALID, "kind must be an event type or %q", cloudcart.NotificationKindAlert)
-	}
-	if len(f.Before) > 64 {
-		return cloudcart.Errorf(cloudcart.EINVALID, "before must be a notification id")
 	}
 	ns, err := s.o.Store.FindNotifications(r.Context(), f)
 	if err != nil {

@@ -437,7 +437,7 @@ func (s *Service) prune(ctx context.Context) {
 //	POST /alerts                 Alertmanager webhook receiver (payload version 4)
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /notifications", s.respond(s.listNotifications))
+	mux.HandleFunc("GET /notifications", s.respond(s.listNotifications, "limit", "kind", "before"))
 	mux.HandleFunc("POST /alerts", s.respond(s.receiveAlerts))
 	return mux
 }
