@@ -10,9 +10,8 @@ import (
 )
 
 // Handlers adapts handlers that return an error: the error becomes the
-// JSON error response, is counted once in the service's
-// <svc>_errors_total{error_type,endpoint}, and an EUNAVAILABLE answer gets
-// Retry-After.
+// JSON error response (an EUNAVAILABLE one with Retry-After, see Error)
+// and is counted once in the service's <svc>_errors_total{error_type,endpoint}.
 type Handlers struct {
 	Log *slog.Logger
 	// CountError records one error; errorType is ErrorType(err) and
@@ -38,9 +37,6 @@ func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Req
 		var c counted
 		if h.CountError != nil && !errors.As(err, &c) {
 			h.CountError(r.Context(), ErrorType(err), endpoint)
-		}
-		if cloudcart.ErrorCode(err) == cloudcart.EUNAVAILABLE {
-			w.Header().Set("Retry-After", "1")
 		}
 		Error(w, r, h.Log, err)
 	}
