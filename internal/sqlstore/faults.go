@@ -135,4 +135,3 @@ func faultCause(err error) string {
 	}
 	return ""
 }
-
