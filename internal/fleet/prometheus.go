@@ -76,6 +76,13 @@ var (
 func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	pc := env.Prometheus
 	dir := filepath.Join(env.DataDir, "prometheus")
+	// The TSDB directory is private like the rest of the data dir.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpkit.Server{

@@ -90,8 +90,13 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, cloudcart.Errorf(cloudcart.EINVALID, "database DSN must be a postgres:// URL (leave it empty for SQLite)")
 	default:
 		d.dialect = SQLite
-		if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite dir: %w", err)
+		}
+		// The database holds emails and password hashes: 0600, which
+		// SQLite also gives the -wal and -shm files it creates beside it.
+		if err := privateFile(o.Path); err != nil {
+			return nil, fmt.Errorf("sqlite file: %w", Classify(err))
 		}
 		// WAL lets readers run beside the writer; synchronous(FULL) makes a
 		// commit durable before it is acknowledged; _txlock=immediate takes
@@ -280,6 +285,26 @@ func (d *DB) Writable(ctx context.Context) error {
 		f = g
 	}
 	return fmt.Errorf("%s: %s", f.Cause, faultMessages[f.Cause])
+}
+
+// privateFile creates path empty with mode 0600, or narrows an existing
+// file (and its -wal and -shm files) to 0600.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func or(v, def int) int {

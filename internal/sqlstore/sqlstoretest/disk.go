@@ -69,3 +69,24 @@ func Fill(tb testing.TB, dir string) (free func()) {
 		}
 	}
 }
+
+// MustReadOnlyDir mounts an empty read-only tmpfs (no one, root included,
+// can write there) and unmounts it when the test ends; skipped without
+// the privilege to mount, failed under CI=true.
+func MustReadOnlyDir(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "readonly")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		msg := "cannot mount a tmpfs (needs root): " + err.Error() + ": " + string(out)
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	tb.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
