@@ -19,9 +19,16 @@ import (
 // database. The exit takes milliseconds; the test gives it 10 s and logs
 // the time (the bound is 2 s).
 func TestReadOnlyDataDir(t *testing.T) {
-	for _, args := range [][]string{{"run", "--no-prometheus"}, {"serve", "orders"}, {"serve", "users"}} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			dir := filepath.Join(sqlstoretest.MustReadOnlyDir(t), "data")
+	for _, tc := range []struct {
+		args   []string
+		subdir string // "" = the read-only mount itself exists; "data" = must be created
+	}{
+		{[]string{"run", "--no-prometheus"}, ""}, {[]string{"run", "--no-prometheus"}, "data"},
+		{[]string{"serve", "orders"}, ""}, {[]string{"serve", "users"}, "data"},
+	} {
+		args := tc.args
+		t.Run(strings.Join(args, " ")+" "+tc.subdir, func(t *testing.T) {
+			dir := filepath.Join(sqlstoretest.MustReadOnlyDir(t), tc.subdir)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, binary, append(args, "--data-dir", dir, "--bind", "127.0.0.1")...)

@@ -27,13 +27,6 @@ func prepareDataDir(dir string, log *slog.Logger) error {
 	if !st.IsDir() {
 		return fmt.Errorf("data dir %s is not a directory", dir)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			log.Warn("data dir is readable by others and cannot be made private", "dir", dir, "mode", st.Mode().Perm().String(), "err", err)
-		} else {
-			log.Info("data dir made private (0700)", "dir", dir, "was", st.Mode().Perm().String())
-		}
-	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
 		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
@@ -44,6 +37,13 @@ func prepareDataDir(dir string, log *slog.Logger) error {
 	rerr := os.Remove(name)
 	if werr != nil || cerr != nil || rerr != nil {
 		return fmt.Errorf("data dir %s is not writable: %w", dir, firstErr(werr, cerr, rerr))
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			log.Warn("data dir is readable by others and cannot be made private", "dir", dir, "mode", st.Mode().Perm().String(), "err", err)
+		} else {
+			log.Info("data dir made private (0700)", "dir", dir, "was", st.Mode().Perm().String())
+		}
 	}
 	return nil
 }
