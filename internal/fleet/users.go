@@ -61,7 +61,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
 		return err
 	}
 	keyFile := env.Users.KeyFile

@@ -92,14 +92,29 @@ func (s *Service) register(w http.ResponseWriter, r *http.Request) error {
 		s.m.registered(r.Context(), regInvalid)
 		return err
 	}
-	u, err := s.Register(r.Context(), req.Email, req.Name, req.Password)
-	if err != nil {
+	_, err := s.Register(r.Context(), req.Email, req.Name, req.Password)
+	if err != nil && cloudcart.ErrorCode(err) != cloudcart.ECONFLICT {
 		return err
 	}
-	w.Header().Set("Location", "/users/"+u.ID)
-	httpkit.WriteJSON(w, http.StatusCreated, u)
+	// A new and a taken email get the same answer after the same work
+	// (one bcrypt hash, one write): the answer must not tell anyone which
+	// addresses have accounts. The owner of a taken one hears of the
+	// attempt through a user.registration_attempted notification.
+	httpkit.WriteJSON(w, http.StatusAccepted, RegistrationAccepted)
 	return nil
 }
+
+// RegistrationResponse is the body of every accepted registration.
+type RegistrationResponse struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// RegistrationAccepted is the one answer to a valid registration, for a
+// new email and a registered one alike.
+var RegistrationAccepted = RegistrationResponse{Status: "accepted",
+	Message: "If this email had no account, it has one now: log in with POST /api/auth/login. " +
+		"If it had one, nothing changed and the account's owner is notified."}
 
 type loginRequest struct {
 	Email    string `json:"email"`
