@@ -48,8 +48,9 @@ type Options struct {
 	// never below MinBcryptCost.
 	BcryptCost int
 	// MaxConcurrentHashes bounds the bcrypt hashes and comparisons running
-	// at once (runtime.NumCPU() if 0): a flood of logins then takes those
-	// cores at most and leaves the others to every other request. Up to
+	// at once (half the CPUs, at least 1, if 0): a flood of logins then
+	// takes those cores at most and leaves the others to every other
+	// request. Up to
 	// MaxHashQueue more (8 × MaxConcurrentHashes if 0) wait up to HashWait
 	// (5 s if 0) for a slot; beyond that they are refused at once, 503
 	// with Retry-After, counted in user_password_work_rejected_total.
@@ -87,7 +88,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{store: o.Store, m: o.Metrics, signer: o.Signer, tracer: o.Tracer, log: o.Logger,
 		now: o.Now, cost: o.BcryptCost, hashWait: cmp.Or(o.HashWait, 5*time.Second)}
-	slots := cmp.Or(o.MaxConcurrentHashes, runtime.NumCPU())
+	slots := cmp.Or(o.MaxConcurrentHashes, max(runtime.NumCPU()/2, 1))
 	s.hashSlots = make(chan struct{}, slots)
 	s.maxQueue = int64(cmp.Or(o.MaxHashQueue, 8*slots))
 	if s.cost == 0 {
