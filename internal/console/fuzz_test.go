@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/cloudcart/cloudcart/internal/console"
@@ -14,11 +15,14 @@ import (
 // chaosStub answers the console's calls to the chaos service in memory:
 // GET /chaos/settings with settings, anything else by echoing the body.
 type chaosStub struct {
+	mu       sync.Mutex
 	settings []byte
 	puts     [][]byte
 }
 
 func (s *chaosStub) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	body := s.settings
 	if r.Method != http.MethodGet {
 		b, _ := io.ReadAll(r.Body)
@@ -38,13 +42,16 @@ func FuzzConsoleJSON(f *testing.F) {
 	f.Add([]byte(`{"nonsense":1}`), []byte(`not json`))
 	f.Add([]byte(`{"error":{"rate":"x"}}{}`), []byte(`{"targets":{"orders":null}}`))
 	f.Add([]byte(``), []byte(`{"targets":{"*":{"routes":{"":{}}}},"payment_failure_rate":1e308}`))
+	stub := &chaosStub{}
+	c, err := console.New(console.Options{ChaosURL: "http://chaos.test", ChaosToken: token,
+		ListenAddr: "127.0.0.1:9090", Client: &http.Client{Transport: stub}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, faults, settings []byte) {
-		stub := &chaosStub{settings: settings}
-		c, err := console.New(console.Options{ChaosURL: "http://chaos.test", ChaosToken: token,
-			ListenAddr: "127.0.0.1:9090", Client: &http.Client{Transport: stub}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		stub.mu.Lock()
+		stub.settings, stub.puts = settings, nil
+		stub.mu.Unlock()
 		for _, req := range []*http.Request{
 			httptest.NewRequest("PUT", "http://127.0.0.1:9090/console/api/chaos/targets/orders", bytes.NewReader(faults)),
 			httptest.NewRequest("POST", "http://127.0.0.1:9090/console/api/chaos/scenarios/orders-errors", nil),
@@ -59,6 +66,8 @@ func FuzzConsoleJSON(f *testing.F) {
 				t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, rec.Code, rec.Body.String())
 			}
 		}
+		stub.mu.Lock()
+		defer stub.mu.Unlock()
 		for _, p := range stub.puts {
 			var v map[string]any
 			if err := json.Unmarshal(p, &v); err != nil {
