@@ -204,13 +204,6 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
-}
-
 // orderStatuses are the values of GET /orders?status=.
 var orderStatuses = []string{string(cloudcart.OrderPending), string(cloudcart.OrderConfirmed), string(cloudcart.OrderShipped),
 	string(cloudcart.OrderDelivered), string(cloudcart.OrderCancelled), string(cloudcart.OrderFailed)}
