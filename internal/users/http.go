@@ -234,6 +234,10 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, caller *clou
 // jwks publishes the public keys. Verifiers may cache them for a few
 // minutes; the gateway also refetches when it meets an unknown kid.
 func (s *Service) jwks(w http.ResponseWriter, r *http.Request) {
+	if err := httpkit.CheckQuery(r); err != nil { // it takes none
+		httpkit.Error(w, r, s.log, err)
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	httpkit.WriteJSON(w, http.StatusOK, s.KeySet())
 }

@@ -352,7 +352,13 @@ func (s *Service) UpdateProfile(ctx context.Context, u *cloudcart.User, p Profil
 		if p.CurrentPassword == "" {
 			return nil, cloudcart.Errorf(cloudcart.EINVALID, "current_password is required to change email or password")
 		}
-		if len(p.CurrentPassword) > cloudcart.MaxPasswordBytes || s.compare(ctx, []byte(u.PasswordHash), p.CurrentPassword) != nil {
+		if len(p.CurrentPassword) > cloudcart.MaxPasswordBytes {
+			return nil, cloudcart.Errorf(cloudcart.EFORBIDDEN, "current_password is incorrect")
+		}
+		if err := s.compare(ctx, []byte(u.PasswordHash), p.CurrentPassword); err != nil {
+			if isBusy(err) || ctx.Err() != nil {
+				return nil, cmp.Or(ctx.Err(), err)
+			}
 			return nil, cloudcart.Errorf(cloudcart.EFORBIDDEN, "current_password is incorrect")
 		}
 	}
