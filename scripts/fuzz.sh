@@ -5,6 +5,9 @@
 # commit them as regression seeds once the bug is fixed.
 #
 #   scripts/fuzz.sh [FUZZTIME] [TARGET-REGEXP]
+#
+# FUZZMINIMIZETIME (default 5s) bounds the minimisation of each new input:
+# Go's default, 60s, can eat a whole short run of a slow target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-1m}
@@ -15,6 +18,6 @@ while IFS=: read -r file line; do
 	grep -Eq "$only" <<<"$name" || continue
 	pkg=./$(dirname "$file")
 	echo "== $name ($pkg, $fuzztime)"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" || status=1
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" "$pkg" || status=1
 done < <(grep -rE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' cmd internal | sort)
 exit $status
