@@ -139,9 +139,11 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.Handler, err = withConsole(env, targets, eng.Handler(), strings.TrimPrefix(srv.URL(), "http://")); err != nil {
+	con, err := withConsole(env, srv.URL(), targets, eng.Handler())
+	if err != nil {
 		return nil, err
 	}
+	srv.Handler = con.handler
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
 		if !eng.Ready() {
 			return errors.New("TSDB not open or configuration not applied yet")
@@ -149,7 +151,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 		return nil
 	}}}
 	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
-	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}, nil
+	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}, nil
 }
 
 // withConsole serves the engine's API under /api/ and /-/ and the built-in
@@ -157,11 +159,12 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-// Its write API answers only requests addressed to listen (the address
+// Its write API answers only requests addressed to self (the address
 // this process listens at) or to --prometheus.external-url.
-func withConsole(env *Env, targets []*Unit, engine http.Handler, listen string) (http.Handler, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log,
-		ListenAddr: listen, ExternalURL: env.Prometheus.ExternalURL}
+func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self,
+		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
+		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL}
 	for _, u := range targets {
 		switch u.Service.Name {
 		case "chaos":
@@ -173,24 +176,33 @@ func withConsole(env *Env, targets []*Unit, engine http.Handler, listen string) 
 			}
 			tok, _, err := chaos.LoadToken(env.Chaos.Token, filepath.Join(env.DataDir, "chaos.token"))
 			if err != nil {
-				return nil, err
+				return consoleServer{}, err
 			}
 			o.ChaosURL, o.ChaosToken = u.Server.URL(), tok
 		case "notifier":
 			o.NotifierURL = u.Server.URL()
 		case "orders":
 			o.OrdersURL = u.Server.URL()
+		case "gateway":
+			o.GatewayURL = u.Server.URL()
 		}
 	}
 	c, err := console.New(o)
 	if err != nil {
-		return nil, err
+		return consoleServer{}, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", engine)
 	mux.Handle("/-/", engine)
 	mux.Handle("/", c.Handler())
-	return mux, nil
+	return consoleServer{console: c, handler: mux}, nil
+}
+
+// consoleServer is the console and the handler serving it with the
+// engine's API.
+type consoleServer struct {
+	console *console.Console
+	handler http.Handler
 }
 
 // writeRules copies the embedded rule files to <dir>/rules, replacing what
