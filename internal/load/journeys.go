@@ -306,6 +306,9 @@ func (t *trip) token(u *user) (string, error) {
 		if err := t.check(epRegister, st, err, http.StatusAccepted, http.StatusCreated, http.StatusConflict); err != nil {
 			return "", err
 		}
+		if st == http.StatusConflict {
+			t.g.stats.conflicts.Add(1) // an expected 409 like the others
+		}
 		u.registered = true
 	}
 	var login struct {

@@ -17,7 +17,7 @@ import (
 // httpkit middleware; /healthz, /readyz and /metrics come from the server.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
 	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder, "fail"))
 	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders, "status", "customer", "limit", "offset"))
 	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))

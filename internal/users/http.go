@@ -31,6 +31,7 @@ func (s *Service) Handler() *http.ServeMux {
 // it in user_errors_total.
 // params are the query parameters the route accepts (httpkit.CheckQuery).
 func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
+	s.m.primeRoute(endpoint)
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := httpkit.CheckQuery(r, params...)
 		if err == nil {
