@@ -65,6 +65,9 @@ type Options struct {
 	// ScrapeInterval is the engine's scrape interval; the browser derives
 	// $__rate_interval from it as Grafana does. 15s if zero.
 	ScrapeInterval time.Duration
+	// ServiceURLs are the fleet's services by serve name, for the Learn
+	// page's buttons.
+	ServiceURLs map[string]string
 	// Client calls the services; a 10 s timeout client if nil.
 	Client *http.Client
 	Logger *slog.Logger
@@ -124,6 +127,7 @@ func New(o Options) (*Console, error) {
 	}
 	mux.HandleFunc("GET /dashboards/{uid}", c.index(assets))
 	mux.HandleFunc("GET /runbooks/{anchor}", c.index(assets))
+	mux.HandleFunc("GET /learn/{lesson}", c.index(assets))
 	mux.HandleFunc("GET /console/api/runbooks", c.runbooks)
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /console/api/config", c.config)
@@ -131,6 +135,7 @@ func New(o Options) (*Console, error) {
 	mux.HandleFunc("GET /console/api/notifications", c.notifications)
 	mux.HandleFunc("POST /console/api/orders/simulate", c.writes(c.simulate))
 	c.chaosRoutes(mux)
+	c.learnRoutes(mux)
 	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no console API at "+r.Method+" "+r.URL.Path)
 	})
@@ -141,7 +146,7 @@ func New(o Options) (*Console, error) {
 // Pages are the paths that answer with the console: its pages, and the
 // paths of Prometheus's own UI a Prometheus user types (/graph, /targets,
 // /alerts, /rules, /query).
-var Pages = []string{"graph", "query", "targets", "alerts", "rules", "dashboards", "chaos", "runbooks"}
+var Pages = []string{"graph", "query", "targets", "alerts", "rules", "dashboards", "chaos", "runbooks", "learn"}
 
 // Handler serves the console: "/", its pages (Pages) and everything under
 // /console/.

@@ -164,8 +164,10 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
 	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self,
 		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
-		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL}
+		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL,
+		ServiceURLs: map[string]string{}}
 	for _, u := range targets {
+		o.ServiceURLs[u.Service.Name] = u.Server.URL()
 		switch u.Service.Name {
 		case "chaos":
 			if ip := net.ParseIP(env.Bind); env.Bind != "localhost" && (ip == nil || !ip.IsLoopback()) {
