@@ -32,7 +32,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 PHASE       := scripts/phase.sh
 
 .PHONY: help run build bin/cloudcart test test-unit test-nested test-scenarios lint fmt vet check-fmt check-size \
-	generate check-generated print-generated bench clean screenshots
+	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_\/-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -101,6 +101,9 @@ bench: ## run the Go benchmarks
 
 screenshots: ## regenerate docs/images/console-*.png (the console in headless chromium; a few minutes)
 	cd e2e && CLOUDCART_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -timeout 15m -run '^TestConsoleInBrowser$$' .
+
+fuzz: ## run every Fuzz target for FUZZTIME (default 1m) each, one at a time (scripts/fuzz.sh)
+	scripts/fuzz.sh $(or $(FUZZTIME),1m)
 
 clean: ## remove build output and the default data dir
 	rm -rf bin data

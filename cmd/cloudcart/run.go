@@ -33,7 +33,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&retentionTime, "prometheus.retention.time", "how long the embedded TSDB keeps samples")
 	fs.StringVar(&retentionSize, "prometheus.retention.size", retentionSize, "maximum TSDB size, e.g. 512MB (0 = no limit)")
 	fs.BoolVar(&pc.EnableAdminAPI, "prometheus.enable-admin-api", false, "enable /api/v1/admin/tsdb/* (snapshot for backups)")
-	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API at (alert links)")
+	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API and console at, e.g. behind a proxy (alert links; the console accepts writes addressed to it besides its listen address)")
 	fs.StringVar(&profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert 'for' and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
 	fs.BoolVar(&noPrometheus, "no-prometheus", false, "run the services without the embedded Prometheus")
 	bg.register(fs)
