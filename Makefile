@@ -27,7 +27,7 @@ BENCHFLAGS  ?= -run '^$$' -benchmem -benchtime 2s
 ARGS        ?=
 # Every file `make generate` writes; check-generated compares them.
 GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboards \
-	deploy/k8s/base/prometheusrule.yaml deploy/k8s/base/init-databases.sql
+	deploy/k8s/base/prometheusrule.yaml deploy/k8s/base/init-databases.sql docs/tutorial.md
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
@@ -82,10 +82,11 @@ lint: ## staticcheck, every module (the main go.mod's tool, run in each)
 	$(STATICCHECK) ./...
 	@set -e; sc=$$($(GO) tool -n staticcheck); for m in $(NESTED); do (cd $$m && $$sc ./...); done
 
-generate: ## regenerate every generated file: SLO rules, dashboards, Kubernetes files (commit the result)
+generate: ## regenerate every generated file: SLO rules, dashboards, Kubernetes files, docs/tutorial.md (commit the result)
 	$(GO) run ./cmd/cloudcart slo generate
 	$(GO) run ./cmd/cloudcart dashboards generate
 	$(MAKE) -s k8s-generate
+	$(GO) test -count=1 -run '^TestTutorialIsGenerated$$' ./internal/learn -update
 
 check-generated: ## fail if `make generate` would change a generated file
 	@scripts/check-generated.sh
