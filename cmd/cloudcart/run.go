@@ -25,6 +25,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		retentionSize = "0"
 		noPrometheus  bool
 		bg            backgroundLoad
+		tc            = fleet.TracesConfig{OTLPListen: "127.0.0.1:4318"}
+		traceBytes    = "64MiB"
+		keepBytes     = "0"
 	)
 	fs := c.fs
 	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
@@ -36,6 +39,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API at (alert links)")
 	fs.StringVar(&profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert `for` and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
 	fs.BoolVar(&noPrometheus, "no-prometheus", false, "run the services without the embedded Prometheus")
+	fs.StringVar(&traceBytes, "traces.max-bytes", traceBytes, "memory budget of the in-process trace store, e.g. 64MiB; oldest traces are evicted first; 0 turns the store off (docs/traces.md)")
+	fs.StringVar(&keepBytes, "traces.keep-bytes", keepBytes, "part of --traces.max-bytes where error traces and the slowest 1% live longer (0 = an eighth of it)")
+	fs.StringVar(&tc.OTLPListen, "otlp.listen", tc.OTLPListen, "OTLP/HTTP receiver address: /v1/traces into the trace store, /v1/metrics into the embedded TSDB (\"\" = off)")
 	bg.register(fs)
 	if err := c.parse(args); err != nil {
 		return err
@@ -56,6 +62,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--prometheus.retention.size: %w", err)
 	}
 	pc.RetentionTime, pc.RetentionSize = time.Duration(retentionTime), int64(size)
+	tb, err := units.ParseBase2Bytes(traceBytes)
+	if err != nil {
+		return fmt.Errorf("--traces.max-bytes: %w", err)
+	}
+	kb, err := units.ParseBase2Bytes(keepBytes)
+	if err != nil || kb > tb {
+		return fmt.Errorf("--traces.keep-bytes %q: want a size up to --traces.max-bytes", keepBytes)
+	}
+	tc.MaxBytes, tc.KeepBytes = int64(tb), int64(kb)
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
@@ -64,12 +79,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.AllInOne = true
 	if !noPrometheus {
 		cfg.Prometheus = &pc
+		if tc.MaxBytes > 0 {
+			cfg.Traces = &tc
+		}
 	}
 	f, err := fleet.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	printPlan(stdout, f, started)
+	if u := f.OTLPURL(); u != "" {
+		fmt.Fprintf(stdout, "  %-12s %-22s %s (OTEL_EXPORTER_OTLP_ENDPOINT; docs/traces.md)\n", "otlp", "OTLP/HTTP receiver", u)
+	}
 	stopLoad := bg.start(ctx, f, log)
 	err = f.Run(ctx)
 	stopLoad()

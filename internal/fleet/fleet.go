@@ -20,6 +20,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
+	"github.com/cloudcart/cloudcart/internal/tracestore"
 )
 
 // Service describes one deployable service.
@@ -90,6 +91,9 @@ type Config struct {
 
 	// Prometheus, when set, adds the embedded engine scraping the fleet.
 	Prometheus *PrometheusConfig
+	// Traces, with Prometheus, adds the trace store every service exports
+	// to and the OTLP receiver (traces.go).
+	Traces *TracesConfig
 
 	// Telemetry hooks for tests, e.g. an in-memory span recorder.
 	TelemetryOptions func(*telemetry.Options)
@@ -104,7 +108,8 @@ type Env struct {
 	// the gateway proxies to them.
 	Built []*Unit
 
-	platform *platform // the bus connection and chaos middleware (common.go)
+	platform *platform         // the bus connection and chaos middleware (common.go)
+	traces   *tracestore.Store // where spans go in-process (traces.go); nil: nowhere
 }
 
 // BuiltURL is the base URL of an already built service of this process,
@@ -134,15 +139,19 @@ func (c *Config) SQLitePath(s Service) string {
 
 // Fleet is a set of built, listening services.
 type Fleet struct {
-	units []*Unit
-	log   *slog.Logger
-	bus   *bus.Server // embedded NATS, stopped after every service
+	units  []*Unit
+	log    *slog.Logger
+	bus    *bus.Server       // embedded NATS, stopped after every service
+	traces *tracestore.Store // nil without Config.Traces
 }
 
 // New builds the named services (all when names is empty) and binds their
 // listeners, so a port clash fails here, before anything runs.
 func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	// Log lines written inside a span carry its ids; warnings and errors
+	// also become events of the span.
+	cfg.Logger = slog.New(telemetry.NewLogHandler(cfg.Logger.Handler()))
 	var chosen []Service
 	if len(names) == 0 {
 		chosen = Services
@@ -154,14 +163,14 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		}
 		chosen = append(chosen, s)
 	}
-	f := &Fleet{log: cfg.Logger}
+	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
 	var err error
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	for _, s := range chosen {
 		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
-			platform: &platform{server: f.bus}}
+			platform: &platform{server: f.bus}, traces: f.traces}
 		u := &Unit{Service: s, log: env.Log}
 		err := newTelemetry(ctx, env, u)
 		if err == nil {
@@ -178,7 +187,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
 		s := Service{Name: "prometheus", ServiceName: PrometheusJob, Port: 9090}
-		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob)}, f.units)
+		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces}, f.units)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
 		}
@@ -196,6 +205,9 @@ func (f *Fleet) URL(name string) string {
 	}
 	return ""
 }
+
+// Traces returns the trace store, nil when the fleet has none.
+func (f *Fleet) Traces() *tracestore.Store { return f.traces }
 
 // Units returns the services in start order.
 func (f *Fleet) Units() []*Unit { return f.units }
@@ -262,6 +274,7 @@ type Unit struct {
 	Workers []func(context.Context) error
 	Closers []func() error
 	log     *slog.Logger
+	otlpURL string // the engine's OTLP receiver (traces.go)
 }
 
 // Run serves until ctx is done: readiness goes false, the server drains,
@@ -309,6 +322,9 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		ServiceName:         env.Service.ServiceName,
 		ServiceVersion:      env.Version,
 		HonorEnvServiceName: !env.AllInOne,
+	}
+	if env.traces != nil {
+		o.SpanExporters = append(o.SpanExporters, env.traces.Exporter())
 	}
 	if env.TelemetryOptions != nil {
 		env.TelemetryOptions(&o)

@@ -131,7 +131,13 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.Handler, err = withConsole(env, targets, eng.Handler()); err != nil {
+	mux, err := withConsole(env, targets, eng.Handler())
+	if err != nil {
+		return nil, err
+	}
+	srv.Handler = mux
+	u := &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}
+	if err := withTraces(env, mux, reg, eng, u); err != nil {
 		return nil, err
 	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
@@ -141,7 +147,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 		return nil
 	}}}
 	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
-	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}, nil
+	return u, nil
 }
 
 // withConsole serves the engine's API under /api/ and /-/ and the built-in
@@ -149,7 +155,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, error) {
+func withConsole(env *Env, targets []*Unit, engine http.Handler) (*http.ServeMux, error) {
 	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
 	for _, u := range targets {
 		switch u.Service.Name {
