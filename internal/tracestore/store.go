@@ -397,5 +397,6 @@ func (t *slowTracker) observe(d time.Duration) bool {
 		t.threshold = c[int(float64(len(c)-1)*slowQuantile)]
 	}
 	// Until a window is seen, nothing is slow: the first traces would all be.
-	return t.n >= slowRecalc && d >= t.threshold && d > 0
+	// Strictly longer: when most traces take the same time, none is slow.
+	return t.n >= slowRecalc && d > t.threshold
 }
