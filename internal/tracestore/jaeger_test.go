@@ -106,6 +106,7 @@ func TestJaegerAPI(t *testing.T) {
 	}
 	one := mkTrace(1, 1, 0, false)[0].TraceID
 	failed := mkTrace(2, 3, 0, true)
+	failed[0].ParentID, failed[0].SpanID[1] = failed[0].SpanID, 9 // a new span, added later
 	failed[0].Events = []tracestore.Event{{Time: t0, Name: "log", Attrs: []tracestore.KeyValue{{Key: "message", Value: "payment failed"}}}}
 	h := s.Handler()
 
@@ -145,7 +146,7 @@ func TestJaegerAPI(t *testing.T) {
 	})
 
 	t.Run("errors and events", func(t *testing.T) {
-		s.Add(failed[:1]) // a second batch of the same trace: an event on a span
+		s.Add(failed[:1]) // a second batch of the same trace: a span with an event
 		var tr grafanaTraces
 		mustGet(t, h, "/api/traces/"+failed[0].TraceID.String(), 200, &tr)
 		var sawError, sawLog bool

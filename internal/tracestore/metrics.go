@@ -29,7 +29,7 @@ func (s *Store) Collector() *Collector {
 		received:      d("spans_received_total", "Spans offered to the trace store."),
 		evictedTraces: d("evicted_total", "Traces evicted to stay within the byte budget, by pool.", "pool"),
 		evictedSpans:  d("spans_evicted_total", "Spans evicted with their traces."),
-		dropped:       d("spans_dropped_total", "Spans not stored: too_many_spans (per trace), too_large (one span over the budget), invalid (rejected by the OTLP receiver).", "reason"),
+		dropped:       d("spans_dropped_total", "Spans not stored: too_many_spans (per trace), too_large (one span over the budget), duplicate (a span id already stored), invalid (rejected by the OTLP receiver).", "reason"),
 	}
 }
 
@@ -73,5 +73,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctr(c.evictedSpans, st.SpansEvicted)
 	ctr(c.dropped, st.SpansDroppedLimit, "too_many_spans")
 	ctr(c.dropped, st.SpansDroppedSize, "too_large")
+	ctr(c.dropped, st.SpansDuplicate, "duplicate")
 	ctr(c.dropped, st.SpansRejectedOTLP, "invalid")
 }

@@ -61,6 +61,7 @@ type Stats struct {
 	SpansReceived      uint64
 	SpansDroppedLimit  uint64 // the trace had MaxSpansPerTrace spans
 	SpansDroppedSize   uint64 // one span larger than the whole budget
+	SpansDuplicate     uint64 // a span id the trace already has
 	TracesEvicted      uint64 // from the recent pool
 	TracesKept         uint64 // moved to the keep pool instead
 	TracesKeptEvicted  uint64 // from the keep pool
@@ -89,6 +90,15 @@ type trace struct {
 }
 
 func (t *trace) duration() time.Duration { return t.last.Sub(t.first) }
+
+func (t *trace) has(id SpanID) bool {
+	for _, sp := range t.spans {
+		if sp.SpanID == id {
+			return true
+		}
+	}
+	return false
+}
 
 // New returns an empty store.
 func New(o Options) *Store {
@@ -134,6 +144,10 @@ func (s *Store) Add(spans []*Span) {
 		}
 		if len(t.spans) >= s.opts.MaxSpansPerTrace {
 			s.stats.SpansDroppedLimit++
+			continue
+		}
+		if t.has(sp.SpanID) { // an exporter's retry
+			s.stats.SpansDuplicate++
 			continue
 		}
 		t.spans = append(t.spans, sp)
