@@ -97,7 +97,7 @@ type Span struct {
 	Attrs    []KeyValue
 	Events   []Event
 	Links    []Link
-	Resource []KeyValue // resource attributes but service.name
+	Resource []KeyValue // resource attributes but service.name; shared by the spans of one resource
 	Scope    string     // instrumentation scope name
 }
 
@@ -116,10 +116,12 @@ const (
 	linkOverhead  = 24
 )
 
-// size estimates the bytes the span holds in memory.
+// size estimates the bytes the span holds in memory: the struct, its
+// strings, attributes, events and links; not the resource, which the spans
+// of a process share.
 func (s *Span) size() int64 {
 	n := int64(spanOverhead + len(s.Service) + len(s.Name) + len(s.Kind) + len(s.Message) + len(s.Scope))
-	n += kvSize(s.Attrs) + kvSize(s.Resource)
+	n += kvSize(s.Attrs) // Resource is shared: its slice header is in spanOverhead
 	for _, e := range s.Events {
 		n += eventOverhead + int64(len(e.Name)) + kvSize(e.Attrs)
 	}

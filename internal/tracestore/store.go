@@ -20,7 +20,10 @@ const (
 	// recent traces' durations counts as slow and may be kept.
 	slowQuantile = 0.99
 	slowWindow   = 1024 // recent durations the quantile is taken over
-	slowRecalc   = 64   // recompute the threshold every this many traces
+	// traceOverhead is a trace's own cost besides its spans: the entry in
+	// the index and the pool, its service counts.
+	traceOverhead = 512
+	slowRecalc    = 64 // recompute the threshold every this many traces
 )
 
 // Options configure a Store.
@@ -138,9 +141,10 @@ func (s *Store) Add(spans []*Span) {
 		}
 		t := s.traces[sp.TraceID]
 		if t == nil {
-			t = &trace{id: sp.TraceID, first: sp.Start, last: sp.Start.Add(sp.Duration), arrived: now, services: map[string]int{}}
+			t = &trace{id: sp.TraceID, first: sp.Start, last: sp.Start.Add(sp.Duration), arrived: now, services: map[string]int{}, bytes: traceOverhead}
 			t.elem = s.recent.PushBack(t)
 			s.traces[sp.TraceID] = t
+			s.bytes += traceOverhead
 		}
 		if len(t.spans) >= s.opts.MaxSpansPerTrace {
 			s.stats.SpansDroppedLimit++
