@@ -1,5 +1,5 @@
 // The console's router: #/ (overview), #/dashboards/<uid>, #/chaos,
-// #/query. Each page is a module whose mount(el, path) returns a stop
+// #/query, #/traces[/<traceID>]. Each page is a module whose mount(el, path) returns a stop
 // function that clears its timers.
 
 import { h, replace } from './dom.js';
@@ -7,8 +7,9 @@ import * as overview from './overview.js';
 import * as dashboards from './dashboards.js';
 import * as chaos from './chaos.js';
 import * as query from './query.js';
+import * as traces from './traces.js';
 
-const pages = { overview, dashboards, chaos, query };
+const pages = { overview, dashboards, chaos, query, traces };
 const app = document.getElementById('app');
 let stop = null;
 let current = '';

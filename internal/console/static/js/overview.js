@@ -4,6 +4,7 @@
 // notifications.
 
 import * as api from './api.js';
+import { recentTraces } from './traces.js';
 import { h, replace, timeAgo } from './dom.js';
 import { formatValue, thresholdColor } from './format.js';
 import { renderTimeSeries } from './chart.js';
@@ -26,7 +27,7 @@ export function mount(el) {
   const alerts = h('section', { class: 'card', id: 'alerts', 'data-state': 'loading' }, h('h2', {}, 'Alerts'), h('p', { class: 'muted' }, 'Loading…'));
   const notes = h('section', { class: 'card', id: 'notifications', 'data-state': 'loading' }, h('h2', {}, 'Recent notifications'), h('p', { class: 'muted' }, 'Loading…'));
   const traffic = h('section', { class: 'card wide', id: 'traffic', 'data-state': 'loading' }, h('h2', {}, 'Requests per second (last 15 minutes)'), h('div', { class: 'panel-body' }));
-  replace(el, h('h1', {}, 'Overview'), h('div', { class: 'overview' }, services, alerts, traffic, notes));
+  replace(el, h('h1', {}, 'Overview'), h('div', { class: 'overview' }, services, alerts, traffic, notes, recentTraces()));
 
   async function loadServices() {
     const [up, rate, errors, p95] = await Promise.all([

@@ -6,6 +6,7 @@ import * as api from './api.js';
 import { h, replace, hashParams, setHashParams } from './dom.js';
 import { formatValue, parseDuration, seriesName } from './format.js';
 import { renderTimeSeries } from './chart.js';
+import * as exemplars from './exemplars.js';
 
 const RANGES = ['2m', '5m', '15m', '30m', '1h', '3h', '6h', '24h'];
 const EXAMPLES = [
@@ -81,7 +82,7 @@ export function mount(el) {
     });
     replace(out, chart, rows.length ? h('table', { class: 'results' }, h('thead', {}, h('tr', {}, h('th', {}, 'Series'),
       h('th', { class: 'num' }, 'Last value'), h('th', { class: 'num' }, 'Samples'))), h('tbody', {}, rows)) : h('p', { class: 'muted' }, 'Empty result.'));
-    renderTimeSeries(chart, series, { unit: 'none', start, end, step });
+    renderTimeSeries(chart, series, { unit: 'none', start, end, step, onDrawn: (g) => { exemplars.draw(g, [expr.value], start, end); } });
     out.dataset.state = rows.length ? 'data' : 'nodata';
   }
 
