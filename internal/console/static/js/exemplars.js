@@ -22,8 +22,9 @@ export async function draw(g, exprs, start, end) {
   for (const ex of all) {
     const id = ex.labels?.trace_id;
     const v = parseFloat(ex.value);
-    if (!id || !Number.isFinite(v) || v < g.lo || v > g.hi) continue;
-    const dot = s('circle', { cx: g.x(ex.timestamp), cy: g.y(v), r: 3.5, class: 'exemplar', 'data-trace-id': id },
+    if (!id || !Number.isFinite(v)) continue;
+    // An observation above a quantile's line sits on the chart's edge.
+    const dot = s('circle', { cx: g.x(ex.timestamp), cy: g.y(Math.min(Math.max(v, g.lo), g.hi)), r: 3.5, class: 'exemplar', 'data-trace-id': id },
       s('title', {}, `exemplar: ${v.toFixed(4)} s — open trace ${id}`));
     dot.addEventListener('click', (ev) => {
       ev.stopPropagation();
