@@ -298,7 +298,6 @@ func TestMetrics(t *testing.T) {
 
 	req := pmetricotlp.NewExportRequestFromMetrics(md)
 	pb, _ := req.MarshalProto()
-	js, _ := req.MarshalJSON()
 	if code, body := post(t, r.url+"/v1/metrics", "application/x-protobuf", "gzip", gz(t, pb)); code != 200 {
 		t.Fatalf("protobuf: %d %s", code, body)
 	}
@@ -313,7 +312,7 @@ func TestMetrics(t *testing.T) {
 	// The same export as JSON, a second later with a new value.
 	dp.SetIntValue(43)
 	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(time.Second)))
-	js, _ = pmetricotlp.NewExportRequestFromMetrics(md).MarshalJSON()
+	js, _ := pmetricotlp.NewExportRequestFromMetrics(md).MarshalJSON()
 	if code, body := post(t, r.url+"/v1/metrics", "application/json", "", js); code != 200 {
 		t.Fatalf("JSON: %d %s", code, body)
 	}

@@ -68,7 +68,7 @@ func TestLogHandler(t *testing.T) {
 		}
 		got := map[string]string{}
 		for _, kv := range ev.Attributes {
-			got[string(kv.Key)] = kv.Value.Emit()
+			got[string(kv.Key)] = kv.Value.String()
 		}
 		for k, v := range want[i] {
 			if got[k] != v {

@@ -148,7 +148,7 @@ func fromAttr(kv attribute.KeyValue) KeyValue {
 	case attribute.FLOAT64:
 		v = kv.Value.AsFloat64()
 	default:
-		v = kv.Value.Emit()
+		v = kv.Value.String()
 	}
 	return KeyValue{Key: string(kv.Key), Value: v}
 }

@@ -9,8 +9,8 @@ import (
 type Collector struct {
 	store *Store
 
-	traces, spans, bytes, maxBytes, keptTraces, oldest   *prometheus.Desc
-	received, evictedTraces, evictedSpans, kept, dropped *prometheus.Desc
+	traces, spans, bytes, maxBytes, keptTraces, oldest *prometheus.Desc
+	received, evictedTraces, evictedSpans, dropped     *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of s.
