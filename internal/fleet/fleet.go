@@ -152,6 +152,9 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	// Log lines written inside a span carry its ids; warnings and errors
 	// also become events of the span.
 	cfg.Logger = slog.New(telemetry.NewLogHandler(cfg.Logger.Handler()))
+	if len(names) == 1 && names[0] == EngineRole {
+		return newEngineAlone(cfg) // traces.go
+	}
 	var chosen []Service
 	if len(names) == 0 {
 		chosen = Services

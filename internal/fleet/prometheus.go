@@ -158,6 +158,9 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 func withConsole(env *Env, targets []*Unit, engine http.Handler) (*http.ServeMux, error) {
 	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
 	for _, u := range targets {
+		if u.Server.URL() == "" {
+			continue // another process's service (serve prometheus): no console controls
+		}
 		switch u.Service.Name {
 		case "chaos":
 			if ip := net.ParseIP(env.Bind); env.Bind != "localhost" && (ip == nil || !ip.IsLoopback()) {
@@ -243,7 +246,8 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 		RuleFiles: []string{"rules/*.yml"},
 	}
 	for _, u := range units {
-		addr, err := url.Parse(u.Server.URL())
+		// A service of another process (serve prometheus) is not listening here.
+		addr, err := url.Parse(cmp.Or(u.Server.URL(), "http://"+u.Server.Addr))
 		if err != nil {
 			return nil, err
 		}

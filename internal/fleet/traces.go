@@ -1,7 +1,10 @@
 package fleet
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -78,4 +81,42 @@ func (f *Fleet) OTLPURL() string {
 		}
 	}
 	return ""
+}
+
+// EngineRole is the `cloudcart serve` name of the embedded engine run
+// alone: Prometheus (TSDB, scrape, rules, API), the console, the trace
+// store and the OTLP receiver, for a fleet of single-service processes
+// that sends its metrics and traces to one place.
+const EngineRole = "prometheus"
+
+// newEngineAlone builds the engine as its own process: it scrapes the
+// fleet's services at 127.0.0.1 on their configured ports (as the
+// aggregator does under serve), takes spans over OTLP only, and sends
+// alerts to the notification worker there unless told otherwise.
+func newEngineAlone(cfg Config) (*Fleet, error) {
+	if cfg.Prometheus == nil {
+		return nil, fmt.Errorf("%s: no engine configuration", EngineRole)
+	}
+	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
+	var targets []*Unit
+	for _, s := range Services {
+		port, ok := cfg.Ports[s.Name]
+		if !ok {
+			port = s.Port
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		targets = append(targets, &Unit{Service: s, Server: &httpkit.Server{Addr: addr}})
+		if s.Name == "notifier" && cfg.Prometheus.AlertmanagerURL == "" && cfg.Prometheus.WebhookURL == "" {
+			pc := *cfg.Prometheus
+			pc.WebhookURL = "http://" + addr + "/alerts"
+			cfg.Prometheus = &pc
+		}
+	}
+	s := Service{Name: EngineRole, ServiceName: PrometheusJob, Port: 9090}
+	u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces}, targets)
+	if err != nil {
+		return nil, err
+	}
+	f.units = []*Unit{u}
+	return f, nil
 }

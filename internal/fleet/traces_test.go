@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
@@ -315,4 +316,58 @@ func jsOrderIDs(orders map[string]bool) string {
 		ids = append(ids, fmt.Sprintf("%q", id))
 	}
 	return "[" + strings.Join(ids, ",") + "]"
+}
+
+// TestEngineAlone is `cloudcart serve prometheus`: the engine in a process
+// of its own scrapes a service of another process on its port, and takes
+// the spans an app sends over OTLP into its trace store.
+func TestEngineAlone(t *testing.T) {
+	var ordersPort int
+	other := mustFleetConfig(t, func(c *fleet.Config) {}) // stands for the other processes
+	u, err := url.Parse(other.URL("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscan(u.Port(), &ordersPort); err != nil {
+		t.Fatal(err)
+	}
+	eng := fleettest.Start(t, fleet.Config{DataDir: t.TempDir(), Bind: "127.0.0.1", Version: "test",
+		Ports:      map[string]int{"orders": ordersPort, fleet.EngineRole: 0}, // the others at their defaults: down
+		Prometheus: &fleet.PrometheusConfig{Profile: fleet.DemoProfile},
+		Traces:     &fleet.TracesConfig{OTLPListen: "127.0.0.1:0"},
+	}, fleet.EngineRole)
+	if n := len(eng.Units()); n != 1 || eng.OTLPURL() == "" {
+		t.Fatalf("%d units, OTLP at %q", n, eng.OTLPURL())
+	}
+	base := eng.URL(fleet.EngineRole)
+	waitFor(t, 30*time.Second, "the other process's order service scraped", func() string {
+		var q struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		getJSONInto(t, base+"/api/v1/query?query="+url.QueryEscape(`up{job="order-service"}`), &q)
+		if len(q.Data.Result) != 1 || q.Data.Result[0].Value[1] != "1" {
+			return fmt.Sprintf("up = %+v", q.Data.Result)
+		}
+		return ""
+	})
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "order-service")
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID(pcommon.TraceID{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
+	sp.SetSpanID(pcommon.SpanID{9, 9, 9, 9, 9, 9, 9, 9})
+	sp.SetName("POST /orders")
+	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
+	resp, err := http.Post(eng.OTLPURL()+"/v1/traces", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if tr, code := getTrace(t, base, "09090909090909090909090909090909"); resp.StatusCode != 200 || code != 200 || tr.services()["order-service"] != 1 {
+		t.Errorf("OTLP %d, trace %d %+v", resp.StatusCode, code, tr)
+	}
 }
