@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/gateway"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/users"
 )
 
@@ -37,6 +38,7 @@ type commonFlags struct {
 	upstreams   map[string]*string
 	trusted     string
 	events      eventFlags
+	histograms  telemetry.Histograms
 	args        []string // positional arguments
 }
 
@@ -48,6 +50,8 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.StringVar(&c.postgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text or json")
+	c.histograms = telemetry.HistogramsBoth
+	c.fs.Var(&c.histograms, "telemetry.histograms", "histograms on /metrics: classic (_bucket series), native (exponential, <name>_native; needs a protobuf scrape) or both (docs/histograms.md)")
 	o := &c.orders
 	c.fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
 	c.fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
@@ -131,6 +135,7 @@ func (c *commonFlags) config(log *slog.Logger) fleet.Config {
 		Version: version(), Logger: log, Orders: c.orders, Products: c.products,
 		Users: c.users, Gateway: c.gatewayConfig(),
 		Bus: c.events.bus, Chaos: c.events.chaos, Notifier: c.events.notifier, Aggregator: c.events.aggregatorConfig(),
+		Histograms: c.histograms,
 	}
 }
 

@@ -95,6 +95,10 @@ type Config struct {
 	// to and the OTLP receiver (traces.go).
 	Traces *TracesConfig
 
+	// Histograms: classic, native or both (empty) on every service's
+	// /metrics (--telemetry.histograms, docs/histograms.md).
+	Histograms telemetry.Histograms
+
 	// Telemetry hooks for tests, e.g. an in-memory span recorder.
 	TelemetryOptions func(*telemetry.Options)
 }
@@ -325,6 +329,7 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		ServiceName:         env.Service.ServiceName,
 		ServiceVersion:      env.Version,
 		HonorEnvServiceName: !env.AllInOne,
+		Histograms:          env.Histograms,
 	}
 	if env.traces != nil {
 		o.SpanExporters = append(o.SpanExporters, env.traces.Exporter())

@@ -231,6 +231,12 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 		ScrapeInterval     string `yaml:"scrape_interval"`
 		ScrapeTimeout      string `yaml:"scrape_timeout"`
 		EvaluationInterval string `yaml:"evaluation_interval"`
+		// Native histograms (docs/histograms.md): scraped over the
+		// protobuf format, which scrape_native_histograms puts first in
+		// scrape_protocols; classic buckets are kept for families that
+		// carry both layouts (the engine's own client_golang histograms).
+		ScrapeNativeHistograms        bool `yaml:"scrape_native_histograms"`
+		AlwaysScrapeClassicHistograms bool `yaml:"always_scrape_classic_histograms"`
 	}
 	type config struct {
 		Global        global         `yaml:"global"`
@@ -242,6 +248,9 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 			ScrapeInterval:     p.ScrapeInterval.String(),
 			ScrapeTimeout:      min(p.ScrapeInterval, 10*time.Second).String(),
 			EvaluationInterval: p.EvalInterval.String(),
+
+			ScrapeNativeHistograms:        true,
+			AlwaysScrapeClassicHistograms: true,
 		},
 		RuleFiles: []string{"rules/*.yml"},
 	}
