@@ -43,6 +43,9 @@ type Options struct {
 	NotifierURL string
 	// OrdersURL is the order service (POST /simulate, for the traffic button).
 	OrdersURL string
+	// Traces: the engine serves Jaeger's query API from its trace store
+	// (internal/tracestore), so the Traces page and exemplar links work.
+	Traces bool
 	// ScrapeInterval is the engine's scrape interval; the browser derives
 	// $__rate_interval from it as Grafana does. 15s if zero.
 	ScrapeInterval time.Duration
@@ -141,6 +144,7 @@ type Config struct {
 	Notifier              bool             `json:"notifier"`
 	Orders                bool             `json:"orders"`
 	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
+	Traces                bool             `json:"traces"`
 }
 
 // DashboardEntry lists one dashboard.
@@ -158,6 +162,7 @@ func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
 		Notifier:              c.o.NotifierURL != "",
 		Orders:                c.o.OrdersURL != "",
 		OrdersURL:             c.o.OrdersURL,
+		Traces:                c.o.Traces,
 	}
 	for _, d := range c.dashboards {
 		cfg.Dashboards = append(cfg.Dashboards, DashboardEntry{UID: d.UID, Title: d.Title, File: d.File})

@@ -156,7 +156,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
 func withConsole(env *Env, targets []*Unit, engine http.Handler) (*http.ServeMux, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, Traces: env.traces != nil}
 	for _, u := range targets {
 		if u.Server.URL() == "" {
 			continue // another process's service (serve prometheus): no console controls

@@ -4,6 +4,7 @@
 // calls draw through its onDrawn option.
 
 import { s } from './dom.js';
+import { config } from './api.js';
 
 async function fetchExemplars(expr, start, end) {
   const p = new URLSearchParams({ query: expr, start: String(start), end: String(end) });
@@ -17,7 +18,7 @@ async function fetchExemplars(expr, start, end) {
 // series) to a drawn chart: g is {svg, x, y, lo, hi} from chart.js.
 export async function draw(g, exprs, start, end) {
   const wanted = exprs.filter((e) => /_bucket\b/.test(e));
-  if (!wanted.length) return;
+  if (!wanted.length || !(await config()).traces) return; // no store: the dots would open nothing
   const all = (await Promise.all(wanted.map((e) => fetchExemplars(e, start, end).catch(() => [])))).flat();
   for (const ex of all) {
     const id = ex.labels?.trace_id;

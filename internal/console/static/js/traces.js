@@ -7,6 +7,7 @@
 
 import { h, s, replace, clear, hashParams, setHashParams, timeAgo } from './dom.js';
 import { PALETTE, formatTime } from './format.js';
+import { config } from './api.js';
 
 // jaeger calls the Jaeger query API; errors carry the API's message.
 async function jaeger(path) {
@@ -243,7 +244,15 @@ function traceView(el, id) {
 }
 
 export function mount(el, path) {
-  return path[0] ? traceView(el, path[0]) : searchPage(el);
+  let stop = () => {};
+  config().then((cfg) => {
+    if (!cfg.traces) {
+      replace(el, h('h1', {}, 'Traces'), h('p', { class: 'muted' }, 'This process keeps no traces: it runs with --traces.max-bytes 0. See docs/traces.md.'));
+      return;
+    }
+    stop = path[0] ? traceView(el, path[0]) : searchPage(el);
+  }).catch((e) => replace(el, h('p', { class: 'error' }, e.message)));
+  return () => stop();
 }
 
 // recentTraces fills the Overview's card: the slowest of the latest 100
@@ -252,10 +261,16 @@ export function mount(el, path) {
 export function recentTraces() {
   const card = h('section', { class: 'card wide', id: 'recent-traces', 'data-state': 'loading' }, h('h2', {}, 'Traces'), h('p', { class: 'muted' }, 'Loading…'));
   const since = Date.now() * 1000 - 900e6;
-  Promise.all([
+  config().then((cfg) => {
+    if (!cfg.traces) {
+      const e = new Error('no trace store');
+      e.status = 404;
+      throw e;
+    }
+  }).then(() => Promise.all([
     jaeger(`/api/traces?service=api-gateway&limit=100&start=${since}`),
     jaeger(`/api/traces?tags=${encodeURIComponent('{"error":"true"}')}&limit=5&start=${since}`),
-  ]).then(([recent, errors]) => {
+  ])).then(([recent, errors]) => {
     const slow = recent.map(summary) // the latest 100: slowest among them.sort((a, b) => b.duration - a.duration).slice(0, 5);
     replace(card, h('h2', {}, 'Traces ', h('a', { href: '#/traces', class: 'small' }, 'search')),
       h('div', { class: 'two' },
