@@ -131,13 +131,13 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux, err := withConsole(env, targets, eng.Handler())
+	con, err := withConsole(env, srv.URL(), targets, eng.Handler())
 	if err != nil {
 		return nil, err
 	}
-	srv.Handler = mux
-	u := &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}
-	if err := withTraces(env, mux, reg, eng, u); err != nil {
+	srv.Handler = con.handler
+	u := &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}
+	if err := withTraces(env, con.handler, reg, eng, u); err != nil { // traces.go
 		return nil, err
 	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
@@ -155,8 +155,9 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-func withConsole(env *Env, targets []*Unit, engine http.Handler) (*http.ServeMux, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, Traces: env.traces != nil}
+func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil,
+		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword}
 	for _, u := range targets {
 		if u.Server.URL() == "" {
 			continue // another process's service (serve prometheus): no console controls
@@ -171,24 +172,33 @@ func withConsole(env *Env, targets []*Unit, engine http.Handler) (*http.ServeMux
 			}
 			tok, _, err := chaos.LoadToken(env.Chaos.Token, filepath.Join(env.DataDir, "chaos.token"))
 			if err != nil {
-				return nil, err
+				return consoleServer{}, err
 			}
 			o.ChaosURL, o.ChaosToken = u.Server.URL(), tok
 		case "notifier":
 			o.NotifierURL = u.Server.URL()
 		case "orders":
 			o.OrdersURL = u.Server.URL()
+		case "gateway":
+			o.GatewayURL = u.Server.URL()
 		}
 	}
 	c, err := console.New(o)
 	if err != nil {
-		return nil, err
+		return consoleServer{}, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", engine)
 	mux.Handle("/-/", engine)
 	mux.Handle("/", c.Handler())
-	return mux, nil
+	return consoleServer{console: c, handler: mux}, nil
+}
+
+// consoleServer is the console and the handler serving it with the
+// engine's API.
+type consoleServer struct {
+	console *console.Console
+	handler *http.ServeMux // withTraces adds Jaeger's API to it
 }
 
 // writeRules copies the embedded rule files to <dir>/rules, replacing what

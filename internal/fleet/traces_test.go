@@ -269,12 +269,12 @@ func TestTracesInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
 		t.Fatalf("open the console: %v", err)
 	}
-	b := &browserPage{t: t, ctx: ctx, load: func() {}, dir: artifactDir(t)}
+	b := &browserPage{t: t, ctx: ctx, load: func() {}, dir: artifactDir(t), base: base}
 
 	// A latency chart with exemplars: only order placements' exemplars, so
 	// any dot is an order's trace.
 	latency := `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="api-gateway",method="POST",route="/api/orders"}[1m])))`
-	b.go_("#/query?mode=range&range=5m&expr=" + url.QueryEscape(latency))
+	goHash(b, "#/query?mode=range&range=5m&expr=" + url.QueryEscape(latency))
 	b.waitJS("exemplar dots on the latency chart", 90*time.Second, `document.querySelector('#result svg.chart circle.exemplar') !== null`,
 		`document.querySelector('#result') ? document.querySelector('#result').dataset.state : 'no result'`)
 	b.load = func() { // the chart refreshes only on Run
@@ -298,11 +298,11 @@ func TestTracesInBrowser(t *testing.T) {
 	b.screenshot("traces-waterfall")
 
 	// The Traces page and the Overview's card.
-	b.go_("#/traces?service=api-gateway&lookback=15m")
+	goHash(b, "#/traces?service=api-gateway&lookback=15m")
 	b.waitJS("search results", 30*time.Second, `document.querySelector('#trace-results[data-state="data"] circle.trace-dot') !== null &&
 		document.querySelectorAll('#trace-results tbody tr').length >= 5`)
 	b.screenshot("traces-search")
-	b.go_("#/")
+	goHash(b, "#/")
 	b.waitJS("the overview's slowest traces", 30*time.Second, `document.querySelector('#recent-traces[data-state="data"] #slowest-traces a.trace-link') !== null`)
 
 	if e := errs(); len(e) > 0 {
@@ -370,4 +370,11 @@ func TestEngineAlone(t *testing.T) {
 	if tr, code := getTrace(t, base, "09090909090909090909090909090909"); resp.StatusCode != 200 || code != 200 || tr.services()["order-service"] != 1 {
 		t.Errorf("OTLP %d, trace %d %+v", resp.StatusCode, code, tr)
 	}
+}
+
+// goHash changes the console's page by its location hash, as a click on a
+// link does.
+func goHash(b *browserPage, hash string) {
+	b.t.Helper()
+	b.eval(fmt.Sprintf("location.hash = %q", hash), nil)
 }
