@@ -56,7 +56,7 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
 	c.fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
 	c.fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL that GET /users on the order service proxies to (reference 003)")
-	c.fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in `run`: the in-process one); none: client prices, no stock")
+	c.fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
 	c.fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
 	c.fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
 	c.fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.005, "share of payments the simulated provider declines (0.5%: inside the orders SLO's 1% budget, so a healthy shop raises no burn alert)")

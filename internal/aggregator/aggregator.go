@@ -277,19 +277,19 @@ func (a *Aggregator) scrape(ctx context.Context, t Target) {
 func windowed(st *Stats, base, cur snapshot) {
 	st.WindowSeconds = cur.at.Sub(base.at).Seconds()
 	if dr := cur.requests - base.requests; dr > 0 {
-		st.ErrorRatePercent = ptr(100 * (cur.errors - base.errors) / dr)
+		st.ErrorRatePercent = ptr(round3(100 * (cur.errors - base.errors) / dr))
 	}
 	dc := cur.count - base.count
 	if dc <= 0 {
 		return
 	}
-	st.LatencyMS = ptr(1000 * (cur.sum - base.sum) / dc)
+	st.LatencyMS = ptr(round3(1000 * (cur.sum - base.sum) / dc))
 	delta := make(map[float64]float64, len(cur.buckets))
 	for le, c := range cur.buckets {
 		delta[le] = c - base.buckets[le]
 	}
 	if q := Quantile(0.95, delta); !math.IsNaN(q) {
-		st.P95LatencyMS = ptr(1000 * q)
+		st.P95LatencyMS = ptr(round3(1000 * q))
 	}
 }
 
@@ -379,3 +379,6 @@ func (a *Aggregator) Handler() *http.ServeMux {
 	})
 	return mux
 }
+
+// round3 keeps three decimals: 62.25, not 62.24999999999994.
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -19,10 +19,17 @@ type Handlers struct {
 	// CountError records one error; errorType is ErrorType(err) and
 	// endpoint the route template. May be nil.
 	CountError func(ctx context.Context, errorType, endpoint string)
+	// Route is called once per route as Handle registers it, so a service
+	// can create its per-route series at zero before the first request.
+	// May be nil.
+	Route func(endpoint string)
 }
 
 // Handle wraps fn, registered at the route template endpoint.
 func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	if h.Route != nil {
+		h.Route(endpoint)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := fn(w, r)
 		if err == nil {

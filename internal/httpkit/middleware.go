@@ -2,6 +2,7 @@ package httpkit
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -96,6 +97,11 @@ func NewMiddleware(meter metric.Meter, tracer trace.Tracer, prop propagation.Tex
 	m.inFlight, e = meter.Int64UpDownCounter(names.InFlight, metric.WithUnit("{request}"),
 		metric.WithDescription("HTTP requests being served right now."))
 	err = errors.Join(err, e)
+	if m.inFlight != nil {
+		// An up-down counter reports its real value from the first
+		// scrape: nothing in flight yet.
+		m.inFlight.Add(context.Background(), 0)
+	}
 	empty := map[attrKey]*attrs{}
 	m.cache.Store(&empty)
 	return m, err

@@ -304,6 +304,9 @@ func (t *trip) token(u *user) (string, error) {
 		if err := t.check(epRegister, st, err, http.StatusCreated, http.StatusConflict); err != nil {
 			return "", err // 409: registered by an earlier run
 		}
+		if st == http.StatusConflict {
+			t.g.stats.conflicts.Add(1) // an expected 409 like the others
+		}
 		u.registered = true
 	}
 	var login struct {

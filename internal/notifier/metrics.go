@@ -145,6 +145,9 @@ func (m *Metrics) init(channels []string) {
 	for _, ch := range channels {
 		zero(m.sent, "channel", ch, "status", "success")
 		zero(m.sent, "channel", ch, "status", "failed")
+		for _, r := range failureReasons {
+			zero(m.sendFailed, "channel", ch, "reason", r)
+		}
 	}
 	for _, c := range []metric.Int64Counter{m.restarts, m.orderEvents, m.paymentEvents, m.notifEvents, m.deserErrors, m.handlerErrors} {
 		zero(c)

@@ -18,7 +18,7 @@ import (
 // httpkit middleware; /healthz, /readyz and /metrics come from the server.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
 	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder))
 	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders))
 	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))

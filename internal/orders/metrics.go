@@ -3,6 +3,9 @@ package orders
 import (
 	"context"
 	"errors"
+	"sync/atomic"
+
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -29,7 +32,6 @@ type Metrics struct {
 	Duration           metric.Float64Histogram     // order_duration_seconds
 	ProcessingDuration metric.Float64Histogram     // order_processing_duration_seconds
 	Created            metric.Int64Counter         // orders_created_total
-	Value              metric.Float64Counter       // orders_value_total (dollars)
 	Errors             metric.Int64Counter         // order_errors_total{error_type,endpoint}
 	DBQueryDuration    metric.Float64Histogram     // order_db_query_duration_seconds{query_type}
 	DBConnectionErrors metric.Int64Counter         // order_db_connection_errors_total
@@ -38,6 +40,10 @@ type Metrics struct {
 	Payments           metric.Int64Counter         // order_payments_processed_total{status}
 	InventoryCheck     metric.Float64Histogram     // order_inventory_check_duration_seconds
 	queueDepth         metric.Int64ObservableGauge // order_queue_depth
+	// orders_value_total (dollars), observed from a sum kept in cents: a
+	// float counter adding 12.34 at a time drifts (38648.40000000001).
+	value      metric.Float64ObservableCounter
+	valueCents atomic.Int64
 
 	success, failure metric.AddOption
 }
@@ -65,9 +71,16 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.Created, err = meter.Int64Counter("orders.created", metric.WithUnit("{order}"),
 		metric.WithDescription("Orders recorded in the database, whatever their outcome."))
 	add(err)
-	m.Value, err = meter.Float64Counter("orders.value", metric.WithUnit("{USD}"),
+	m.value, err = meter.Float64ObservableCounter("orders.value", metric.WithUnit("{USD}"),
 		metric.WithDescription("Revenue: total value in US dollars of successfully processed orders."))
 	add(err)
+	if err == nil {
+		_, err = meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+			obs.ObserveFloat64(m.value, float64(m.valueCents.Load())/100)
+			return nil
+		}, m.value)
+		add(err)
+	}
 	m.Errors, err = meter.Int64Counter("order.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Order service errors by type and route template."))
 	add(err)
@@ -97,19 +110,40 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	// Start every unlabelled or closed-set counter at zero, so rate(),
-	// ratios and absent() work from the first scrape instead of after the
-	// first event.
+	m.primeZero()
+	return m, nil
+}
+
+// AddValue adds a successful order's total to orders_value_total.
+func (m *Metrics) AddValue(total cloudcart.Money) { m.valueCents.Add(int64(total)) }
+
+// errorTypes is the closed set of order_errors_total's error_type:
+// httpkit.ErrorType's values for request errors, and the processing steps'
+// own (stepErrorType, fail, storage failures).
+var errorTypes = []string{"validation", "not_found", "conflict", "unavailable", "internal",
+	"out_of_stock", "upstream", "payment_declined", "storage"}
+
+// primeZero starts every unlabelled or closed-set counter at zero, so
+// rate(), ratios and absent() work from the first scrape instead of after
+// the first event. Per-route series start in primeRoute.
+func (m *Metrics) primeZero() {
 	ctx := context.Background()
 	m.Processed.Add(ctx, 0, m.success)
 	m.Processed.Add(ctx, 0, m.failure)
 	m.Created.Add(ctx, 0)
-	m.Value.Add(ctx, 0)
 	m.DBConnectionErrors.Add(ctx, 0)
 	m.Cancelled.Add(ctx, 0)
 	m.Completed.Add(ctx, 0)
 	for _, st := range []string{"success", "failed", "error"} {
 		m.Payments.Add(ctx, 0, metric.WithAttributes(attribute.String("status", st)))
 	}
-	return m, nil
+}
+
+// primeRoute starts order_errors_total at zero for each error type of one
+// route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.Errors.Add(context.Background(), 0, metric.WithAttributes(
+			attribute.String("error_type", t), attribute.String("endpoint", endpoint)))
+	}
 }

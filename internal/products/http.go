@@ -16,7 +16,7 @@ import (
 // reservations are the order service's.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
 	mux.HandleFunc("GET /products", h.Handle("/products", s.list))
 	mux.HandleFunc("GET /products/search", h.Handle("/products/search", s.search))
 	mux.HandleFunc("GET /products/top", h.Handle("/products/top", s.topViewed))

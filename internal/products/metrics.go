@@ -88,6 +88,18 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	m.primeZero()
+	return m, nil
+}
+
+// errorTypes is the closed set of product_errors_total's error_type: the
+// values of httpkit.ErrorType the product service's handlers can return.
+var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found", "conflict", "unavailable", "internal"}
+
+// primeZero starts every closed-set counter at zero, so rate(), ratios and
+// absent() work from the first scrape. Per-route series start in
+// primeRoute.
+func (m *Metrics) primeZero() {
 	ctx := context.Background()
 	for _, r := range []cloudcart.StockReason{cloudcart.StockPurchase, cloudcart.StockCancellation, cloudcart.StockReturn, cloudcart.StockRestock} {
 		m.StockUpdates.Add(ctx, 0, metric.WithAttributes(attribute.String("reason", string(r))))
@@ -95,7 +107,18 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	for _, sev := range []string{"warning", "critical"} {
 		m.InventoryAlerts.Add(ctx, 0, metric.WithAttributes(attribute.String("severity", sev)))
 	}
-	return m, nil
+	for _, opt := range m.category { // the categories and "all"
+		m.Views.Add(ctx, 0, opt)
+	}
+}
+
+// primeRoute starts product_errors_total at zero for each error type of
+// one route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.Errors.Add(context.Background(), 0, metric.WithAttributes(
+			attribute.String("error_type", t), attribute.String("endpoint", endpoint)))
+	}
 }
 
 // categoryOpt returns the precomputed attribute option of a category.

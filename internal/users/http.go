@@ -31,6 +31,7 @@ func (s *Service) Handler() *http.ServeMux {
 // handle turns a handler's error into the JSON error response and counts
 // it in user_errors_total.
 func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	s.m.primeRoute(endpoint)
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := fn(w, r)
 		if err == nil {

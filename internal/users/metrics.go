@@ -131,19 +131,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	// Closed-set counters start at zero, so ratios and rate() work from the
-	// first scrape.
-	ctx := context.Background()
-	for _, o := range m.registration {
-		m.Registrations.Add(ctx, 0, o)
-	}
-	for _, o := range m.authFailure {
-		m.AuthFailures.Add(ctx, 0, o)
-	}
-	m.Logins.Add(ctx, 0, m.loginOK)
-	m.Logins.Add(ctx, 0, m.loginFailed)
-	m.AuthSuccess.Add(ctx, 0)
-	m.DBConnectionErrors.Add(ctx, 0)
+	m.primeZero()
 	return m, nil
 }
 
@@ -167,4 +155,33 @@ func (m *Metrics) authFailed(ctx context.Context, reason string) {
 // the error types of errorType and the route templates of Handler.
 func (m *Metrics) errorOption(errorType, endpoint string) metric.AddOption {
 	return metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint))
+}
+
+// errorTypes is the closed set of user_errors_total's error_type, the
+// values errorType returns.
+var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found", "conflict", "unavailable", "internal"}
+
+// primeZero starts every unlabelled or closed-set counter at zero, so
+// ratios and rate() work from the first scrape. Per-route series start in
+// primeRoute.
+func (m *Metrics) primeZero() {
+	ctx := context.Background()
+	for _, o := range m.registration {
+		m.Registrations.Add(ctx, 0, o)
+	}
+	for _, o := range m.authFailure {
+		m.AuthFailures.Add(ctx, 0, o)
+	}
+	m.Logins.Add(ctx, 0, m.loginOK)
+	m.Logins.Add(ctx, 0, m.loginFailed)
+	m.AuthSuccess.Add(ctx, 0)
+	m.DBConnectionErrors.Add(ctx, 0)
+}
+
+// primeRoute starts user_errors_total at zero for each error type of one
+// route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.Errors.Add(context.Background(), 0, m.errorOption(t, endpoint))
+	}
 }
