@@ -22,11 +22,13 @@ type engineFlags struct {
 	tc            fleet.TracesConfig
 	traceBytes    string
 	keepBytes     string
+	fs            *flag.FlagSet
 }
 
 func (e *engineFlags) register(fs *flag.FlagSet, otlpListen string) {
 	e.retentionTime, e.retentionSize = model.Duration(15*24*time.Hour), "0"
 	e.traceBytes, e.keepBytes = "64MiB", "0"
+	e.fs = fs
 	pc := &e.pc
 	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
 	fs.StringVar(&pc.AlertmanagerURL, "alertmanager.url", "", "send alerts to this Alertmanager (v2 API), e.g. http://localhost:9093")
@@ -66,6 +68,14 @@ func (e *engineFlags) apply(cfg *fleet.Config) error {
 		return fmt.Errorf("--traces.keep-bytes %q: want a size up to --traces.max-bytes", e.keepBytes)
 	}
 	e.tc.MaxBytes, e.tc.KeepBytes = int64(tb), int64(kb)
+	// The default address may be taken (the compose stack's Collector
+	// publishes 4318): then no receiver, with a warning. A chosen one must work.
+	e.tc.OTLPOptional = true
+	e.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "otlp.listen" {
+			e.tc.OTLPOptional = false
+		}
+	})
 	cfg.Prometheus = &e.pc
 	if e.tc.MaxBytes > 0 {
 		cfg.Traces = &e.tc

@@ -23,6 +23,10 @@ type TracesConfig struct {
 	// the store, /v1/metrics into the embedded TSDB); empty: no receiver.
 	OTLPListen       string
 	OTLPMaxBodyBytes int64
+	// OTLPOptional: when OTLPListen is taken (the compose stack's Collector
+	// also publishes 4318), run without the receiver and warn, instead of
+	// failing. For the default address; one given explicitly must work.
+	OTLPOptional bool
 }
 
 // newTraceStore builds the in-memory trace store when the process runs
@@ -65,7 +69,11 @@ func withTraces(env *Env, mux *http.ServeMux, reg prometheus.Registerer, eng *pr
 		MaxBodyBytes: max(env.Traces.OTLPMaxBodyBytes, otlpin.DefaultMaxBodyBytes) + 1,
 	}
 	if err := srv.Listen(); err != nil {
-		return err
+		if env.Traces.OTLPOptional {
+			env.Log.Warn("OTLP/HTTP receiver off: its address is taken (another Collector or cloudcart?); set --otlp.listen to choose one", "addr", env.Traces.OTLPListen, "err", err)
+			return nil
+		}
+		return fmt.Errorf("--otlp.listen: %w", err)
 	}
 	env.Log.Info("OTLP/HTTP receiver listening", "url", srv.URL())
 	u.Workers = append(u.Workers, srv.Serve)

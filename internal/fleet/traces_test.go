@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -274,7 +275,7 @@ func TestTracesInBrowser(t *testing.T) {
 	// A latency chart with exemplars: only order placements' exemplars, so
 	// any dot is an order's trace.
 	latency := `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="api-gateway",method="POST",route="/api/orders"}[1m])))`
-	goHash(b, "#/query?mode=range&range=5m&expr=" + url.QueryEscape(latency))
+	goHash(b, "#/query?mode=range&range=5m&expr="+url.QueryEscape(latency))
 	b.waitJS("exemplar dots on the latency chart", 90*time.Second, `document.querySelector('#result svg.chart circle.exemplar') !== null`,
 		`document.querySelector('#result') ? document.querySelector('#result').dataset.state : 'no result'`)
 	b.load = func() { // the chart refreshes only on Run
@@ -377,4 +378,27 @@ func TestEngineAlone(t *testing.T) {
 func goHash(b *browserPage, hash string) {
 	b.t.Helper()
 	b.eval(fmt.Sprintf("location.hash = %q", hash), nil)
+}
+
+// TestOTLPAddressTaken: the default OTLP address may be the compose
+// stack's Collector's; then `cloudcart run` starts without the receiver.
+// An address the user chose must work or the start fails.
+func TestOTLPAddressTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := fleet.Config{DataDir: t.TempDir(), Bind: "127.0.0.1", Version: "test", Ports: map[string]int{fleet.EngineRole: 0},
+		Prometheus: &fleet.PrometheusConfig{Profile: fleet.DemoProfile},
+		Traces:     &fleet.TracesConfig{OTLPListen: ln.Addr().String(), OTLPOptional: true}}
+	f := fleettest.Start(t, cfg, fleet.EngineRole)
+	if f.OTLPURL() != "" || f.Traces() == nil {
+		t.Errorf("OTLP at %q with the address taken; store %v", f.OTLPURL(), f.Traces())
+	}
+	cfg.DataDir = t.TempDir()
+	cfg.Traces = &fleet.TracesConfig{OTLPListen: ln.Addr().String()}
+	if _, err := fleet.New(context.Background(), cfg, fleet.EngineRole); err == nil || !strings.Contains(err.Error(), "--otlp.listen") {
+		t.Errorf("explicit taken address: err = %v", err)
+	}
 }
