@@ -36,7 +36,7 @@ func (e *engineFlags) register(fs *flag.FlagSet, otlpListen string) {
 	fs.Var(&e.retentionTime, "prometheus.retention.time", "how long the embedded TSDB keeps samples")
 	fs.StringVar(&e.retentionSize, "prometheus.retention.size", e.retentionSize, "maximum TSDB size, e.g. 512MB (0 = no limit)")
 	fs.BoolVar(&pc.EnableAdminAPI, "prometheus.enable-admin-api", false, "enable /api/v1/admin/tsdb/* (snapshot for backups)")
-	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API at (alert links)")
+	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API and console at, e.g. behind a proxy (alert links; the console accepts writes addressed to it besides its listen address)")
 	fs.StringVar(&e.profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert 'for' and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
 	fs.StringVar(&e.traceBytes, "traces.max-bytes", e.traceBytes, "memory budget of the in-process trace store, e.g. 64MiB; oldest traces are evicted first; 0 turns the store off (docs/traces.md)")
 	fs.StringVar(&e.keepBytes, "traces.keep-bytes", e.keepBytes, "part of --traces.max-bytes where error traces and the slowest 1% live longer (0 = an eighth of it)")

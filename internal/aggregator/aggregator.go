@@ -367,7 +367,15 @@ func (a *Aggregator) fetch(ctx context.Context, t Target) (map[string]*dto.Metri
 	return fams, nil
 }
 
-func ptr(v float64) *float64 { return &v }
+// ptr points at v when it is a finite number, and is nil otherwise: a
+// scraped service can send NaN or ±Inf (or counters that make the
+// differences so), which JSON cannot carry and no summary should show.
+func ptr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
 
 // Handler returns the aggregator's API:
 //
@@ -375,6 +383,10 @@ func ptr(v float64) *float64 { return &v }
 func (a *Aggregator) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		if err := httpkit.CheckQuery(r); err != nil { // it takes none
+			httpkit.Error(w, r, a.log, err)
+			return
+		}
 		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"services": a.Stats()})
 	})
 	return mux

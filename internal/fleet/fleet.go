@@ -171,6 +171,9 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		chosen = append(chosen, s)
 	}
 	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
+	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
 	var err error
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)

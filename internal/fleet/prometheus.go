@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,13 @@ var (
 func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	pc := env.Prometheus
 	dir := filepath.Join(env.DataDir, "prometheus")
+	// The TSDB directory is private like the rest of the data dir.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpkit.Server{
@@ -155,13 +163,18 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
+// Its write API answers only requests addressed to self (the address
+// this process listens at) or to --prometheus.external-url.
 func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
 	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil,
-		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword}
+		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
+		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL,
+		ServiceURLs: map[string]string{}}
 	for _, u := range targets {
 		if u.Server.URL() == "" {
 			continue // another process's service (serve prometheus): no console controls
 		}
+		o.ServiceURLs[u.Service.Name] = u.Server.URL()
 		switch u.Service.Name {
 		case "chaos":
 			if ip := net.ParseIP(env.Bind); env.Bind != "localhost" && (ip == nil || !ip.IsLoopback()) {

@@ -105,6 +105,9 @@ func newEngineAlone(cfg Config) (*Fleet, error) {
 	if cfg.Prometheus == nil {
 		return nil, fmt.Errorf("%s: no engine configuration", EngineRole)
 	}
+	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
 	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
 	var targets []*Unit
 	for _, s := range Services {

@@ -1,5 +1,5 @@
 // The console's router: #/ (overview), #/dashboards/<uid>, #/alerts,
-// #/targets, #/rules, #/runbooks/<anchor>, #/query, #/chaos,
+// #/targets, #/rules, #/runbooks/<anchor>, #/query, #/chaos, #/learn/<lesson>,
 // #/traces[/<traceID>]. Each page is
 // a module whose mount(el, path) returns a stop function that clears its
 // timers. The server answers the same pages by path (/targets, and
@@ -15,8 +15,9 @@ import * as targets from './targets.js';
 import * as rules from './rules.js';
 import * as alerts from './alerts.js';
 import * as runbooks from './runbooks.js';
+import * as learn from './learn.js';
 
-const pages = { overview, dashboards, chaos, query, graph: query, targets, rules, alerts, runbooks, traces };
+const pages = { overview, dashboards, chaos, query, graph: query, targets, rules, alerts, runbooks, learn, traces };
 const navOf = { graph: 'query' };
 const app = document.getElementById('app');
 
