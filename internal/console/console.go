@@ -48,6 +48,9 @@ type Options struct {
 	NotifierURL string
 	// OrdersURL is the order service (POST /simulate, for the traffic button).
 	OrdersURL string
+	// Traces: the engine serves Jaeger's query API from its trace store
+	// (internal/tracestore), so the Traces page and exemplar links work.
+	Traces bool
 	// ListenAddr is the host:port the console's server actually listens
 	// on, and ExternalURL the URL users reach it at behind a proxy
 	// (--prometheus.external-url). Write requests are accepted only when
@@ -190,6 +193,7 @@ type Config struct {
 	Notifier              bool             `json:"notifier"`
 	Orders                bool             `json:"orders"`
 	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
+	Traces                bool             `json:"traces"`
 	// StartedAt is when this console (the fleet's process) started: the
 	// charts' default time range is the fleet's age.
 	StartedAt time.Time `json:"started_at"`
@@ -213,6 +217,7 @@ func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
 		Notifier:              c.o.NotifierURL != "",
 		Orders:                c.o.OrdersURL != "",
 		OrdersURL:             c.o.OrdersURL,
+		Traces:                c.o.Traces,
 		StartedAt:             c.started,
 		SeriesColors:          dashboards.SemanticColors,
 	}
