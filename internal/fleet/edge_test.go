@@ -1,8 +1,6 @@
 package fleet_test
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,22 +44,7 @@ func mustLogin(tb testing.TB, gw, email, password string) string {
 // gateway and returns its id.
 func mustPlaceOrder(tb testing.TB, gw, tok string) string {
 	tb.Helper()
-	var page struct {
-		Products []struct {
-			SKU   string          `json:"sku"`
-			Price json.RawMessage `json:"price"`
-		} `json:"products"`
-	}
-	if c := call(tb, "GET", gw+"/api/products?limit=1", "", "", &page); c != http.StatusOK || len(page.Products) == 0 {
-		tb.Fatalf("GET /api/products: %d %+v", c, page)
-	}
-	p := page.Products[0]
-	var o struct{ ID, Status string }
-	body := fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, p.SKU, p.Price)
-	if c := call(tb, "POST", gw+"/api/orders", tok, body, &o); c != http.StatusCreated || o.ID == "" {
-		tb.Fatalf("POST /api/orders: %d %+v", c, o)
-	}
-	return o.ID
+	return fleettest.MustPlaceOrder(tb, gw, tok)
 }
 
 // TestEdgeEndToEnd is the curl walk-through of the README on the real

@@ -167,6 +167,28 @@ func MustLogin(tb testing.TB, gw, email, password string) string {
 	return login.AccessToken
 }
 
+// MustPlaceOrder places an order of one catalog product through the
+// gateway gw and returns its id.
+func MustPlaceOrder(tb testing.TB, gw, tok string) string {
+	tb.Helper()
+	var page struct {
+		Products []struct {
+			SKU   string          `json:"sku"`
+			Price json.RawMessage `json:"price"`
+		} `json:"products"`
+	}
+	if c := Call(tb, "GET", gw+"/api/products?limit=1", "", "", &page); c != http.StatusOK || len(page.Products) == 0 {
+		tb.Fatalf("GET /api/products: %d %+v", c, page)
+	}
+	p := page.Products[0]
+	var o struct{ ID, Status string }
+	body := fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, p.SKU, p.Price)
+	if c := Call(tb, "POST", gw+"/api/orders", tok, body, &o); c != http.StatusCreated || o.ID == "" {
+		tb.Fatalf("POST /api/orders: %d %+v", c, o)
+	}
+	return o.ID
+}
+
 // EdgeTraffic registers and logs in one user and the admin through the
 // gateway, then returns a cheap function (no password hashing) that moves
 // the gateway's and the user service's metrics, for tests that load the
