@@ -175,6 +175,8 @@ func (c *commonFlags) edgeFlags() {
 	fs.DurationVar(&g.UpstreamTimeout, "gateway.upstream-timeout", gateway.DefaultUpstreamTimeout, "longest wait for an upstream; then 504")
 	fs.Float64Var(&g.RateLimit, "gateway.rate-limit", gateway.DefaultRate, "requests per second per client (user id, else client IP); 0 disables rate limiting")
 	fs.IntVar(&g.RateBurst, "gateway.rate-burst", gateway.DefaultBurst, "requests a client may send at once above its rate")
+	fs.Float64Var(&g.AuthRateLimit, "gateway.auth-rate-limit", gateway.DefaultAuthRate, "login and registration requests per second per client IP, a stricter limit than --gateway.rate-limit (each costs a bcrypt run); 0 disables it")
+	fs.IntVar(&g.AuthRateBurst, "gateway.auth-rate-burst", gateway.DefaultAuthBurst, "login and registration requests a client IP may send at once above its auth rate")
 	fs.IntVar(&g.RateLimitClients, "gateway.rate-limit-clients", gateway.DefaultMaxClients, "most clients tracked by the rate limiter (least recently seen dropped first)")
 	fs.StringVar(&c.trusted, "gateway.trusted-proxies", "", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For names the client")
 	fs.DurationVar(&g.CacheTTL, "gateway.cache-ttl", gateway.DefaultCacheTTL, "how long public product reads are cached; 0 disables the cache")
@@ -196,6 +198,9 @@ func (c *commonFlags) gatewayConfig() fleet.GatewayConfig {
 	}
 	if g.RateLimit <= 0 {
 		g.RateLimit = -1
+	}
+	if g.AuthRateLimit <= 0 {
+		g.AuthRateLimit = -1
 	}
 	if g.CacheTTL <= 0 {
 		g.CacheTTL = -1

@@ -229,6 +229,8 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"fly"}, `unknown command "fly"`},
 		{[]string{"run", "--orders.port", "eighty"}, "invalid value"},
 		{[]string{"run", "--log.format", "xml"}, "--log.format"},
+		{[]string{"run", "--traces.max-bytes", "lots"}, "--traces.max-bytes"},
+		{[]string{"serve", "prometheus", "--traces.max-bytes", "1MiB", "--traces.keep-bytes", "2MiB"}, "--traces.keep-bytes"},
 		{[]string{"load", "--rate", "0"}, "rate must be a positive"},
 		{[]string{"load", "--journeys", "browse=1,checkout=2"}, `unknown journey "checkout"`},
 		{[]string{"load", "--target", "http://127.0.0.1:1", "--duration", "1s"}, "nothing answers at --target"},

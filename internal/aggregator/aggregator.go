@@ -7,8 +7,8 @@
 // Rates and latencies cover a sliding window (default 5m, like the
 // recording rules): the difference between the newest scrape and the
 // oldest one inside the window. The p95 is computed from the difference of
-// the histogram's buckets by promql.BucketQuantile, the function behind
-// PromQL's histogram_quantile, so it equals
+// the histogram's buckets by Quantile (quantile.go), which interpolates as
+// PromQL's histogram_quantile does on classic buckets, so it equals
 // histogram_quantile(0.95, sum by (le) (<duration>_bucket - <duration>_bucket offset <age of the oldest scrape>))
 // exactly. (PromQL's increase() would extrapolate each bucket series to
 // the window's edges separately, which can move the quantile by a little.)
@@ -33,7 +33,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/promql"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -293,21 +292,6 @@ func windowed(st *Stats, base, cur snapshot) {
 	}
 }
 
-// Quantile is histogram_quantile over classic buckets given as upper bound
-// → cumulative count (+Inf included): promql.BucketQuantile, the very
-// function PromQL evaluates.
-func Quantile(q float64, buckets map[float64]float64) float64 {
-	bs := make(promql.Buckets, 0, len(buckets))
-	for le, c := range buckets {
-		bs = append(bs, promql.Bucket{UpperBound: le, Count: c})
-	}
-	if len(bs) == 0 {
-		return math.NaN()
-	}
-	v, _, _, _, _, _ := promql.BucketQuantile(q, bs)
-	return v
-}
-
 // summarise sums a target's requests, 5xx and duration histogram series.
 func summarise(fams map[string]*dto.MetricFamily, t Target, at time.Time) snapshot {
 	s := snapshot{at: at, buckets: map[float64]float64{}}
@@ -367,7 +351,15 @@ func (a *Aggregator) fetch(ctx context.Context, t Target) (map[string]*dto.Metri
 	return fams, nil
 }
 
-func ptr(v float64) *float64 { return &v }
+// ptr points at v when it is a finite number, and is nil otherwise: a
+// scraped service can send NaN or ±Inf (or counters that make the
+// differences so), which JSON cannot carry and no summary should show.
+func ptr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
 
 // Handler returns the aggregator's API:
 //
@@ -375,6 +367,10 @@ func ptr(v float64) *float64 { return &v }
 func (a *Aggregator) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		if err := httpkit.CheckQuery(r); err != nil { // it takes none
+			httpkit.Error(w, r, a.log, err)
+			return
+		}
 		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"services": a.Stats()})
 	})
 	return mux

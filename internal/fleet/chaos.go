@@ -68,5 +68,5 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("chaos", "chaos.request.duration"), svc.Handler(), false, httpkit.Check{Name: "database", Check: db.Ping}, httpkit.Check{Name: "bus", Check: busCheck(env)})
+	return u.serve(env, httpkit.ServiceMetricNames("chaos", "chaos.request.duration"), svc.Handler(), false, httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }

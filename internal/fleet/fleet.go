@@ -20,6 +20,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
+	"github.com/cloudcart/cloudcart/internal/tracestore"
 )
 
 // Service describes one deployable service.
@@ -97,6 +98,9 @@ type Config struct {
 
 	// Prometheus, when set, adds the embedded engine scraping the fleet.
 	Prometheus *PrometheusConfig
+	// Traces, with Prometheus, adds the trace store every service exports
+	// to and the OTLP receiver (traces.go).
+	Traces *TracesConfig
 
 	// Histograms: classic, native or both (empty) on every service's
 	// /metrics (--telemetry.histograms, docs/histograms.md).
@@ -115,8 +119,9 @@ type Env struct {
 	// the gateway proxies to them.
 	Built []*Unit
 
-	platform *platform   // the bus connection and chaos middleware (common.go)
-	secret   *lazySecret // the service credential, read once when a service needs it (auth.go)
+	platform *platform         // the bus connection and chaos middleware (common.go)
+	traces   *tracestore.Store // where spans go in-process (traces.go); nil: nowhere
+	secret   *lazySecret       // the service credential, read once when a service needs it (auth.go)
 }
 
 // BuiltURL is the base URL of an already built service of this process,
@@ -146,15 +151,22 @@ func (c *Config) SQLitePath(s Service) string {
 
 // Fleet is a set of built, listening services.
 type Fleet struct {
-	units []*Unit
-	log   *slog.Logger
-	bus   *bus.Server // embedded NATS, stopped after every service
+	units  []*Unit
+	log    *slog.Logger
+	bus    *bus.Server       // embedded NATS, stopped after every service
+	traces *tracestore.Store // nil without Config.Traces
 }
 
 // New builds the named services (all when names is empty) and binds their
 // listeners, so a port clash fails here, before anything runs.
 func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	// Log lines written inside a span carry its ids; warnings and errors
+	// also become events of the span.
+	cfg.Logger = slog.New(telemetry.NewLogHandler(cfg.Logger.Handler()))
+	if len(names) == 1 && names[0] == EngineRole {
+		return newEngineAlone(cfg) // traces.go
+	}
 	var chosen []Service
 	if len(names) == 0 {
 		chosen = Services
@@ -166,7 +178,10 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		}
 		chosen = append(chosen, s)
 	}
-	f := &Fleet{log: cfg.Logger}
+	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
+	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
 	var err error
 	secret := &lazySecret{}
 	if f.bus, err = startBus(cfg, names); err != nil {
@@ -174,7 +189,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	}
 	for _, s := range chosen {
 		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
-			platform: &platform{server: f.bus}, secret: secret}
+			platform: &platform{server: f.bus}, traces: f.traces, secret: secret}
 		u := &Unit{Service: s, log: env.Log}
 		err := newTelemetry(ctx, env, u)
 		if err == nil {
@@ -191,7 +206,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
 		s := Service{Name: "prometheus", ServiceName: PrometheusJob, Port: 9090}
-		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob)}, f.units)
+		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces, secret: secret}, f.units)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
 		}
@@ -209,6 +224,9 @@ func (f *Fleet) URL(name string) string {
 	}
 	return ""
 }
+
+// Traces returns the trace store, nil when the fleet has none.
+func (f *Fleet) Traces() *tracestore.Store { return f.traces }
 
 // Units returns the services in start order.
 func (f *Fleet) Units() []*Unit { return f.units }
@@ -275,6 +293,7 @@ type Unit struct {
 	Workers []func(context.Context) error
 	Closers []func() error
 	log     *slog.Logger
+	otlpURL string // the engine's OTLP receiver (traces.go)
 }
 
 // Run serves until ctx is done: readiness goes false, the server drains,
@@ -323,6 +342,9 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		ServiceVersion:      env.Version,
 		HonorEnvServiceName: !env.AllInOne,
 		Histograms:          env.Histograms,
+	}
+	if env.traces != nil {
+		o.SpanExporters = append(o.SpanExporters, env.traces.Exporter())
 	}
 	if env.TelemetryOptions != nil {
 		env.TelemetryOptions(&o)

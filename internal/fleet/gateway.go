@@ -23,9 +23,14 @@ type GatewayConfig struct {
 	RateLimit        float64
 	RateBurst        int
 	RateLimitClients int
-	TrustedProxies   []string // addresses or CIDRs whose X-Forwarded-For is believed
-	CacheTTL         time.Duration
-	CacheBytes       int64
+	// AuthRateLimit and AuthRateBurst are the stricter per-IP limit of
+	// login and registration (gateway.DefaultAuthRate/Burst if 0, none if
+	// AuthRateLimit is negative).
+	AuthRateLimit  float64
+	AuthRateBurst  int
+	TrustedProxies []string // addresses or CIDRs whose X-Forwarded-For is believed
+	CacheTTL       time.Duration
+	CacheBytes     int64
 	// KeyRefresh is the least time between refetches of the user service's
 	// JWK Set on an unknown kid.
 	KeyRefresh time.Duration
@@ -68,8 +73,10 @@ func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 		Logger:          env.Log,
 		UpstreamTimeout: c.UpstreamTimeout,
 		RateLimit:       gateway.RateLimit{Rate: rate, Burst: burst, MaxClients: c.RateLimitClients},
-		TrustedProxies:  trusted,
-		Cache:           gateway.Cache{TTL: c.CacheTTL, MaxBytes: c.CacheBytes},
+		AuthRateLimit: gateway.RateLimit{Rate: cmp.Or(c.AuthRateLimit, gateway.DefaultAuthRate),
+			Burst: cmp.Or(c.AuthRateBurst, gateway.DefaultAuthBurst), MaxClients: c.RateLimitClients},
+		TrustedProxies: trusted,
+		Cache:          gateway.Cache{TTL: c.CacheTTL, MaxBytes: c.CacheBytes},
 	})
 	if err != nil {
 		return err

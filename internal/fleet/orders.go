@@ -86,5 +86,5 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("order", "order.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, httpkit.ServiceMetricNames("order", "order.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
 }

@@ -54,5 +54,5 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	}
 	u.Closers = append(u.Closers, svc.Close)
 	u.Workers = append(u.Workers, svc.Run) // releases expired reservations
-	return u.serve(env, httpkit.ServiceMetricNames("product", "product.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, httpkit.ServiceMetricNames("product", "product.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
 }

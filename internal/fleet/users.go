@@ -61,7 +61,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
 		return err
 	}
 	keyFile := env.Users.KeyFile
@@ -99,5 +99,5 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	case a.AdminEmail != "" || a.AdminPassword != "":
 		return errors.New("--users.admin-email and --users.admin-password go together")
 	}
-	return u.serve(env, httpkit.ServiceMetricNames("user", "user.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, httpkit.ServiceMetricNames("user", "user.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
 }

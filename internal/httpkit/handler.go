@@ -5,15 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
 
 // Handlers adapts handlers that return an error: the error becomes the
-// JSON error response, is counted once in the service's
-// <svc>_errors_total{error_type,endpoint}, and an EUNAVAILABLE answer gets
-// Retry-After.
+// JSON error response (an EUNAVAILABLE one with Retry-After, see Error)
+// and is counted once in the service's <svc>_errors_total{error_type,endpoint}.
 type Handlers struct {
 	Log *slog.Logger
 	// CountError records one error; errorType is ErrorType(err) and
@@ -25,13 +23,18 @@ type Handlers struct {
 	Route func(endpoint string)
 }
 
-// Handle wraps fn, registered at the route template endpoint.
-func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// Handle wraps fn, registered at the route template endpoint. params are
+// the query parameters the route accepts (CheckQuery): a request with any
+// other, or with a malformed query string, is refused before fn runs.
+func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	if h.Route != nil {
 		h.Route(endpoint)
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
+		err := CheckQuery(r, params...)
+		if err == nil {
+			err = fn(w, r)
+		}
 		if err == nil {
 			return
 		}
@@ -41,9 +44,6 @@ func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Req
 		var c counted
 		if h.CountError != nil && !errors.As(err, &c) {
 			h.CountError(r.Context(), ErrorType(err), endpoint)
-		}
-		if cloudcart.ErrorCode(err) == cloudcart.EUNAVAILABLE {
-			w.Header().Set("Retry-After", "1")
 		}
 		Error(w, r, h.Log, err)
 	}
@@ -77,29 +77,4 @@ func ErrorType(err error) string {
 		return "forbidden"
 	}
 	return "internal"
-}
-
-// IntParam reads an integer query parameter in [lo, hi], def when absent.
-func IntParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, cloudcart.Errorf(cloudcart.EINVALID, "%s must be an integer between %d and %d, got %q", name, lo, hi, truncate(v, 32))
-	}
-	return n, nil
-}
-
-// BoolParam reads a true/false query parameter, false when absent.
-func BoolParam(r *http.Request, name string) (bool, error) {
-	switch v := r.URL.Query().Get(name); v {
-	case "", "false", "0":
-		return false, nil
-	case "true", "1":
-		return true, nil
-	default:
-		return false, cloudcart.Errorf(cloudcart.EINVALID, "%s must be true or false, got %q", name, truncate(v, 32))
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/authn"
@@ -26,12 +25,12 @@ import (
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
-	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder))
-	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders))
+	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder, "fail"))
+	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders, "status", "customer", "user_id", "limit", "offset"))
 	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))
 	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle("/orders/{id}/cancel", s.cancel))
-	mux.HandleFunc("POST /simulate", h.Handle("/simulate", s.simulate))
-	mux.HandleFunc("GET /slow", h.Handle("/slow", s.slow))
+	mux.HandleFunc("POST /simulate", h.Handle("/simulate", s.simulate, "count", "error_rate"))
+	mux.HandleFunc("GET /slow", h.Handle("/slow", s.slow, "ms"))
 	if s.users != nil {
 		mux.Handle("GET /users", s.users)
 	}
@@ -201,13 +200,17 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
 	if c.Anonymous() {
 		return authn.ErrNeedUser
 	}
-	q := r.URL.Query()
-	f := cloudcart.OrderFilter{Status: cloudcart.OrderStatus(q.Get("status")), Customer: q.Get("customer"), UserID: q.Get("user_id")}
-	if len(f.UserID) > 64 {
-		return cloudcart.Errorf(cloudcart.EINVALID, "user_id must be at most 64 characters")
+	var f cloudcart.OrderFilter
+	status, err := httpkit.EnumParam(r, "status", "", orderStatuses...)
+	if err != nil {
+		return err
 	}
-	if f.Status != "" && !f.Status.Valid() {
-		return cloudcart.Errorf(cloudcart.EINVALID, "status %q is not one of pending, confirmed, shipped, delivered, cancelled, failed", truncate(string(f.Status)))
+	f.Status = cloudcart.OrderStatus(status)
+	if f.Customer, err = httpkit.StringParam(r, "customer", 128); err != nil {
+		return err
+	}
+	if f.UserID, err = httpkit.StringParam(r, "user_id", 64); err != nil {
+		return err
 	}
 	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
 		return err
@@ -241,12 +244,9 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rate := 0.0
-	if v := r.URL.Query().Get("error_rate"); v != "" {
-		rate, err = strconv.ParseFloat(v, 64)
-		if err != nil || !(rate >= 0 && rate <= 1) {
-			return cloudcart.Errorf(cloudcart.EINVALID, "error_rate must be a number between 0 and 1, got %q", truncate(v))
-		}
+	rate, err := httpkit.FloatParam(r, "error_rate", 0, 0, 1)
+	if err != nil {
+		return err
 	}
 	// Ten thousand orders can outlast the server's write timeout.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(5 * time.Minute))
@@ -263,9 +263,6 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
-}
+// orderStatuses are the values of GET /orders?status=.
+var orderStatuses = []string{string(cloudcart.OrderPending), string(cloudcart.OrderConfirmed), string(cloudcart.OrderShipped),
+	string(cloudcart.OrderDelivered), string(cloudcart.OrderCancelled), string(cloudcart.OrderFailed)}

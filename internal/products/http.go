@@ -17,8 +17,8 @@ import (
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
-	mux.HandleFunc("GET /products", h.Handle("/products", s.list))
-	mux.HandleFunc("GET /products/search", h.Handle("/products/search", s.search))
+	mux.HandleFunc("GET /products", h.Handle("/products", s.list, "category", httpkit.Repeatable("sku"), "limit", "offset"))
+	mux.HandleFunc("GET /products/search", h.Handle("/products/search", s.search, "q", "limit"))
 	mux.HandleFunc("GET /products/top", h.Handle("/products/top", s.topViewed))
 	mux.HandleFunc("GET /products/{sku}", h.Handle("/products/{sku}", s.get))
 	mux.HandleFunc("GET /categories", h.Handle("/categories", s.categories))
@@ -61,11 +61,16 @@ func page(ps []*cloudcart.Product, total, limit, offset int) productPage {
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
-	f := cloudcart.ProductFilter{Category: r.URL.Query().Get("category"), SKUs: r.URL.Query()["sku"]}
-	if len(f.SKUs) > cloudcart.MaxOrderItems {
-		return cloudcart.Errorf(cloudcart.EINVALID, "at most %d sku parameters", cloudcart.MaxOrderItems)
+	var (
+		f   cloudcart.ProductFilter
+		err error
+	)
+	if f.Category, err = httpkit.StringParam(r, "category", 64); err != nil {
+		return err
 	}
-	var err error
+	if f.SKUs, err = httpkit.StringsParam(r, "sku", cloudcart.MaxOrderItems, 64); err != nil {
+		return err
+	}
 	if f.Limit, err = httpkit.IntParam(r, "limit", 20, 1, 100); err != nil {
 		return err
 	}
@@ -85,7 +90,11 @@ func (s *Service) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, total, err := s.Search(r.Context(), r.URL.Query().Get("q"), limit)
+	q, err := httpkit.StringParam(r, "q", 100)
+	if err != nil {
+		return err
+	}
+	ps, total, err := s.Search(r.Context(), q, limit)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,16 @@ const (
 	reasonUnknownUserID = "unknown_subject" // a valid token for a user that no longer exists
 )
 
+// Reasons a password check or hash is refused before it runs
+// (user_password_work_rejected_total): every hashing slot is taken and
+// the queue is full, or a queued request waited HashWait in vain.
+const (
+	rejectQueueFull   = "queue_full"
+	rejectWaitTimeout = "wait_timeout"
+)
+
 var (
+	rejectReasons        = []string{rejectQueueFull, rejectWaitTimeout}
 	registrationStatuses = []string{regSuccess, regInvalid, regDuplicate, regFailed}
 	authFailureReasons   = []string{reasonUnknownUser, reasonBadPassword, reasonInactiveUser, reasonMissingToken,
 		reasonInvalidToken, reasonExpiredToken, reasonKeysUnusable, reasonUnknownUserID}
@@ -56,6 +65,9 @@ type Metrics struct {
 	AuthFailures       metric.Int64Counter     // user_auth_failures_total{reason}
 	AuthSuccess        metric.Int64Counter     // user_auth_success_total
 	Errors             metric.Int64Counter     // user_errors_total{error_type,endpoint}
+	// PasswordRejected counts password work refused for overload:
+	// user_password_work_rejected_total{reason}.
+	PasswordRejected metric.Int64Counter
 
 	// The population gauges read the store at collection time.
 	totalUsers  metric.Int64ObservableGauge // total_users_count
@@ -64,6 +76,7 @@ type Metrics struct {
 
 	registration map[string]metric.AddOption
 	authFailure  map[string]metric.AddOption
+	reject       map[string]metric.AddOption
 	loginOK      metric.AddOption
 	loginFailed  metric.AddOption
 }
@@ -73,6 +86,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m := &Metrics{
 		registration: map[string]metric.AddOption{},
 		authFailure:  map[string]metric.AddOption{},
+		reject:       map[string]metric.AddOption{},
 		loginOK:      metric.WithAttributeSet(attribute.NewSet(attribute.String("success", "true"))),
 		loginFailed:  metric.WithAttributeSet(attribute.NewSet(attribute.String("success", "false"))),
 	}
@@ -81,6 +95,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	for _, r := range authFailureReasons {
 		m.authFailure[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	for _, r := range rejectReasons {
+		m.reject[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
@@ -118,6 +135,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	add(err)
 	m.Errors, err = meter.Int64Counter("user.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("User service error responses by type and route template."))
+	add(err)
+	m.PasswordRejected, err = meter.Int64Counter("user.password.work.rejected", metric.WithUnit("{request}"),
+		metric.WithDescription("Password checks and hashes refused (503 with Retry-After) because every hashing slot was busy: queue_full or wait_timeout."))
 	add(err)
 	m.totalUsers, err = meter.Int64ObservableGauge("total.users.count", metric.WithUnit("{user}"),
 		metric.WithDescription("Registered users, read from the store at collection time."))
@@ -171,6 +191,9 @@ func (m *Metrics) primeZero() {
 	}
 	for _, o := range m.authFailure {
 		m.AuthFailures.Add(ctx, 0, o)
+	}
+	for _, o := range m.reject {
+		m.PasswordRejected.Add(ctx, 0, o)
 	}
 	m.Logins.Add(ctx, 0, m.loginOK)
 	m.Logins.Add(ctx, 0, m.loginFailed)
