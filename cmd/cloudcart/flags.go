@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/gateway"
+	"github.com/cloudcart/cloudcart/internal/products"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/users"
 )
@@ -28,6 +29,8 @@ type commonFlags struct {
 	dataDir     string
 	bind        string
 	postgresDSN string
+	serviceTok  string
+	serviceFile string
 	logLevel    string
 	logFormat   string
 	ports       map[string]*int
@@ -48,6 +51,8 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.StringVar(&c.dataDir, "data-dir", "./data", "directory that holds all state (databases, TSDB, keys)")
 	c.fs.StringVar(&c.bind, "bind", defaultBind, "interface to listen on (\"\" = all interfaces)")
 	c.fs.StringVar(&c.postgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")
+	c.fs.StringVar(&c.serviceTok, "service-token", "", "the fleet's service credential (at least 32 characters), sent by services in X-CloudCart-Service-Token to service-only endpoints; default: read from --service-token-file. Prefer CLOUDCART_SERVICE_TOKEN: flags show in ps")
+	c.fs.StringVar(&c.serviceFile, "service-token-file", "", "file holding the service credential, e.g. a mounted Docker or Kubernetes secret; generated (mode 0600) if it does not exist (default: <data-dir>/service.token)")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text or json")
 	c.histograms = telemetry.HistogramsBoth
@@ -55,7 +60,7 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	o := &c.orders
 	c.fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
 	c.fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
-	c.fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL that GET /users on the order service proxies to (reference 003)")
+	c.fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL: its JWK Set verifies callers' tokens, and GET /users on the order service proxies to it (reference 003) (default: the in-process one under run, http://localhost:<users.port> under serve)")
 	c.fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
 	c.fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
 	c.fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
@@ -63,7 +68,10 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer) *commonFlags {
 	c.fs.DurationVar(&o.ShipAfter, "orders.ship-after", 5*time.Second, "a confirmed order ships after this long")
 	c.fs.DurationVar(&o.DeliverAfter, "orders.deliver-after", 10*time.Second, "a shipped order is delivered after this long")
 	c.fs.DurationVar(&o.PendingTimeout, "orders.pending-timeout", 30*time.Second, "a pending order older than this was abandoned: fail it and release its stock")
+	c.fs.BoolVar(&o.DemoEndpoints, "orders.demo-endpoints", name == "run", "let anonymous callers use the order service's POST /orders and POST /simulate (reference 001's demo; on under run, which binds loopback; keep it off on a reachable address)")
 	c.fs.IntVar(&c.products.SeedSize, "products.seed-size", 300, "products generated into an empty catalog")
+	c.fs.StringVar(&c.products.UsersURL, "products.users-url", "", "user service whose JWK Set verifies admin tokens (default: the in-process one under run, http://localhost:<users.port> under serve)")
+	c.fs.DurationVar(&c.products.ReservationTTL, "products.reservation-ttl", products.DefaultReservationTTL, "stock reserved for an order that is not confirmed within this long is released by the product service")
 	c.edgeFlags()
 	c.events.register(c.fs)
 	for _, p := range fleet.Planned {
@@ -132,6 +140,7 @@ func (c *commonFlags) config(log *slog.Logger) fleet.Config {
 	}
 	return fleet.Config{
 		DataDir: c.dataDir, Bind: c.bind, Ports: ports, PostgresDSN: c.postgresDSN,
+		ServiceToken: c.serviceTok, ServiceTokenFile: c.serviceFile,
 		Version: version(), Logger: log, Orders: c.orders, Products: c.products,
 		Users: c.users, Gateway: c.gatewayConfig(),
 		Bus: c.events.bus, Chaos: c.events.chaos, Notifier: c.events.notifier, Aggregator: c.events.aggregatorConfig(),

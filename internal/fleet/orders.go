@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/orders"
@@ -23,6 +24,10 @@ type OrdersConfig struct {
 	PaymentLatency, PaymentJitter           time.Duration
 	PaymentFailureRate                      float64
 	ShipAfter, DeliverAfter, PendingTimeout time.Duration
+	// DemoEndpoints opens POST /orders and POST /simulate to anonymous
+	// callers (reference 001's demo). `cloudcart run` sets it: it binds
+	// loopback. Never set it on a service other machines can reach.
+	DemoEndpoints bool
 }
 
 // buildOrders assembles the order service: telemetry, instrumented store,
@@ -49,18 +54,31 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	c := env.Orders
+	secret, err := env.serviceToken()
+	if err != nil {
+		return err
+	}
 	var inv orders.Inventory
 	if url := cmp.Or(c.ProductsURL, env.BuiltURL("products")); url != "" {
+		// The reservation API is for services only: every call carries the
+		// service credential.
 		client := &http.Client{Transport: &httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator,
-			Base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}
+			Base: &authn.ServiceTransport{Token: secret,
+				Base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}}
 		inv = orders.NewProductClient(url, client)
 	}
+	users := cmp.Or(c.UsersURL, env.BuiltURL("users"))
+	auth, err := newAuthenticator(env, u, usersURL(env, users))
+	if err != nil {
+		return err
+	}
 	svc, err := orders.New(orders.Options{
+		Auth: auth, DemoEndpoints: c.DemoEndpoints,
 		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
 		Workers: c.Workers, QueueSize: c.QueueSize, Inventory: inv,
 		Payments: orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())).
 			WithChaos(env.platform.chaos.PaymentFailureRate),
-		Users: orders.UsersProxy(cmp.Or(c.UsersURL, env.BuiltURL("users")),
+		Users: orders.UsersProxy(users,
 			&httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator}),
 		ShipAfter: c.ShipAfter, DeliverAfter: c.DeliverAfter, PendingTimeout: c.PendingTimeout,
 	})

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
@@ -12,6 +13,12 @@ import (
 // ProductsConfig configures the product service.
 type ProductsConfig struct {
 	SeedSize int // products generated into an empty catalog
+	// UsersURL is the user service whose JWK Set verifies admin tokens; in
+	// `cloudcart run` the in-process one, under serve http://localhost:<users.port>.
+	UsersURL string
+	// ReservationTTL is how long stock stays reserved for an order that is
+	// not confirmed (products.DefaultReservationTTL if 0).
+	ReservationTTL time.Duration
 }
 
 // buildProducts assembles the product service.
@@ -32,7 +39,12 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	if store.Events, _, err = startOutbox(ctx, env, u, db, "product", cloudcart.EventInventoryLowStock); err != nil {
 		return err
 	}
+	auth, err := newAuthenticator(env, u, usersURL(env, env.Products.UsersURL))
+	if err != nil {
+		return err
+	}
 	svc, err := products.New(ctx, products.Options{
+		Auth: auth, ReservationTTL: env.Products.ReservationTTL,
 		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
 		PoolSize: func() int { return db.Stats().OpenConnections },
 		SeedSize: env.Products.SeedSize, Seed: 2026,
@@ -41,5 +53,6 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Closers = append(u.Closers, svc.Close)
+	u.Workers = append(u.Workers, svc.Run) // releases expired reservations
 	return u.serve(env, httpkit.ServiceMetricNames("product", "product.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
 }

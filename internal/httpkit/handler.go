@@ -78,12 +78,3 @@ func ErrorType(err error) string {
 	}
 	return "internal"
 }
-
-// RequireAdmin is an EFORBIDDEN error unless the gateway vouched for an
-// admin caller (HeaderUserRole).
-func RequireAdmin(r *http.Request) error {
-	if r.Header.Get(HeaderUserRole) != string(cloudcart.RoleAdmin) {
-		return cloudcart.Errorf(cloudcart.EFORBIDDEN, "this operation needs the admin role")
-	}
-	return nil
-}

@@ -12,8 +12,8 @@ import (
 )
 
 // Handler returns the service's routes. Catalog reads are public; changes
-// need the admin role the gateway vouches for (httpkit.HeaderUserRole);
-// reservations are the order service's.
+// need an admin's verified bearer token; reservations are for services
+// only (the service credential). Identity headers are never read.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
@@ -25,15 +25,25 @@ func (s *Service) Handler() *http.ServeMux {
 	mux.HandleFunc("POST /products", h.Handle("/products", s.create))
 	mux.HandleFunc("PUT /products/{sku}", h.Handle("/products/{sku}", s.update))
 	mux.HandleFunc("POST /products/{sku}/stock", h.Handle("/products/{sku}/stock", s.adjustStock))
-	mux.HandleFunc("POST /reservations", h.Handle("/reservations", s.reserve))
-	mux.HandleFunc("GET /reservations/{order}", h.Handle("/reservations/{order}", s.getReservation))
-	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle("/reservations/{order}/commit", s.commit))
-	mux.HandleFunc("POST /reservations/{order}/release", h.Handle("/reservations/{order}/release", s.release))
+	mux.HandleFunc("POST /reservations", h.Handle("/reservations", s.serviceOnly(s.reserve)))
+	mux.HandleFunc("GET /reservations/{order}", h.Handle("/reservations/{order}", s.serviceOnly(s.getReservation)))
+	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle("/reservations/{order}/commit", s.serviceOnly(s.commit)))
+	mux.HandleFunc("POST /reservations/{order}/release", h.Handle("/reservations/{order}/release", s.serviceOnly(s.release)))
 	return mux
 }
 
 func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
 	s.m.Errors.Add(ctx, 1, metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+}
+
+// serviceOnly runs fn only for callers with the service credential.
+func (s *Service) serviceOnly(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := s.auth.Service(r); err != nil {
+			return err
+		}
+		return fn(w, r)
+	}
 }
 
 type productPage struct {
@@ -122,7 +132,7 @@ type productRequest struct {
 }
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
-	if err := httpkit.RequireAdmin(r); err != nil {
+	if _, err := s.auth.Admin(r); err != nil {
 		return err
 	}
 	var req productRequest
@@ -140,7 +150,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
-	if err := httpkit.RequireAdmin(r); err != nil {
+	if _, err := s.auth.Admin(r); err != nil {
 		return err
 	}
 	var req productRequest
@@ -174,7 +184,7 @@ type stockRequest struct {
 }
 
 func (s *Service) adjustStock(w http.ResponseWriter, r *http.Request) error {
-	if err := httpkit.RequireAdmin(r); err != nil {
+	if _, err := s.auth.Admin(r); err != nil {
 		return err
 	}
 	var req stockRequest

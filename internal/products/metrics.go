@@ -27,6 +27,9 @@ type Metrics struct {
 	InventoryAlerts metric.Int64Counter     // inventory_alerts_total{severity}
 	Errors          metric.Int64Counter     // product_errors_total{error_type,endpoint}
 	DBQueryDuration metric.Float64Histogram // product_db_query_duration_seconds{query_type}
+	// ReservationsExpired counts reservations the service released itself
+	// because their order was not confirmed in time.
+	ReservationsExpired metric.Int64Counter // product_reservations_expired_total
 
 	// Observed at collection time from the store and the pool.
 	countByCategory metric.Int64ObservableGauge   // products_count_by_category{category}
@@ -70,6 +73,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		metric.WithDescription("Latency of one SQL statement of the product service, by query type."),
 		metric.WithExplicitBucketBoundaries(dbQueryBuckets...))
 	add(err)
+	m.ReservationsExpired, err = meter.Int64Counter("product.reservations.expired", metric.WithUnit("{reservation}"),
+		metric.WithDescription("Stock reservations released by the product service because their order was not confirmed within the reservation TTL."))
+	add(err)
 	m.countByCategory, err = meter.Int64ObservableGauge("products.count_by_category", metric.WithUnit("{product}"),
 		metric.WithDescription("Products in the catalog per category, read from the database."))
 	add(err)
@@ -101,6 +107,7 @@ var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found"
 // primeRoute.
 func (m *Metrics) primeZero() {
 	ctx := context.Background()
+	m.ReservationsExpired.Add(ctx, 0)
 	for _, r := range []cloudcart.StockReason{cloudcart.StockPurchase, cloudcart.StockCancellation, cloudcart.StockReturn, cloudcart.StockRestock} {
 		m.StockUpdates.Add(ctx, 0, metric.WithAttributes(attribute.String("reason", string(r))))
 	}

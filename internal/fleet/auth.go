@@ -1,0 +1,78 @@
+package fleet
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+
+	"github.com/cloudcart/cloudcart/internal/authn"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/users/token"
+)
+
+// lazySecret is the fleet's service credential, resolved by the first
+// service that needs it: services that neither send nor check it never
+// touch the file.
+type lazySecret struct {
+	mu  sync.Mutex
+	tok string
+}
+
+// serviceToken is the fleet's service credential: the configured one, else
+// the one in the token file (default <data-dir>/service.token), generated
+// with mode 0600 on first start.
+func (e *Env) serviceToken() (string, error) {
+	e.secret.mu.Lock()
+	defer e.secret.mu.Unlock()
+	if e.secret.tok != "" {
+		return e.secret.tok, nil
+	}
+	file := cmp.Or(e.ServiceTokenFile, filepath.Join(e.DataDir, authn.ServiceTokenFile))
+	tok, created, err := authn.LoadServiceToken(e.ServiceToken, file)
+	if err != nil {
+		return "", err
+	}
+	if created {
+		e.Log.Info("generated the service credential; services in other processes need the same (CLOUDCART_SERVICE_TOKEN or --service-token-file)", "file", file)
+	}
+	e.secret.tok = tok
+	return tok, nil
+}
+
+// usersURL is where a service finds the user service's JWK Set: the
+// configured URL, else the in-process user service, else (under serve)
+// the user service's port on localhost.
+func usersURL(env *Env, configured string) string {
+	if v := cmp.Or(configured, env.BuiltURL("users")); v != "" {
+		return v
+	}
+	port, ok := env.Ports["users"]
+	if !ok || port == 0 {
+		port = 8001
+		for _, p := range Planned {
+			if p.Name == "users" {
+				port = p.Port
+			}
+		}
+	}
+	return fmt.Sprintf("http://localhost:%d", port)
+}
+
+// newAuthenticator is a service's authn: tokens verified against the user
+// service's JWK Set at usersURL (fetched with a traced client, cached), and
+// the fleet's service credential.
+func newAuthenticator(env *Env, u *Unit, usersURL string) (*authn.Authenticator, error) {
+	secret, err := env.serviceToken()
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: token.DefaultFetchTimeout, Transport: &httpkit.Transport{
+		Tracer: u.Telemetry.Tracer("cloudcart/authn"), Propagator: u.Telemetry.Propagator}}
+	return authn.New(authn.Options{
+		Keys:   authn.JWKS(usersURL, client),
+		Issuer: env.Users.issuer(), Audience: env.Users.audience(),
+		ServiceToken: secret,
+	})
+}
