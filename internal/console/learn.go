@@ -27,6 +27,16 @@ type actionView struct {
 	Runnable bool   `json:"runnable"`
 }
 
+// AddServiceURL adds a service the Learn page's buttons may call, such as
+// the OTLP receiver, known only after the console is built. Call it before
+// the console serves.
+func (c *Console) AddServiceURL(service, url string) {
+	if c.o.ServiceURLs == nil {
+		c.o.ServiceURLs = map[string]string{}
+	}
+	c.o.ServiceURLs[service] = url
+}
+
 func (c *Console) learnRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/api/lessons", c.lessons)
 	mux.HandleFunc("POST /console/api/lessons/{id}/actions/{n}", c.writes(c.lessonAction))

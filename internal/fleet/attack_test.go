@@ -16,7 +16,7 @@ func TestAttackMatrix(t *testing.T) {
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.Products.ReservationTTL = ttl
 		c.Orders.DemoEndpoints = false // serve's default
-		c.Gateway.RateLimit = -1 // the matrix is many requests from one client
+		c.Gateway.RateLimit = -1       // the matrix is many requests from one client
 	})
 	urls := map[string]string{}
 	for _, u := range f.Units() {

@@ -23,6 +23,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/chaos"
 	"github.com/cloudcart/cloudcart/internal/console"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/learn"
 	"github.com/cloudcart/cloudcart/internal/promengine"
 )
 
@@ -147,6 +148,9 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	u := &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}
 	if err := withTraces(env, con.handler, reg, eng, u); err != nil { // traces.go
 		return nil, err
+	}
+	if u.otlpURL != "" {
+		con.console.AddServiceURL(learn.OTLPService, u.otlpURL) // the Learn page's OTLP lesson
 	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
 		if !eng.Ready() {

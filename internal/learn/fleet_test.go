@@ -39,8 +39,15 @@ func TestLessonsOnAFleet(t *testing.T) {
 		Chaos:      fleet.ChaosConfig{Token: testChaosToken},
 		Gateway:    fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second},
 		Prometheus: &fleet.PrometheusConfig{Profile: fleet.DemoProfile},
+		Traces:     &fleet.TracesConfig{OTLPListen: "127.0.0.1:0"},
 	})
-	r := &learn.Runner{BaseURL: f.URL, EngineURL: f.URL("prometheus"), ChaosToken: testChaosToken}
+	baseURL := func(service string) string {
+		if service == learn.OTLPService {
+			return f.OTLPURL()
+		}
+		return f.URL(service)
+	}
+	r := &learn.Runner{BaseURL: baseURL, EngineURL: f.URL("prometheus"), ChaosToken: testChaosToken}
 	ctx := context.Background()
 
 	t.Run("console", func(t *testing.T) { consoleAPI(t, f.URL("prometheus")) })

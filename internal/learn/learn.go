@@ -46,7 +46,10 @@ type Action struct {
 	Service string `json:"service,omitempty"`
 	Method  string `json:"method,omitempty"`
 	Path    string `json:"path,omitempty"` // with its query string
-	Body    string `json:"body,omitempty"` // JSON
+	// Body is JSON. {now_ns} in it stands for the current time in Unix
+	// nanoseconds (OTLP's timeUnixNano), filled in when the request is
+	// sent; a curl line computes it with date.
+	Body string `json:"body,omitempty"`
 	// Expect is the status the request answers when it works as the
 	// lesson intends; 0 means any 2xx. Not checked for repeated requests,
 	// whose mix of answers is the point.
@@ -68,6 +71,14 @@ type Action struct {
 	Link string `json:"link,omitempty"`
 }
 
+// NowNanos in an action's body is replaced by the current time in Unix
+// nanoseconds.
+const NowNanos = "{now_ns}"
+
+// OTLPService is the Service name of the fleet's OTLP/HTTP receiver
+// (--otlp.listen, :4318 under `cloudcart run`).
+const OTLPService = "otlp"
+
 // HTTP reports whether the action is a request to a service.
 func (a Action) HTTP() bool { return a.Service != "" }
 
@@ -87,7 +98,8 @@ func (a Action) Curl(base string) string {
 		b.WriteString(` -H "Authorization: Bearer $(cat data/chaos.token)"`)
 	}
 	if a.Body != "" {
-		b.WriteString(" -H 'Content-Type: application/json' -d '" + a.Body + "'")
+		body := strings.ReplaceAll(a.Body, NowNanos, `'"$(date +%s)"'000000000`)
+		b.WriteString(" -H 'Content-Type: application/json' -d '" + body + "'")
 	}
 	if a.Repeat > 1 {
 		b.WriteString(" -o /dev/null -w '%{http_code} '; done; echo")

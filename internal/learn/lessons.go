@@ -153,6 +153,23 @@ Identifiers such as the order id or the trace id never become labels (see the ca
 		},
 	},
 	{
+		ID: "otlp-push", Title: "Pushing over OTLP", Source: "003 · OTLP → Collector → Prometheus",
+		Goal: "Push a metric from any program over OTLP and find it in PromQL under the name Prometheus gives it.",
+		Explain: `Reference 003's services don't expose /metrics: they *push* OTLP to an OpenTelemetry Collector, which Prometheus scrapes (deploy/otel-collector, docs/otlp.md). ` + "`cloudcart run`" + ` has the receiving end built in: an OTLP/HTTP receiver on :4318 takes ` + "`/v1/metrics`" + ` into the embedded TSDB through Prometheus's own OTLP translation, and ` + "`/v1/traces`" + ` into the trace store. Any OpenTelemetry SDK finds it with ` + "`OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318`" + `.
+
+The translation decides the names you query: dots become underscores, the unit becomes a suffix (units in braces such as ` + "`{event}`" + ` are dropped), a monotonic sum gets ` + "`_total`" + `, and the resource's ` + "`service.name`" + ` becomes the ` + "`job`" + ` label. The action below pushes a counter ` + "`lesson.pushed`" + ` of 5 events from a made-up ` + "`learner-app`" + `, as an SDK would.`,
+		Question: "Push vs pull: when would you put an OpenTelemetry Collector in between?",
+		Answer:   `When the program can't be scraped: it lives shorter than a scrape interval (a batch job, a function), sits behind NAT or a firewall, or runs where you can't run service discovery. When you want one pipeline for metrics, traces and logs, with batching, retries, sampling, redaction and attribute rewriting in one place instead of in every service. When you send to several backends, or may switch vendors: the app speaks OTLP, the Collector's config decides where it goes. Pull stays simpler for long-lived services Prometheus can reach: it knows when a target is down, and nothing buffers.`,
+		Actions: []Action{
+			{Label: "Push a counter over OTLP/HTTP (JSON), as an SDK would", Service: OTLPService, Method: "POST", Path: "/v1/metrics", Console: true,
+				Body: `{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"learner-app"}}]},"scopeMetrics":[{"scope":{"name":"lesson"},"metrics":[{"name":"lesson.pushed","unit":"{event}","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asInt":"5","timeUnixNano":"` + NowNanos + `"}]}}]}]}]}`},
+			{Label: "Point any OpenTelemetry program at the receiver", Command: "export OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318"},
+		},
+		Checks: []Check{
+			{Description: "the pushed counter is in the TSDB as lesson_pushed_total, with its service as job", Query: `lesson_pushed_total{job="learner-app"} > 0`},
+		},
+	},
+	{
 		ID: "native-histograms", Title: "Native histograms beside the classic ones", Source: "004 · buckets · Prometheus 3",
 		Goal: "Compare a classic histogram's p95 with a native histogram's, and see what each costs in series.",
 		Explain: `Reference 004 picks bucket bounds by hand (` + "`0.005, 0.01, 0.025, ...`" + `): a classic histogram is one series per bound, and ` + "`histogram_quantile`" + ` can only interpolate between them, so a p99 between 1 s and 2.5 s is a guess somewhere in that gap. A **native histogram** (stable in Prometheus 3) is one series whose buckets grow exponentially (about 9% apart here) and are only stored where observations fell: sharper quantiles for fewer series, with no layout to choose.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,7 +67,7 @@ func (r *Runner) Do(ctx context.Context, a Action) (Result, error) {
 	for range max(a.Repeat, 1) {
 		var body io.Reader
 		if a.Body != "" {
-			body = strings.NewReader(a.Body)
+			body = strings.NewReader(strings.ReplaceAll(a.Body, NowNanos, strconv.FormatInt(r.now().UnixNano(), 10)))
 		}
 		req, err := http.NewRequestWithContext(ctx, a.Method, strings.TrimSuffix(base, "/")+a.Path, body)
 		if err != nil {
