@@ -118,7 +118,7 @@ func (c *Console) chaosRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("GET /console/api/chaos/scenarios", c.chaos(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"scenarios": Scenarios(), "targets": ChaosTargets})
+		_ = json.NewEncoder(w).Encode(map[string]any{"scenarios": Scenarios(), "targets": ChaosTargets(c.o.Services)})
 	}))
 	for _, action := range []string{"enable", "disable"} {
 		mux.HandleFunc("POST /console/api/chaos/"+action, c.writes(c.chaos(func(w http.ResponseWriter, r *http.Request) {

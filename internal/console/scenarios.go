@@ -2,6 +2,7 @@ package console
 
 import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // Scenario is a named chaos setting one click away in the console: it
@@ -21,9 +22,12 @@ type Scenario struct {
 	Reset              bool                   `json:"reset,omitempty"`
 }
 
-// ChaosTargets are the services a fault can be set on, as the chaos
-// service names them, and "*" for every service without its own faults.
-var ChaosTargets = []string{"gateway", "users", "products", "orders", "notifier", "aggregator", cloudcart.ChaosTargetAll}
+// ChaosTargets are the services of table t a fault can be set on, as the
+// chaos service names them, and "*" for every service without its own
+// faults.
+func ChaosTargets(t services.Table) []string {
+	return append(t.ChaosTargets(), cloudcart.ChaosTargetAll)
+}
 
 // Scenarios lists the console's scenarios. The alerts fire within about
 // a minute on the demo profile while requests reach the service.

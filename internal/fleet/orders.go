@@ -3,6 +3,7 @@ package fleet
 import (
 	"cmp"
 	"context"
+	"flag"
 	"net/http"
 	"time"
 
@@ -23,6 +24,21 @@ type OrdersConfig struct {
 	PaymentLatency, PaymentJitter           time.Duration
 	PaymentFailureRate                      float64
 	ShipAfter, DeliverAfter, PendingTimeout time.Duration
+}
+
+// ordersFlags are the order service's flags.
+func ordersFlags(fs *flag.FlagSet, c *Config) {
+	o := &c.Orders
+	fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
+	fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
+	fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL that GET /users on the order service proxies to (reference 003)")
+	fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in `run`: the in-process one); none: client prices, no stock")
+	fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
+	fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
+	fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.005, "share of payments the simulated provider declines (0.5%: inside the orders SLO's 1% budget, so a healthy shop raises no burn alert)")
+	fs.DurationVar(&o.ShipAfter, "orders.ship-after", 5*time.Second, "a confirmed order ships after this long")
+	fs.DurationVar(&o.DeliverAfter, "orders.deliver-after", 10*time.Second, "a shipped order is delivered after this long")
+	fs.DurationVar(&o.PendingTimeout, "orders.pending-timeout", 30*time.Second, "a pending order older than this was abandoned: fail it and release its stock")
 }
 
 // buildOrders assembles the order service: telemetry, instrumented store,
@@ -56,7 +72,7 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		inv = orders.NewProductClient(url, client)
 	}
 	svc, err := orders.New(orders.Options{
-		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
+		ServiceName: env.Service.ServiceName, Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
 		Workers: c.Workers, QueueSize: c.QueueSize, Inventory: inv,
 		Payments: orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())).
 			WithChaos(env.platform.chaos.PaymentFailureRate),
@@ -68,5 +84,5 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("order", "order.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping})
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"flag"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
@@ -12,6 +13,11 @@ import (
 // ProductsConfig configures the product service.
 type ProductsConfig struct {
 	SeedSize int // products generated into an empty catalog
+}
+
+// productsFlags are the product service's flags.
+func productsFlags(fs *flag.FlagSet, c *Config) {
+	fs.IntVar(&c.Products.SeedSize, "products.seed-size", 300, "products generated into an empty catalog")
 }
 
 // buildProducts assembles the product service.
@@ -41,5 +47,5 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Closers = append(u.Closers, svc.Close)
-	return u.serve(env, httpkit.ServiceMetricNames("product", "product.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping})
 }

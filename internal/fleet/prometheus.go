@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,10 +24,11 @@ import (
 	"github.com/cloudcart/cloudcart/internal/console"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/promengine"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // PrometheusJob is the embedded engine's own job and service name.
-const PrometheusJob = "cloudcart-prometheus"
+const PrometheusJob = services.PrometheusJob
 
 // PrometheusConfig configures the embedded engine of `cloudcart run`.
 type PrometheusConfig struct {
@@ -78,7 +80,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpkit.Server{
-		Addr:    env.Addr(env.Service),
+		Addr:    env.Addr(env.Service.Service),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}),
 		Logger:  env.Log,
 	}
@@ -150,7 +152,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
 func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log}
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, Services: env.table()}
 	for _, u := range targets {
 		switch u.Service.Name {
 		case "chaos":
@@ -211,10 +213,35 @@ func writeRules(dir string) (string, error) {
 // engine itself, and the shipped rule files. It is also written to disk
 // beside the rules, so users can read what the engine runs.
 func generateConfig(p Profile, units []*Unit) ([]byte, error) {
+	var jobs [][2]string
+	for _, u := range units {
+		addr, err := url.Parse(u.Server.URL())
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, [2]string{u.Service.ServiceName, addr.Host})
+	}
+	return scrapeConfig(p, jobs)
+}
+
+// ScrapeConfig is the prometheus.yml `cloudcart run` generates, for the
+// plan of this configuration: every service of its table and the engine,
+// each at its configured port on --bind (127.0.0.1 when all interfaces).
+func (c *Config) ScrapeConfig(p Profile) ([]byte, error) {
+	var jobs [][2]string
+	for _, s := range c.table().Planned() {
+		host := cmp.Or(c.Bind, "127.0.0.1")
+		jobs = append(jobs, [2]string{s.ServiceName, net.JoinHostPort(host, strconv.Itoa(c.Port(s.Name)))})
+	}
+	return scrapeConfig(p, jobs)
+}
+
+// scrapeConfig is a prometheus.yml scraping each job (name, host:port).
+func scrapeConfig(p Profile, jobs [][2]string) ([]byte, error) {
 	type staticConfig struct {
 		Targets []string `yaml:"targets"`
 	}
-	type scrapeConfig struct {
+	type scrapeJob struct {
 		JobName       string         `yaml:"job_name"`
 		StaticConfigs []staticConfig `yaml:"static_configs"`
 	}
@@ -224,9 +251,9 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 		EvaluationInterval string `yaml:"evaluation_interval"`
 	}
 	type config struct {
-		Global        global         `yaml:"global"`
-		RuleFiles     []string       `yaml:"rule_files"`
-		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
+		Global        global      `yaml:"global"`
+		RuleFiles     []string    `yaml:"rule_files"`
+		ScrapeConfigs []scrapeJob `yaml:"scrape_configs"`
 	}
 	c := config{
 		Global: global{
@@ -236,14 +263,10 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 		},
 		RuleFiles: []string{"rules/*.yml"},
 	}
-	for _, u := range units {
-		addr, err := url.Parse(u.Server.URL())
-		if err != nil {
-			return nil, err
-		}
-		c.ScrapeConfigs = append(c.ScrapeConfigs, scrapeConfig{
-			JobName:       u.Service.ServiceName,
-			StaticConfigs: []staticConfig{{Targets: []string{addr.Host}}},
+	for _, j := range jobs {
+		c.ScrapeConfigs = append(c.ScrapeConfigs, scrapeJob{
+			JobName:       j[0],
+			StaticConfigs: []staticConfig{{Targets: []string{j[1]}}},
 		})
 	}
 	b, err := yaml.Marshal(c)

@@ -7,21 +7,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/users/token"
 )
-
-// HTTPMetricNames are the gateway's HTTP families (reference 002 §2.1):
-// http_requests_total{method,route,status},
-// http_request_duration_seconds{method,route,status} and
-// http_requests_in_flight.
-var HTTPMetricNames = httpkit.MetricNames{
-	Requests:          "http.requests",
-	Duration:          "http.request.duration",
-	InFlight:          "http.requests.in_flight",
-	RouteLabel:        "route",
-	DurationHasStatus: true,
-}
 
 // Client classes label rate_limit_exceeded_total. Reference 002 labels it
 // by ip_address, which is unbounded; CloudCart keeps the class, and the

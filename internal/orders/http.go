@@ -201,7 +201,7 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) health(w http.ResponseWriter, r *http.Request) error {
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "service": "order-service", "queue_depth": s.QueueDepth()})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "service": s.name, "queue_depth": s.QueueDepth()})
 	return nil
 }
 

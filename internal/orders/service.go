@@ -30,14 +30,17 @@ const (
 
 // Options build a Service. Store and Metrics are required.
 type Options struct {
-	Store     cloudcart.OrderStore
-	Metrics   *Metrics
-	Meter     metric.Meter // for the queue-depth callback
-	Tracer    trace.Tracer
-	Logger    *slog.Logger
-	Now       func() time.Time
-	QueueSize int
-	Workers   int
+	// ServiceName is the service's service.name (its row of the service
+	// table), which GET /health reports.
+	ServiceName string
+	Store       cloudcart.OrderStore
+	Metrics     *Metrics
+	Meter       metric.Meter // for the queue-depth callback
+	Tracer      trace.Tracer
+	Logger      *slog.Logger
+	Now         func() time.Time
+	QueueSize   int
+	Workers     int
 
 	// Inventory is the product service; Standalone{} (client prices, no
 	// stock) when nil.
@@ -63,6 +66,7 @@ const (
 
 // Service processes orders.
 type Service struct {
+	name    string
 	store   cloudcart.OrderStore
 	m       *Metrics
 	tracer  trace.Tracer
@@ -97,6 +101,7 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("orders: Store and Metrics are required")
 	}
 	s := &Service{
+		name:    o.ServiceName,
 		store:   o.Store,
 		m:       o.Metrics,
 		tracer:  o.Tracer,

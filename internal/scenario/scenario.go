@@ -22,6 +22,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/load"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // Alert names an alert and the labels that tell it from the other alerts
@@ -103,23 +104,26 @@ type Scenario struct {
 }
 
 // OutageTargets are the services service-down may stop, with their job
-// names (docs/naming.md). The chaos service and the notification worker
-// cannot be stopped (cloudcart.ChaosFaults.Outage).
-var OutageTargets = map[string]string{
-	"gateway": "api-gateway", "users": "user-service", "products": "product-service",
-	"orders": "order-service", "aggregator": "metrics-aggregator",
-}
+// names: those of the service table t an outage fault may take down
+// (services.Service.Outage; never the chaos service nor the notification
+// worker, cloudcart.ChaosFaults.Outage).
+func OutageTargets(t services.Table) map[string]string { return t.OutageTargets() }
 
-// All returns every scenario, in the order `cloudcart scenario all` runs
-// them: payment-outage before error-spike, whose failed orders would
-// otherwise still be in the long windows of the SLO alert payment-outage
-// times (an error budget remembers). service is the service that
-// service-down stops (a key of OutageTargets; "" for orders).
-func All(service string) []Scenario {
+// All returns every scenario of CloudCart's fleet (services.All), in the
+// order `cloudcart scenario all` runs them; see Of.
+func All(service string) []Scenario { return Of(services.All, service) }
+
+// Of returns every scenario of the fleet of service table t, in the order
+// `cloudcart scenario all` runs them: payment-outage before error-spike,
+// whose failed orders would otherwise still be in the long windows of the
+// SLO alert payment-outage times (an error budget remembers). service is
+// the service that service-down stops (a key of OutageTargets(t); "" for
+// orders).
+func Of(t services.Table, service string) []Scenario {
 	if service == "" {
 		service = "orders"
 	}
-	job := OutageTargets[service]
+	job := OutageTargets(t)[service]
 	downSeverity := "page"
 	if service == "aggregator" {
 		downSeverity = "ticket"
