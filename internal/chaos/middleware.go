@@ -212,15 +212,17 @@ func (m *Middleware) delay(l *cloudcart.LatencyFault) time.Duration {
 
 // RouteFinder finds the route pattern a request will be served by;
 // *http.ServeMux is one.
-type RouteFinder interface {
-	Handler(r *http.Request) (h http.Handler, pattern string)
-}
+type RouteFinder = httpkit.RouteFinder
 
 // Wrap injects faults into next's requests. Put it inside the HTTP metrics
 // middleware, so injected errors and delays are measured like real ones.
-// Per-route rules need the route template before the request is served:
-// next must be a RouteFinder (an *http.ServeMux is); for any other handler
-// only the target's rules apply.
+// next should be a RouteFinder (an *http.ServeMux is; httpkit.WithRoutes
+// makes one): per-route rules need the route template before the request
+// is served, and an injected answer carries the route the mux would have
+// matched in r.Pattern, so the metrics middleware labels it by its
+// template as the mux would have (an unmatched path stays unmatched). For
+// any other handler only the target's rules apply, and injected answers
+// are labelled unmatched.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	ctx := context.Background()
 	m.errors.Add(ctx, 0)
@@ -232,10 +234,11 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		pattern, found := "", false
 		route := ""
 		if mux != nil && s.HasRoutes(m.target) {
-			_, pattern := mux.Handler(r)
-			route = httpkit.RouteLabel(pattern)
+			_, pattern = mux.Handler(r)
+			route, found = httpkit.RouteLabel(pattern), true
 		}
 		f, ok := s.FaultsFor(m.target, route)
 		if !ok {
@@ -243,6 +246,13 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		ft := m.decide(f)
+		if ft.fail != 0 || ft.hangFor > 0 {
+			// The answer is ours: label it as the mux would have.
+			if !found && mux != nil {
+				_, pattern = mux.Handler(r)
+			}
+			r.Pattern = pattern
+		}
 		ctx := r.Context()
 		span := trace.SpanFromContext(ctx)
 		if ft.delay > 0 {

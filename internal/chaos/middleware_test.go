@@ -86,6 +86,53 @@ func TestErrorRateMatches5xx(t *testing.T) {
 	}
 }
 
+// TestInjectedAnswersCarryTheRoute: an injected error or timeout is
+// counted under the route template the request would have been served by,
+// never under the catch-all pattern of a mux in front of the service
+// (httpkit.Server's "/"), and a path no route matches stays unmatched.
+func TestInjectedAnswersCarryTheRoute(t *testing.T) {
+	s := mustMiddleware(t, "orders", seq(0))
+	outer := http.NewServeMux() // as httpkit.Server mounts a service
+	outer.Handle("/", s.h)
+	s.h = outer
+	s.mw.Apply(settings(true, map[string]cloudcart.ChaosFaults{
+		"orders": {Error: &cloudcart.ErrorFault{Rate: 1, Status: 500}},
+	}))
+	for _, path := range []string{"/orders/42", "/orders/43", "/orders", "/nowhere"} {
+		if c := s.get(t, path); c != http.StatusInternalServerError {
+			t.Fatalf("GET %s: %d, want the injected 500", path, c)
+		}
+	}
+	// A timeout fault on one route: its 504 carries that route too.
+	s.mw.Apply(cloudcart.ChaosSettings{Enabled: true, Version: 2, Targets: map[string]cloudcart.ChaosFaults{
+		"orders": {Routes: map[string]cloudcart.ChaosFaults{"/orders/{id}": {Timeout: &cloudcart.TimeoutFault{Rate: 1, AfterMS: 1}}}},
+	}})
+	if c := s.get(t, "/orders/44"); c != http.StatusGatewayTimeout {
+		t.Fatalf("GET /orders/44: %d, want the injected 504", c)
+	}
+	reg := s.tel.Registry
+	for _, tc := range []struct {
+		endpoint, status string
+		want             float64
+	}{
+		{"/orders/{id}", "500", 2},
+		{"/orders", "500", 1},
+		{httpkit.UnmatchedRoute, "500", 1},
+		{"/orders/{id}", "504", 1},
+		{"/", "500", 0},
+		{"/", "504", 0},
+	} {
+		got := telemetrytest.Value(t, reg, "order_http_requests_total",
+			map[string]string{"method": "GET", "endpoint": tc.endpoint, "status": tc.status})
+		if got != tc.want {
+			t.Errorf("order_http_requests_total{endpoint=%q,status=%q} = %v, want %v", tc.endpoint, tc.status, got, tc.want)
+		}
+	}
+	if n := telemetrytest.Value(t, reg, "order_http_request_duration_seconds", map[string]string{"endpoint": "/orders/{id}"}); n != 3 {
+		t.Errorf("order_http_request_duration_seconds{endpoint=\"/orders/{id}\"} count = %v, want 3", n)
+	}
+}
+
 func TestMiddlewareDecisions(t *testing.T) {
 	lat := &cloudcart.LatencyFault{Probability: 0.5, FixedMS: 20, JitterMS: 10}
 	for _, tc := range []struct {

@@ -195,6 +195,27 @@ func RouteLabel(pattern string) string {
 	return pattern
 }
 
+// RouteFinder finds the route pattern a request will be served by;
+// *http.ServeMux is one. Middleware that answers before the mux (the chaos
+// middleware) uses it to label the answer by its route template.
+type RouteFinder interface {
+	Handler(r *http.Request) (h http.Handler, pattern string)
+}
+
+// WithRoutes returns h as a RouteFinder that finds routes in mux: for a
+// service whose handler wraps its mux (the gateway measures payloads
+// around it).
+func WithRoutes(h http.Handler, mux RouteFinder) http.Handler { return routed{h, mux} }
+
+type routed struct {
+	h   http.Handler
+	mux RouteFinder
+}
+
+func (r routed) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.h.ServeHTTP(w, req) }
+
+func (r routed) Handler(req *http.Request) (http.Handler, string) { return r.mux.Handler(req) }
+
 // MethodLabel maps a request method onto a closed set; anything else is
 // "_OTHER" (the OpenTelemetry convention), so made-up methods cannot create
 // series.
