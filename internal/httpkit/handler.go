@@ -4,8 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
@@ -21,8 +27,10 @@ type Handlers struct {
 	CountError func(ctx context.Context, errorType, endpoint string)
 }
 
-// Handle wraps fn, registered at the route template endpoint.
-func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// Handle wraps fn. Its errors are counted under the route template the
+// mux matched (RouteLabel(r.Pattern)), so a route is typed once, in its
+// mux pattern.
+func (h Handlers) Handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := fn(w, r)
 		if err == nil {
@@ -33,7 +41,7 @@ func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Req
 		}
 		var c counted
 		if h.CountError != nil && !errors.As(err, &c) {
-			h.CountError(r.Context(), ErrorType(err), endpoint)
+			h.CountError(r.Context(), ErrorType(err), RouteLabel(r.Pattern))
 		}
 		if cloudcart.ErrorCode(err) == cloudcart.EUNAVAILABLE {
 			w.Header().Set("Retry-After", "1")
@@ -104,4 +112,41 @@ func RequireAdmin(r *http.Request) error {
 		return cloudcart.Errorf(cloudcart.EFORBIDDEN, "this operation needs the admin role")
 	}
 	return nil
+}
+
+// ErrorCounter records a service's <svc>_errors_total{error_type,endpoint}.
+// Both labels come from closed sets (ErrorType's values and route
+// templates), so it keeps one precomputed attribute set per pair, built on
+// first use: counting an error builds no attributes.
+type ErrorCounter struct {
+	c    metric.Int64Counter
+	mu   sync.Mutex                                     // serialises cache misses
+	opts atomic.Pointer[map[[2]string]metric.AddOption] // copy-on-write
+}
+
+// NewErrorCounter counts on c.
+func NewErrorCounter(c metric.Int64Counter) *ErrorCounter {
+	e := &ErrorCounter{c: c}
+	e.opts.Store(&map[[2]string]metric.AddOption{})
+	return e
+}
+
+// Add counts one error of errorType at the route template endpoint.
+func (e *ErrorCounter) Add(ctx context.Context, errorType, endpoint string) {
+	k := [2]string{errorType, endpoint}
+	opt, ok := (*e.opts.Load())[k]
+	if !ok {
+		e.mu.Lock()
+		old := *e.opts.Load()
+		if opt, ok = old[k]; !ok {
+			opt = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+			next := make(map[[2]string]metric.AddOption, len(old)+1)
+			maps.Copy(next, old)
+			next[k] = opt
+			e.opts.Store(&next)
+		}
+		e.mu.Unlock()
+	}
+	e.c.Add(ctx, 1, opt)
 }

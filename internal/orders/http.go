@@ -19,16 +19,16 @@ import (
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
-	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder))
-	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders))
-	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))
-	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle("/orders/{id}/cancel", s.cancel))
-	mux.HandleFunc("POST /simulate", h.Handle("/simulate", s.simulate))
-	mux.HandleFunc("GET /slow", h.Handle("/slow", s.slow))
+	mux.HandleFunc("POST /orders", h.Handle(s.createOrder))
+	mux.HandleFunc("GET /orders", h.Handle(s.listOrders))
+	mux.HandleFunc("GET /orders/{id}", h.Handle(s.getOrder))
+	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle(s.cancel))
+	mux.HandleFunc("POST /simulate", h.Handle(s.simulate))
+	mux.HandleFunc("GET /slow", h.Handle(s.slow))
 	if s.users != nil {
 		mux.Handle("GET /users", s.users)
 	}
-	mux.HandleFunc("GET /health", h.Handle("/health", s.health))
+	mux.HandleFunc("GET /health", h.Handle(s.health))
 	return mux
 }
 
@@ -62,7 +62,7 @@ func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	err = s.PlaceOrder(r.Context(), o, fail, "/orders")
+	err = s.PlaceOrder(r.Context(), o, fail, httpkit.RouteLabel(r.Pattern))
 	if errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) { // a concurrent retry won
 		prev, ferr := s.store.FindOrderByIdempotencyKey(r.Context(), key)
 		if ferr != nil {

@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 // Bucket layouts, in seconds, each fitted to its quantity. Every layout has
@@ -25,6 +27,7 @@ var (
 // Metrics are the order service's instruments. The comments give the
 // Prometheus names users query.
 type Metrics struct {
+	errors             *httpkit.ErrorCounter       // Errors, with precomputed attribute sets
 	Processed          metric.Int64Counter         // orders_processed_total{status}
 	Duration           metric.Float64Histogram     // order_duration_seconds
 	ProcessingDuration metric.Float64Histogram     // order_processing_duration_seconds
@@ -111,5 +114,6 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	for _, st := range []string{"success", "failed", "error"} {
 		m.Payments.Add(ctx, 0, metric.WithAttributes(attribute.String("status", st)))
 	}
+	m.errors = httpkit.NewErrorCounter(m.Errors)
 	return m, nil
 }

@@ -387,8 +387,7 @@ func (s *Service) release(ctx context.Context, id string) {
 // countError records order_errors_total. errorType and endpoint come from
 // closed sets: error codes of this package and route templates.
 func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
-	s.m.Errors.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+	s.m.errors.Add(ctx, errorType, endpoint)
 }
 
 // GetOrder returns one order.

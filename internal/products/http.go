@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
@@ -17,23 +14,23 @@ import (
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
-	mux.HandleFunc("GET /products", h.Handle("/products", s.list))
-	mux.HandleFunc("GET /products/search", h.Handle("/products/search", s.search))
-	mux.HandleFunc("GET /products/top", h.Handle("/products/top", s.topViewed))
-	mux.HandleFunc("GET /products/{sku}", h.Handle("/products/{sku}", s.get))
-	mux.HandleFunc("GET /categories", h.Handle("/categories", s.categories))
-	mux.HandleFunc("POST /products", h.Handle("/products", s.create))
-	mux.HandleFunc("PUT /products/{sku}", h.Handle("/products/{sku}", s.update))
-	mux.HandleFunc("POST /products/{sku}/stock", h.Handle("/products/{sku}/stock", s.adjustStock))
-	mux.HandleFunc("POST /reservations", h.Handle("/reservations", s.reserve))
-	mux.HandleFunc("GET /reservations/{order}", h.Handle("/reservations/{order}", s.getReservation))
-	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle("/reservations/{order}/commit", s.commit))
-	mux.HandleFunc("POST /reservations/{order}/release", h.Handle("/reservations/{order}/release", s.release))
+	mux.HandleFunc("GET /products", h.Handle(s.list))
+	mux.HandleFunc("GET /products/search", h.Handle(s.search))
+	mux.HandleFunc("GET /products/top", h.Handle(s.topViewed))
+	mux.HandleFunc("GET /products/{sku}", h.Handle(s.get))
+	mux.HandleFunc("GET /categories", h.Handle(s.categories))
+	mux.HandleFunc("POST /products", h.Handle(s.create))
+	mux.HandleFunc("PUT /products/{sku}", h.Handle(s.update))
+	mux.HandleFunc("POST /products/{sku}/stock", h.Handle(s.adjustStock))
+	mux.HandleFunc("POST /reservations", h.Handle(s.reserve))
+	mux.HandleFunc("GET /reservations/{order}", h.Handle(s.getReservation))
+	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle(s.commit))
+	mux.HandleFunc("POST /reservations/{order}/release", h.Handle(s.release))
 	return mux
 }
 
 func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
-	s.m.Errors.Add(ctx, 1, metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+	s.m.errors.Add(ctx, errorType, endpoint)
 }
 
 type productPage struct {

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 var (
@@ -20,6 +21,7 @@ var (
 // Metrics are the product service's instruments; comments give the
 // Prometheus names.
 type Metrics struct {
+	errors          *httpkit.ErrorCounter   // Errors, with precomputed attribute sets
 	ListTime        metric.Float64Histogram // product_list_time_seconds{category}
 	SearchTime      metric.Float64Histogram // product_search_time_seconds
 	Views           metric.Int64Counter     // product_views_total{category}
@@ -95,6 +97,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	for _, sev := range []string{"warning", "critical"} {
 		m.InventoryAlerts.Add(ctx, 0, metric.WithAttributes(attribute.String("severity", sev)))
 	}
+	m.errors = httpkit.NewErrorCounter(m.Errors)
 	return m, nil
 }
 

@@ -17,20 +17,20 @@ import (
 // /.well-known/jwks.json.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /auth/register", s.handle("/auth/register", s.register))
-	mux.HandleFunc("POST /auth/login", s.handle("/auth/login", s.login))
-	mux.HandleFunc("GET /users/me", s.handle("/users/me", s.authed(s.getMe)))
-	mux.HandleFunc("PATCH /users/me", s.handle("/users/me", s.authed(s.updateMe)))
-	mux.HandleFunc("GET /users", s.handle("/users", s.authed(s.listUsers)))
-	mux.HandleFunc("GET /users/{id}", s.handle("/users/{id}", s.authed(s.getUser)))
-	mux.HandleFunc("PATCH /users/{id}", s.handle("/users/{id}", s.authed(s.updateUser)))
+	mux.HandleFunc("POST /auth/register", s.handle(s.register))
+	mux.HandleFunc("POST /auth/login", s.handle(s.login))
+	mux.HandleFunc("GET /users/me", s.handle(s.authed(s.getMe)))
+	mux.HandleFunc("PATCH /users/me", s.handle(s.authed(s.updateMe)))
+	mux.HandleFunc("GET /users", s.handle(s.authed(s.listUsers)))
+	mux.HandleFunc("GET /users/{id}", s.handle(s.authed(s.getUser)))
+	mux.HandleFunc("PATCH /users/{id}", s.handle(s.authed(s.updateUser)))
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	return mux
 }
 
 // handle turns a handler's error into the JSON error response and counts
 // it in user_errors_total.
-func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+func (s *Service) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := fn(w, r)
 		if err == nil {
@@ -39,7 +39,7 @@ func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Req
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			err = cloudcart.Errorf(cloudcart.EUNAVAILABLE, "request ended before the user service finished")
 		}
-		s.m.Errors.Add(r.Context(), 1, s.m.errorOption(errorType(err), endpoint))
+		s.m.errors.Add(r.Context(), errorType(err), httpkit.RouteLabel(r.Pattern))
 		if cloudcart.ErrorCode(err) == cloudcart.EUNAUTHORIZED {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cloudcart"`)
 		}

@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 // Bucket layouts in seconds. bcrypt at cost 10–14 takes ~50 ms to ~1 s on
@@ -46,6 +48,7 @@ var (
 // (user_http_requests_total, user_request_duration_seconds,
 // user_http_requests_in_flight) come from the httpkit middleware.
 type Metrics struct {
+	errors             *httpkit.ErrorCounter   // Errors, with precomputed attribute sets
 	Registrations      metric.Int64Counter     // user_registrations_total{status}
 	Logins             metric.Int64Counter     // user_logins_total{success}
 	PasswordHashing    metric.Float64Histogram // password_hashing_duration_seconds
@@ -144,6 +147,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.Logins.Add(ctx, 0, m.loginFailed)
 	m.AuthSuccess.Add(ctx, 0)
 	m.DBConnectionErrors.Add(ctx, 0)
+	m.errors = httpkit.NewErrorCounter(m.Errors)
 	return m, nil
 }
 
@@ -161,10 +165,4 @@ func (m *Metrics) login(ctx context.Context, ok bool) {
 
 func (m *Metrics) authFailed(ctx context.Context, reason string) {
 	m.AuthFailures.Add(ctx, 1, m.authFailure[reason])
-}
-
-// errorOption labels user_errors_total. Both values come from closed sets:
-// the error types of errorType and the route templates of Handler.
-func (m *Metrics) errorOption(errorType, endpoint string) metric.AddOption {
-	return metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint))
 }
