@@ -230,6 +230,59 @@ func TestCommandErrors(t *testing.T) {
 	}
 }
 
+// TestServeFlags: `serve NAME -h` lists the process's flags and what
+// that service reads, registered next to its wiring; `serve -h` and
+// `run -h` list every service's. CLOUDCART_* variables of another
+// service's flags are ignored, not errors (a shared env file works).
+func TestServeFlags(t *testing.T) {
+	flagsOf := func(args ...string) []string {
+		t.Helper()
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		var names []string
+		for _, m := range regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(string(out), -1) {
+			names = append(names, m[1])
+		}
+		return names
+	}
+	shared := []string{"bind", "data-dir", "log.format", "log.level", "nats.listen", "nats.url", "postgres-dsn"}
+	orders := flagsOf("serve", "orders", "-h")
+	for _, want := range append(shared, "orders.port", "orders.workers", "orders.products-url", "orders.payment-failure-rate") {
+		if !slices.Contains(orders, want) {
+			t.Errorf("serve orders -h lacks --%s: %v", want, orders)
+		}
+	}
+	for _, f := range orders {
+		if !slices.Contains(shared, f) && !strings.HasPrefix(f, "orders.") {
+			t.Errorf("serve orders -h lists --%s, which the order service does not read", f)
+		}
+	}
+	gw := flagsOf("serve", "--bind", "127.0.0.1", "gateway", "-h")
+	for _, want := range []string{"gateway.rate-limit", "gateway.orders-url", "orders.port", "users.token-issuer"} {
+		if !slices.Contains(gw, want) {
+			t.Errorf("serve gateway -h lacks --%s: %v", want, gw)
+		}
+	}
+	all, run := flagsOf("serve", "-h"), flagsOf("run", "-h")
+	for _, s := range fleet.Services {
+		if !slices.Contains(all, s.Name+".port") || !slices.Contains(run, s.Name+".port") {
+			t.Errorf("serve -h or run -h lacks --%s.port", s.Name)
+		}
+		if len(flagsOf("serve", s.Name, "-h")) >= len(all) {
+			t.Errorf("serve %s -h lists every flag", s.Name)
+		}
+	}
+	if len(run) <= len(all) || !slices.Contains(run, "prometheus.retention.time") {
+		t.Errorf("run -h lists %d flags, serve -h %d", len(run), len(all))
+	}
+	cmd := exec.Command(binary, "serve", "orders", "--gateway.rate-limit", "1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "-gateway.rate-limit") {
+		t.Errorf("serve orders --gateway.rate-limit: %v %s", err, out)
+	}
+}
+
 // upTargets returns the jobs whose up sample is 1, from the embedded
 // Prometheus API.
 func upTargets(tb testing.TB, promURL string) (up, total int) {
