@@ -65,6 +65,11 @@ func (c *commonFlags) parse(args []string) error {
 	if err := applyEnv(c.fs); err != nil {
 		return err
 	}
+	return c.parseArgs(args)
+}
+
+// parseArgs parses the command line alone.
+func (c *commonFlags) parseArgs(args []string) error {
 	// Flags may come before and after positional arguments
 	// (`serve orders --bind 127.0.0.1`).
 	c.args = nil

@@ -277,6 +277,14 @@ func TestServeFlags(t *testing.T) {
 	if len(run) <= len(all) || !slices.Contains(run, "prometheus.retention.time") {
 		t.Errorf("run -h lists %d flags, serve -h %d", len(run), len(all))
 	}
+	// The environment sets the flags a process has, and only those.
+	for _, tc := range []struct{ service, bad string }{{"orders", "CLOUDCART_ORDERS_WORKERS"}, {"gateway", "CLOUDCART_GATEWAY_RATE_LIMIT"}} {
+		env := exec.Command(binary, "serve", tc.service)
+		env.Env = append(os.Environ(), "CLOUDCART_ORDERS_WORKERS=x", "CLOUDCART_GATEWAY_RATE_LIMIT=x")
+		if out, err := env.CombinedOutput(); err == nil || !strings.Contains(string(out), tc.bad+`="x"`) {
+			t.Errorf("serve %s with %s=x (and the other service's set to x too): %v %s", tc.service, tc.bad, err, out)
+		}
+	}
 	cmd := exec.Command(binary, "serve", "orders", "--gateway.rate-limit", "1")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "-gateway.rate-limit") {
 		t.Errorf("serve orders --gateway.rate-limit: %v %s", err, out)

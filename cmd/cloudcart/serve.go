@@ -51,7 +51,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // value is not taken for the name.
 func serveName(args []string) string {
 	c := newCommonFlags("serve", "", io.Discard)
-	_ = c.parse(args) // errors (-h included) are reported by the real parse
+	_ = c.parseArgs(args) // errors (-h included) are reported by the real parse
 	if len(c.args) == 0 {
 		return ""
 	}
