@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // InjectedLatencyBuckets are the bounds of chaos_injected_latency_ms, in
@@ -80,18 +80,11 @@ func NewMiddleware(o MiddlewareOptions) (*Middleware, error) {
 	if m.rnd == nil {
 		m.rnd = rand.Float64
 	}
-	var err, e error
-	m.latency, e = o.Meter.Float64Histogram("chaos.injected.latency_ms", metric.WithUnit("{ms}"),
-		metric.WithDescription("Latency the chaos middleware added to a request, in milliseconds."),
-		metric.WithExplicitBucketBoundaries(InjectedLatencyBuckets...))
-	err = errors.Join(err, e)
-	m.errors, e = o.Meter.Int64Counter("chaos.injected.errors", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests the chaos middleware answered with an injected 5xx error."))
-	err = errors.Join(err, e)
-	m.timeouts, e = o.Meter.Int64Counter("chaos.injected.timeouts", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests the chaos middleware made hang until the client gave up or the bound passed, then answered 504."))
-	err = errors.Join(err, e)
-	return m, err
+	in := telemetry.NewInstruments(o.Meter)
+	m.latency = in.Histogram("chaos.injected.latency_ms", "{ms}", "Latency the chaos middleware added to a request, in milliseconds.", InjectedLatencyBuckets)
+	m.errors = in.Counter("chaos.injected.errors", "{request}", "Requests the chaos middleware answered with an injected 5xx error.")
+	m.timeouts = in.Counter("chaos.injected.timeouts", "{request}", "Requests the chaos middleware made hang until the client gave up or the bound passed, then answered 504.")
+	return m, in.Err()
 }
 
 // Apply makes s the settings in force. The bus watcher calls it on every

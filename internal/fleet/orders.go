@@ -49,11 +49,11 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	db, err := u.openDB(ctx, env, sqlstore.Options{
-		Tracer:           tracer,
-		QueryDuration:    m.DBQueryDuration,
-		ConnectionErrors: m.DBConnectionErrors,
-	})
+	dbm, err := sqlstore.NewMetrics(meter, sqlstore.MetricsOptions{Prefix: env.Service.Prefix, ConnectionErrors: true})
+	if err != nil {
+		return err
+	}
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, Metrics: dbm})
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "order", cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
 		return err
 	}
 	c := env.Orders

@@ -27,7 +27,11 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, QueryDuration: m.DBQueryDuration, MaxOpenConns: 8})
+	dbm, err := sqlstore.NewMetrics(meter, sqlstore.MetricsOptions{Prefix: env.Service.Prefix})
+	if err != nil {
+		return err
+	}
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, Metrics: dbm, MaxOpenConns: 8})
 	if err != nil {
 		return err
 	}
@@ -35,7 +39,7 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "product", cloudcart.EventInventoryLowStock); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventInventoryLowStock); err != nil {
 		return err
 	}
 	svc, err := products.New(ctx, products.Options{

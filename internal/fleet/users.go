@@ -72,11 +72,11 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	db, err := u.openDB(ctx, env, sqlstore.Options{
-		Tracer:           tracer,
-		QueryDuration:    m.DBQueryDuration,
-		ConnectionErrors: m.DBConnectionErrors,
-	})
+	dbm, err := sqlstore.NewMetrics(meter, sqlstore.MetricsOptions{Prefix: env.Service.Prefix, ConnectionErrors: true})
+	if err != nil {
+		return err
+	}
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, Metrics: dbm})
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventUserRegistered); err != nil {
 		return err
 	}
 	keyFile := env.Users.KeyFile

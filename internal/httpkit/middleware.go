@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // MetricNames names one service's HTTP instruments. They are OTel names;
@@ -85,20 +87,13 @@ func NewMiddleware(meter metric.Meter, tracer trace.Tracer, prop propagation.Tex
 	if m.prop == nil {
 		m.prop = propagation.TraceContext{}
 	}
-	var err, e error
-	m.requests, e = meter.Int64Counter(names.Requests, metric.WithUnit("{request}"),
-		metric.WithDescription("HTTP requests served, by method, route template and status code."))
-	err = errors.Join(err, e)
-	m.duration, e = meter.Float64Histogram(names.Duration, metric.WithUnit("s"),
-		metric.WithDescription("HTTP request latency from first byte read to handler return."),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...))
-	err = errors.Join(err, e)
-	m.inFlight, e = meter.Int64UpDownCounter(names.InFlight, metric.WithUnit("{request}"),
-		metric.WithDescription("HTTP requests being served right now."))
-	err = errors.Join(err, e)
+	in := telemetry.NewInstruments(meter)
+	m.requests = in.Counter(names.Requests, "{request}", "HTTP requests served, by method, route template and status code.")
+	m.duration = in.Histogram(names.Duration, "s", "HTTP request latency from first byte read to handler return.", DurationBuckets)
+	m.inFlight = in.UpDownCounter(names.InFlight, "{request}", "HTTP requests being served right now.")
 	empty := map[attrKey]*attrs{}
 	m.cache.Store(&empty)
-	return m, err
+	return m, in.Err()
 }
 
 // Wrap instruments next, which should be the service's *http.ServeMux.

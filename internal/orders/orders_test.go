@@ -40,7 +40,7 @@ func mustFixture(tb testing.TB, backend string, opts ...option) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{QueryDuration: m.DBQueryDuration})
+	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{Metrics: sqlstoretest.MustMetrics(tb, meter, sqlstore.MetricsOptions{Prefix: "order", ConnectionErrors: true})})
 	store, err := sqlstore.NewOrderStore(context.Background(), db)
 	if err != nil {
 		tb.Fatal(err)

@@ -33,7 +33,7 @@ func mustFixture(tb testing.TB, backend string, seed int) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{QueryDuration: m.DBQueryDuration})
+	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{Metrics: sqlstoretest.MustMetrics(tb, meter, sqlstore.MetricsOptions{Prefix: "product"})})
 	store, err := sqlstore.NewProductStore(context.Background(), db)
 	if err != nil {
 		tb.Fatal(err)

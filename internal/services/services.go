@@ -26,6 +26,10 @@ type Service struct {
 	// "order-service" (docs/naming.md).
 	ServiceName string
 	Port        int // default port
+	// Prefix starts the names of its own metrics: "order" gives
+	// order_errors_total, order_db_query_duration_seconds, … ("" for the
+	// gateway, whose families reference 002 names without one).
+	Prefix string
 	// HTTP names its HTTP instruments (reference 002 / docs/naming.md).
 	HTTP httpkit.MetricNames
 	// Chaos: the chaos middleware runs in front of its routes, so faults
@@ -56,15 +60,15 @@ type Table []Service
 // All is CloudCart's fleet, in start order.
 var All = Table{
 	{Name: "users", ServiceName: "user-service", Port: 8001,
-		HTTP: httpkit.ServiceMetricNames("user", "user.request.duration"), Chaos: true, Outage: true},
+		Prefix: "user", HTTP: httpkit.ServiceMetricNames("user", "user.request.duration"), Chaos: true, Outage: true},
 	{Name: "products", ServiceName: "product-service", Port: 8002,
-		HTTP: httpkit.ServiceMetricNames("product", "product.request.duration"), Chaos: true, Outage: true},
+		Prefix: "product", HTTP: httpkit.ServiceMetricNames("product", "product.request.duration"), Chaos: true, Outage: true},
 	{Name: "orders", ServiceName: "order-service", Port: 8003,
-		HTTP: httpkit.ServiceMetricNames("order", "order.http.request.duration"), Chaos: true, Outage: true},
+		Prefix: "order", HTTP: httpkit.ServiceMetricNames("order", "order.http.request.duration"), Chaos: true, Outage: true},
 	{Name: cloudcart.ChaosServiceTarget, ServiceName: "chaos-service", Port: 8004,
-		HTTP: httpkit.ServiceMetricNames("chaos", "chaos.request.duration")},
+		Prefix: "chaos", HTTP: httpkit.ServiceMetricNames("chaos", "chaos.request.duration")},
 	{Name: cloudcart.ChaosNotifierTarget, ServiceName: "notification-worker", Port: 8005,
-		HTTP: httpkit.ServiceMetricNames("notification", "notification.http.request.duration"), Chaos: true},
+		Prefix: "notification", HTTP: httpkit.ServiceMetricNames("notification", "notification.http.request.duration"), Chaos: true},
 	// The gateway comes late: it proxies to the services built before it.
 	{Name: "gateway", ServiceName: "api-gateway", Port: 8080,
 		// http_requests_total{method,route,status},
@@ -75,7 +79,7 @@ var All = Table{
 		Chaos: true, Outage: true},
 	// The aggregator comes last: it scrapes every service built before it.
 	{Name: "aggregator", ServiceName: "metrics-aggregator", Port: 8006,
-		HTTP: httpkit.ServiceMetricNames("aggregator", "aggregator.http.request.duration"), Chaos: true, Outage: true},
+		Prefix: "aggregator", HTTP: httpkit.ServiceMetricNames("aggregator", "aggregator.http.request.duration"), Chaos: true, Outage: true},
 }
 
 // Prometheus is the embedded engine of `cloudcart run`: part of the plan

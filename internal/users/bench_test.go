@@ -21,7 +21,7 @@ func BenchmarkLogin(b *testing.B) {
 	for _, cost := range []int{users.MinBcryptCost, users.DefaultBcryptCost} {
 		tel := telemetrytest.MustNew(b)
 		m, _ := users.NewMetrics(tel.Meter("bench"))
-		db := sqlstoretest.MustOpen(b, "sqlite", sqlstore.Options{QueryDuration: m.DBQueryDuration})
+		db := sqlstoretest.MustOpen(b, "sqlite", sqlstore.Options{Metrics: sqlstoretest.MustMetrics(b, tel.Meter("bench"), sqlstore.MetricsOptions{Prefix: "user", ConnectionErrors: true})})
 		store, err := sqlstore.NewUserStore(context.Background(), db)
 		if err != nil {
 			b.Fatal(err)

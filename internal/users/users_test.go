@@ -73,7 +73,7 @@ func mustFixture(tb testing.TB, db dbConfig) *fixture {
 		tb.Fatal(err)
 	}
 	d, err := sqlstore.Open(context.Background(), sqlstore.Options{DSN: db.dsn, Path: db.path,
-		QueryDuration: m.DBQueryDuration, ConnectionErrors: m.DBConnectionErrors})
+		Metrics: sqlstoretest.MustMetrics(tb, meter, sqlstore.MetricsOptions{Prefix: "user", ConnectionErrors: true})})
 	if err != nil {
 		tb.Fatal(err)
 	}
