@@ -14,7 +14,7 @@ import (
 var (
 	// Listing and search read a few hundred rows: sub-millisecond to tens
 	// of milliseconds.
-	readBuckets    = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+	readBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
 )
 
 // Metrics are the product service's instruments; comments give the
