@@ -11,6 +11,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/chaos"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
@@ -35,7 +36,7 @@ func mustMiddleware(tb testing.TB, target string, rnd func() float64) *service {
 	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	mux.HandleFunc("GET /orders", ok)
 	mux.HandleFunc("GET /orders/{id}", ok)
-	hm, err := httpkit.NewMiddleware(meter, nil, nil, httpkit.ServiceMetricNames("order", "order.http.request.duration"))
+	hm, err := httpkit.NewMiddleware(meter, nil, nil, services.All.MustLookup("orders").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func mustFixture(tb testing.TB, opts ...func(*gateway.Options)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mw, err := httpkit.NewMiddleware(f.tel.Meter("test"), f.tel.Tracer("test"), f.tel.Propagator, gatewayService.HTTP)
+	mw, err := httpkit.NewMiddleware(f.tel.Meter("test"), f.tel.Tracer("test"), f.tel.Propagator, services.All.MustLookup("gateway").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -578,6 +578,3 @@ func ExampleParseTrustedProxies() {
 	fmt.Println(p, err)
 	// Output: [10.0.0.0/8 192.168.1.10/32 ::1/128] <nil>
 }
-
-// gatewayService is the gateway's row of the service table.
-var gatewayService, _ = services.All.Lookup("gateway")

@@ -99,6 +99,16 @@ func (t Table) Lookup(name string) (Service, bool) {
 	return Service{}, false
 }
 
+// MustLookup is Lookup for a name written in code (tests, wiring): it
+// panics when t has no such service.
+func (t Table) MustLookup(name string) Service {
+	s, ok := t.Lookup(name)
+	if !ok {
+		panic("services: no service " + name)
+	}
+	return s
+}
+
 // Names are the serve names, in order.
 func (t Table) Names() []string {
 	out := make([]string, 0, len(t))
