@@ -124,6 +124,8 @@ func Of(t services.Table, service string) []Scenario {
 		service = "orders"
 	}
 	job := OutageTargets(t)[service]
+	jobOf := func(name string) string { s, _ := t.Lookup(name); return s.ServiceName }
+	gwJob, ordersJob, productsJob, notifierJob := jobOf("gateway"), jobOf("orders"), jobOf("products"), jobOf(cloudcart.ChaosNotifierTarget)
 	downSeverity := "page"
 	if service == "aggregator" {
 		downSeverity = "ticket"
@@ -137,10 +139,10 @@ func Of(t services.Table, service string) []Scenario {
 				"(chaos latency), so p95 passes 1 s and the gateway latency SLO (500 ms) burns its budget.",
 			Cause: "chaos: gateway latency, probability 1, 1200 ms + up to 300 ms",
 			Expect: Alert{Name: "HighLatency", Labels: map[string]string{
-				"job": "api-gateway", "sli": "http"}},
+				"job": gwJob, "sli": "http"}},
 			Severity: "ticket",
 			Also:     []string{`ErrorBudgetBurn{slo="gateway-latency",severity="page"}`},
-			Symptom:  Symptom{Series: `chaos_injected_latency_ms_count{job="api-gateway"}`, Rises: true, What: "an injected delay counted"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`chaos_injected_latency_ms_count{job=%q}`, gwJob), Rises: true, What: "an injected delay counted"},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.Targets["gateway"] = cloudcart.ChaosFaults{Latency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 1200, JitterMS: 300}}
 			}),
@@ -154,8 +156,8 @@ func Of(t services.Table, service string) []Scenario {
 			Expect: Alert{Name: "ErrorBudgetBurn", Labels: map[string]string{
 				"slo": "orders-availability", "severity": "page"}},
 			Severity: "page",
-			Also:     []string{`HighErrorRate{job="order-service",sli="orders"}`},
-			Symptom:  Symptom{Series: `order_payments_processed_total{job="order-service",status="failed"}`, Rises: true, What: "a declined payment counted"},
+			Also:     []string{fmt.Sprintf(`HighErrorRate{job=%q,sli="orders"}`, ordersJob)},
+			Symptom:  Symptom{Series: fmt.Sprintf(`order_payments_processed_total{job=%q,status="failed"}`, ordersJob), Rises: true, What: "a declined payment counted"},
 			Load:     &load.Config{Rate: 1, Journeys: map[string]float64{load.Order: 1}},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.PaymentFailureRate = 1
@@ -167,10 +169,10 @@ func Of(t services.Table, service string) []Scenario {
 			Description: "Reference 001's error spike: the order service's POST /simulate places synthetic orders " +
 				"through the real queue, workers and payment step, half of them made to fail.",
 			Cause:    fmt.Sprintf("POST /simulate?count=%d&error_rate=%g on the order service every %s", simulateCount, simulateErrorRate, simulateEvery),
-			Expect:   Alert{Name: "HighErrorRate", Labels: map[string]string{"job": "order-service", "sli": "orders"}},
+			Expect:   Alert{Name: "HighErrorRate", Labels: map[string]string{"job": ordersJob, "sli": "orders"}},
 			Severity: "page",
 			Also:     []string{`ErrorBudgetBurn{slo="orders-availability"}`},
-			Symptom:  Symptom{Series: `orders_processed_total{job="order-service",status="failure"}`, Rises: true, What: "a failed order counted"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`orders_processed_total{job=%q,status="failure"}`, ordersJob), Rises: true, What: "a failed order counted"},
 			apply:    simulateErrors,
 		},
 		{
@@ -179,9 +181,9 @@ func Of(t services.Table, service string) []Scenario {
 			Description: "The notification worker takes 5 s over every event it consumes (chaos consume_latency) " +
 				"while shoppers place 2 orders a second: events back up on the bus and the consumer lag passes 30 s.",
 			Cause:    "chaos: notifier consume_latency 5000 ms, plus 2 orders/s",
-			Expect:   Alert{Name: "HighConsumerLag", Labels: map[string]string{"job": "notification-worker"}},
+			Expect:   Alert{Name: "HighConsumerLag", Labels: map[string]string{"job": notifierJob}},
 			Severity: "ticket",
-			Symptom:  Symptom{Series: `notification_consumer_lag_seconds{job="notification-worker"}`, Above: 5, What: "consumer lag above 5 s"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`notification_consumer_lag_seconds{job=%q}`, notifierJob), Above: 5, What: "consumer lag above 5 s"},
 			Load:     &load.Config{Rate: 2, Journeys: map[string]float64{load.Order: 1}},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.Targets[cloudcart.ChaosNotifierTarget] = cloudcart.ChaosFaults{ConsumeLatency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 5000}}
@@ -195,7 +197,7 @@ func Of(t services.Table, service string) []Scenario {
 			Cause:    fmt.Sprintf("chaos: %s outage", service),
 			Expect:   Alert{Name: "UpstreamServiceDown", Labels: map[string]string{"job": job}},
 			Severity: downSeverity,
-			Also:     []string{`HighErrorRate{job="api-gateway",sli="http"}`},
+			Also:     []string{fmt.Sprintf(`HighErrorRate{job=%q,sli="http"}`, gwJob)},
 			Symptom:  Symptom{Series: fmt.Sprintf(`up{job=%q}`, job), Below: &one, What: "a failed scrape (up == 0)"},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.Targets[service] = cloudcart.ChaosFaults{Outage: true}
@@ -207,9 +209,9 @@ func Of(t services.Table, service string) []Scenario {
 			Description: "A bulk order through the gateway takes a product one unit below its low-stock " +
 				"threshold; an admin restock puts it back. Needs the admin account (--users.admin-email).",
 			Cause:    "a bulk order of one product, down to threshold - 1",
-			Expect:   Alert{Name: "LowStock", Labels: map[string]string{"job": "product-service"}},
+			Expect:   Alert{Name: "LowStock", Labels: map[string]string{"job": productsJob}},
 			Severity: "info",
-			Symptom:  Symptom{Series: `low_stock_products_count{job="product-service"}`, Above: 0, What: "a product below its threshold"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`low_stock_products_count{job=%q}`, productsJob), Above: 0, What: "a product below its threshold"},
 			prepare:  restockLowProducts,
 			apply:    drainProduct,
 		},

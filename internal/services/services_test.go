@@ -113,7 +113,17 @@ func TestScenariosDeriveFromTheTable(t *testing.T) {
 	if got := scenario.OutageTargets(renamed); got["checkout"] != "checkout-service" || got["orders"] != "" || got["chaos"] != "" || got["notifier"] != "" {
 		t.Errorf("outage targets %v", got)
 	}
-	for _, sc := range scenario.Of(renamed, "checkout") {
+	// A job is a service's, wherever a scenario expects or watches it.
+	rejobbed := services.All.With("orders", func(s *services.Service) { s.ServiceName = "checkout-service" })
+	b, err := json.Marshal(scenario.Of(rejobbed, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "order-service") || strings.Count(string(b), "checkout-service") < 3 {
+		t.Errorf("scenarios of the fleet whose order service is checkout-service:\n%s", b)
+	}
+	all := scenario.Of(renamed, "checkout")
+	for _, sc := range all {
 		if sc.Name == "service-down" {
 			if job := sc.Expect.Labels["job"]; job != "checkout-service" || sc.Symptom.Series != `up{job="checkout-service"}` {
 				t.Errorf("service-down expects %v, watches %s", sc.Expect, sc.Symptom.Series)
