@@ -59,7 +59,10 @@ func mustStart(tb testing.TB, args ...string) *proc {
 		args = append([]string{"run", "--load.rate=0"}, args[1:]...)
 	}
 	for _, p := range fleet.Planned {
-		args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
+		// serve NAME has only that service's port flag.
+		if args[0] == "run" || args[1] == p.Name {
+			args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
+		}
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=")
