@@ -39,8 +39,8 @@ type Service struct {
 }
 
 // wiring is each service's build and flags, by serve name. A row of
-// services.All without wiring here makes every fleet fail to build (and
-// TestEveryServiceIsWired fail).
+// services.All without wiring here stops the program at start (Services
+// below), so no test and no command runs until it is wired.
 var wiring = map[string]Service{
 	"users":      {build: buildUsers, flags: usersFlags},
 	"products":   {build: buildProducts, flags: productsFlags},
