@@ -120,14 +120,14 @@ func RequireAdmin(r *http.Request) error {
 // first use: counting an error builds no attributes.
 type ErrorCounter struct {
 	c    metric.Int64Counter
-	mu   sync.Mutex                                     // serialises cache misses
-	opts atomic.Pointer[map[[2]string]metric.AddOption] // copy-on-write
+	mu   sync.Mutex                                       // serialises cache misses
+	opts atomic.Pointer[map[[2]string][]metric.AddOption] // copy-on-write
 }
 
 // NewErrorCounter counts on c.
 func NewErrorCounter(c metric.Int64Counter) *ErrorCounter {
 	e := &ErrorCounter{c: c}
-	e.opts.Store(&map[[2]string]metric.AddOption{})
+	e.opts.Store(&map[[2]string][]metric.AddOption{})
 	return e
 }
 
@@ -139,14 +139,14 @@ func (e *ErrorCounter) Add(ctx context.Context, errorType, endpoint string) {
 		e.mu.Lock()
 		old := *e.opts.Load()
 		if opt, ok = old[k]; !ok {
-			opt = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
-			next := make(map[[2]string]metric.AddOption, len(old)+1)
+			opt = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))}
+			next := make(map[[2]string][]metric.AddOption, len(old)+1)
 			maps.Copy(next, old)
 			next[k] = opt
 			e.opts.Store(&next)
 		}
 		e.mu.Unlock()
 	}
-	e.c.Add(ctx, 1, opt)
+	e.c.Add(ctx, 1, opt...) // a kept slice: the variadic call allocates none
 }
