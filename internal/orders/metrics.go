@@ -39,6 +39,7 @@ type Metrics struct {
 	queueDepth         metric.Int64ObservableGauge // order_queue_depth
 
 	success, failure metric.AddOption
+	payment          map[string]metric.AddOption // by status
 }
 
 // NewMetrics creates the instruments on meter.
@@ -72,9 +73,21 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.Value.Add(ctx, 0)
 	m.Cancelled.Add(ctx, 0)
 	m.Completed.Add(ctx, 0)
-	for _, st := range []string{"success", "failed", "error"} {
-		m.Payments.Add(ctx, 0, metric.WithAttributes(attribute.String("status", st)))
+	m.payment = map[string]metric.AddOption{}
+	for _, st := range []string{paymentSuccess, paymentFailed, paymentError} {
+		m.payment[st] = metric.WithAttributeSet(attribute.NewSet(attribute.String("status", st)))
+		m.Payments.Add(ctx, 0, m.payment[st])
 	}
 	m.errors = httpkit.NewErrorCounter(m.Errors)
 	return m, nil
 }
+
+// Payment outcomes (order_payments_processed_total{status}).
+const (
+	paymentSuccess = "success"
+	paymentFailed  = "failed" // declined
+	paymentError   = "error"  // provider unreachable
+)
+
+// paid counts one payment attempt by outcome.
+func (m *Metrics) paid(ctx context.Context, status string) { m.Payments.Add(ctx, 1, m.payment[status]) }

@@ -308,12 +308,12 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 	span.End()
 	switch cloudcart.ErrorCode(err) {
 	case "":
-		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "success")))
+		s.m.paid(ctx, paymentSuccess)
 	case cloudcart.EPAYMENT:
-		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "failed")))
+		s.m.paid(ctx, paymentFailed)
 		return s.fail(ctx, j, err, "payment_declined")
 	default:
-		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
+		s.m.paid(ctx, paymentError)
 		return s.fail(ctx, j, err, "upstream")
 	}
 

@@ -36,6 +36,8 @@ type Metrics struct {
 	topViewed       metric.Int64ObservableGauge   // product_top_viewed_views{product_id}
 
 	category map[string]metric.MeasurementOption // precomputed per category
+	reason   map[cloudcart.StockReason]metric.AddOption
+	severity map[string]metric.AddOption
 }
 
 // NewMetrics creates the instruments on meter.
@@ -60,11 +62,14 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		return nil, err
 	}
 	ctx := context.Background()
+	m.reason, m.severity = map[cloudcart.StockReason]metric.AddOption{}, map[string]metric.AddOption{}
 	for _, r := range []cloudcart.StockReason{cloudcart.StockPurchase, cloudcart.StockCancellation, cloudcart.StockReturn, cloudcart.StockRestock} {
-		m.StockUpdates.Add(ctx, 0, metric.WithAttributes(attribute.String("reason", string(r))))
+		m.reason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
+		m.StockUpdates.Add(ctx, 0, m.reason[r])
 	}
-	for _, sev := range []string{"warning", "critical"} {
-		m.InventoryAlerts.Add(ctx, 0, metric.WithAttributes(attribute.String("severity", sev)))
+	for _, sev := range []string{severityWarning, severityCritical} {
+		m.severity[sev] = metric.WithAttributeSet(attribute.NewSet(attribute.String("severity", sev)))
+		m.InventoryAlerts.Add(ctx, 0, m.severity[sev])
 	}
 	m.errors = httpkit.NewErrorCounter(m.Errors)
 	return m, nil
@@ -76,4 +81,24 @@ func (m *Metrics) categoryOpt(c string) metric.MeasurementOption {
 		return o
 	}
 	return m.category["all"]
+}
+
+// Inventory alert severities (inventory_alerts_total).
+const (
+	severityWarning  = "warning"  // below the product's threshold
+	severityCritical = "critical" // below cloudcart.CriticalStock
+)
+
+// stockUpdated counts one stock change.
+func (m *Metrics) stockUpdated(ctx context.Context, r cloudcart.StockReason) {
+	o, ok := m.reason[r]
+	if !ok { // a reason added to the domain but not here: still counted
+		o = metric.WithAttributes(attribute.String("reason", string(r)))
+	}
+	m.StockUpdates.Add(ctx, 1, o)
+}
+
+// inventoryAlert counts one low-stock crossing.
+func (m *Metrics) inventoryAlert(ctx context.Context, severity string) {
+	m.InventoryAlerts.Add(ctx, 1, m.severity[severity])
 }
