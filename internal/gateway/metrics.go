@@ -40,6 +40,7 @@ type Metrics struct {
 	JWTFailures       metric.Int64Counter     // jwt_validation_failures_total{reason}
 	UpstreamLatency   metric.Float64Histogram // upstream_service_latency_seconds{service,endpoint}
 	UpstreamErrors    metric.Int64Counter     // upstream_service_errors_total{service,status_code}
+	upstreamErrors    *telemetry.PairCounter  // UpstreamErrors, with precomputed attribute sets
 	CacheHits         metric.Int64Counter     // cache_hits_total
 	CacheMisses       metric.Int64Counter     // cache_misses_total
 	RequestPayload    metric.Float64Histogram // request_payload_bytes{route}
@@ -79,6 +80,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	m.CacheHits.Add(ctx, 0)
 	m.CacheMisses.Add(ctx, 0)
+	m.upstreamErrors = telemetry.NewPairCounter(m.UpstreamErrors, "service", "status_code")
 	return m, nil
 }
 
@@ -91,5 +93,5 @@ func (m *Metrics) jwtFailed(ctx context.Context, r token.Reason) {
 // upstreamError counts one failed backend call; code is an HTTP status or
 // one of the code* constants.
 func (m *Metrics) upstreamError(ctx context.Context, service, code string) {
-	m.UpstreamErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("service", service), attribute.String("status_code", code)))
+	m.upstreamErrors.Add(ctx, service, code)
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // Handlers adapts handlers that return an error: the error becomes the
@@ -116,37 +113,10 @@ func RequireAdmin(r *http.Request) error {
 
 // ErrorCounter records a service's <svc>_errors_total{error_type,endpoint}.
 // Both labels come from closed sets (ErrorType's values and route
-// templates), so it keeps one precomputed attribute set per pair, built on
-// first use: counting an error builds no attributes.
-type ErrorCounter struct {
-	c    metric.Int64Counter
-	mu   sync.Mutex                                       // serialises cache misses
-	opts atomic.Pointer[map[[2]string][]metric.AddOption] // copy-on-write
-}
+// templates), so counting an error builds no attributes.
+type ErrorCounter = telemetry.PairCounter
 
 // NewErrorCounter counts on c.
 func NewErrorCounter(c metric.Int64Counter) *ErrorCounter {
-	e := &ErrorCounter{c: c}
-	e.opts.Store(&map[[2]string][]metric.AddOption{})
-	return e
-}
-
-// Add counts one error of errorType at the route template endpoint.
-func (e *ErrorCounter) Add(ctx context.Context, errorType, endpoint string) {
-	k := [2]string{errorType, endpoint}
-	opt, ok := (*e.opts.Load())[k]
-	if !ok {
-		e.mu.Lock()
-		old := *e.opts.Load()
-		if opt, ok = old[k]; !ok {
-			opt = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))}
-			next := make(map[[2]string][]metric.AddOption, len(old)+1)
-			maps.Copy(next, old)
-			next[k] = opt
-			e.opts.Store(&next)
-		}
-		e.mu.Unlock()
-	}
-	e.c.Add(ctx, 1, opt...) // a kept slice: the variadic call allocates none
+	return telemetry.NewPairCounter(c, "error_type", "endpoint")
 }

@@ -1,8 +1,13 @@
 package telemetry
 
 import (
+	"context"
 	"errors"
+	"maps"
+	"sync"
+	"sync/atomic"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -81,4 +86,42 @@ func opts[O any](unit, desc string) []O {
 		out = append(out, any(metric.WithUnit(unit)).(O))
 	}
 	return out
+}
+
+// PairCounter adds to a counter with two labels whose values come from
+// closed sets (an error type and a route template, a service and a status
+// code). It keeps one precomputed attribute set per pair, built on first
+// use, so the hot path builds no attributes and allocates nothing.
+type PairCounter struct {
+	c          metric.Int64Counter
+	key1, key2 string
+	mu         sync.Mutex                                       // serialises cache misses
+	opts       atomic.Pointer[map[[2]string][]metric.AddOption] // copy-on-write
+}
+
+// NewPairCounter counts on c with labels key1 and key2.
+func NewPairCounter(c metric.Int64Counter, key1, key2 string) *PairCounter {
+	p := &PairCounter{c: c, key1: key1, key2: key2}
+	p.opts.Store(&map[[2]string][]metric.AddOption{})
+	return p
+}
+
+// Add counts one with key1=v1, key2=v2.
+func (p *PairCounter) Add(ctx context.Context, v1, v2 string) {
+	k := [2]string{v1, v2}
+	opt, ok := (*p.opts.Load())[k]
+	if !ok {
+		p.mu.Lock()
+		old := *p.opts.Load()
+		if opt, ok = old[k]; !ok {
+			opt = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+				attribute.String(p.key1, v1), attribute.String(p.key2, v2)))}
+			next := make(map[[2]string][]metric.AddOption, len(old)+1)
+			maps.Copy(next, old)
+			next[k] = opt
+			p.opts.Store(&next)
+		}
+		p.mu.Unlock()
+	}
+	p.c.Add(ctx, 1, opt...) // a kept slice: the variadic call allocates none
 }

@@ -52,3 +52,42 @@ func TestInstruments(t *testing.T) {
 		t.Error("Err = nil after an invalid instrument name")
 	}
 }
+
+// TestPairCounter: each pair of label values is its own series, counted by
+// value, from any number of goroutines.
+func TestPairCounter(t *testing.T) {
+	tel := telemetrytest.MustNew(t)
+	in := telemetry.NewInstruments(tel.Meter("test"))
+	p := telemetry.NewPairCounter(in.Counter("upstream.errors", "{error}", "Failed calls."), "service", "status_code")
+	ctx := context.Background()
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 100 {
+				p.Add(ctx, "orders", "503")
+				p.Add(ctx, "users", "timeout")
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	p.Add(ctx, "orders", "502")
+	for _, tc := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{map[string]string{"service": "orders", "status_code": "503"}, 400},
+		{map[string]string{"service": "users", "status_code": "timeout"}, 400},
+		{map[string]string{"service": "orders", "status_code": "502"}, 1},
+		{map[string]string{"service": "orders"}, 401},
+	} {
+		if got := telemetrytest.Value(t, tel.Registry, "upstream_errors_total", tc.labels); got != tc.want {
+			t.Errorf("upstream_errors_total%v = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	if n := telemetrytest.Count(t, tel.Registry, "upstream_errors_total"); n != 3 {
+		t.Errorf("%d series, want 3", n)
+	}
+}
