@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // envName turns a flag name into its environment variable:
@@ -40,6 +41,8 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer, services ...stri
 	c.fs.StringVar(&c.cfg.PostgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text or json")
+	c.cfg.Histograms = telemetry.HistogramsBoth
+	c.fs.Var(&c.cfg.Histograms, "telemetry.histograms", "histograms on /metrics: classic (_bucket series), native (exponential, <name>_native; needs a protobuf scrape) or both (docs/histograms.md)")
 	if err := c.cfg.RegisterFlags(c.fs, services...); err != nil {
 		panic(err) // a service without wiring: a programming error
 	}

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/ruletest"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 )
 
@@ -31,7 +32,8 @@ import (
 // nats-server (JetStream) as the bus; Debian's Prometheus 2.42 scrapes them
 // with the shipped prometheus.yml and rules, and Debian's Alertmanager routes
 // with the shipped alertmanager.yml. The test copies of both files differ
-// from the shipped ones only in addresses (checked), so the production
+// from the shipped ones only in addresses (checked) and, for 2.42, the
+// two native-histogram fields of Prometheus 3, so the production
 // timing applies: 15 s scrapes and the rules' own `for`.
 //
 // It checks that every target is up, every rule group loaded and evaluates,
@@ -120,7 +122,14 @@ func TestMultiProcessFleet(t *testing.T) {
 	for _, s := range fleet.Services {
 		rewrite[fmt.Sprintf("%s:%d", s.Name, s.Port)] = addrs[s.Name]
 	}
-	mustWriteFile(t, filepath.Join(promDir, "prometheus.yml"), mustRewriteAddrs(t, "../../deploy/prometheus/prometheus.yml", rewrite))
+	// Prometheus 2.42 rejects the shipped file's 3.x native-histogram
+	// fields; it runs the file without them and scrapes the classic
+	// histograms (docs/histograms.md).
+	promCfg, _, err := ruletest.Config2x(mustRewriteAddrs(t, "../../deploy/prometheus/prometheus.yml", rewrite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWriteFile(t, filepath.Join(promDir, "prometheus.yml"), promCfg)
 	ruleFiles, err := filepath.Glob("../../deploy/prometheus/rules/*.yml")
 	if err != nil || len(ruleFiles) == 0 {
 		t.Fatalf("no rule files: %v", err)

@@ -15,6 +15,7 @@ package console
 
 import (
 	"cmp"
+	"context"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,11 @@ type Options struct {
 	NotifierURL string
 	// OrdersURL is the order service (POST /simulate, for the traffic button).
 	OrdersURL string
+	// PrometheusURL (the engine serving this console) and GatewayURL let
+	// the console run `cloudcart scenario`'s scenarios; AdminEmail and
+	// AdminPassword, the fleet's admin account, are what low-stock needs.
+	PrometheusURL, GatewayURL string
+	AdminEmail, AdminPassword string
 	// ScrapeInterval is the engine's scrape interval; the browser derives
 	// $__rate_interval from it as Grafana does. 15s if zero.
 	ScrapeInterval time.Duration
@@ -61,7 +67,13 @@ type Console struct {
 	log        *slog.Logger
 	dashboards []dashboards.Dashboard
 	files      map[string][]byte // dashboard JSON by uid
+	books      []Runbook
+	started    time.Time
 	handler    http.Handler
+	runs       runs
+	// ctx ends with Run's: a scenario run in progress stops with it.
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // New builds the console. It renders every dashboard's JSON once, so a
@@ -75,7 +87,8 @@ func New(o Options) (*Console, error) {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	c := &Console{o: o, log: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)).With("component", "console"),
-		files: map[string][]byte{}}
+		files: map[string][]byte{}, books: Runbooks(), started: time.Now().UTC().Truncate(time.Second)}
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	all, err := dashboards.All()
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -94,6 +107,14 @@ func New(o Options) (*Console, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.index(assets))
+	// The console's pages by path, Prometheus's among them (/graph is its
+	// expression browser): the browser's router reads the path.
+	for _, p := range Pages {
+		mux.HandleFunc("GET /"+p, c.index(assets))
+	}
+	mux.HandleFunc("GET /dashboards/{uid}", c.index(assets))
+	mux.HandleFunc("GET /runbooks/{anchor}", c.index(assets))
+	mux.HandleFunc("GET /console/api/runbooks", c.runbooks)
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /console/api/config", c.config)
 	mux.HandleFunc("GET /console/api/dashboards/{uid}", c.dashboard)
@@ -107,7 +128,13 @@ func New(o Options) (*Console, error) {
 	return c, nil
 }
 
-// Handler serves the console: "/" and everything under /console/.
+// Pages are the paths that answer with the console: its pages, and the
+// paths of Prometheus's own UI a Prometheus user types (/graph, /targets,
+// /alerts, /rules, /query).
+var Pages = []string{"graph", "query", "targets", "alerts", "rules", "dashboards", "chaos", "runbooks"}
+
+// Handler serves the console: "/", its pages (Pages) and everything under
+// /console/.
 func (c *Console) Handler() http.Handler { return c.handler }
 
 // contentSecurityPolicy allows nothing but this origin: no inline script
@@ -148,6 +175,12 @@ type Config struct {
 	Notifier              bool             `json:"notifier"`
 	Orders                bool             `json:"orders"`
 	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
+	// StartedAt is when this console (the fleet's process) started: the
+	// charts' default time range is the fleet's age.
+	StartedAt time.Time `json:"started_at"`
+	// SeriesColors colour series by name (failures red, successes green)
+	// as the Grafana dashboards' overrides do.
+	SeriesColors []dashboards.SeriesColor `json:"series_colors"`
 }
 
 // DashboardEntry lists one dashboard.
@@ -165,6 +198,8 @@ func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
 		Notifier:              c.o.NotifierURL != "",
 		Orders:                c.o.OrdersURL != "",
 		OrdersURL:             c.o.OrdersURL,
+		StartedAt:             c.started,
+		SeriesColors:          dashboards.SemanticColors,
 	}
 	for _, d := range c.dashboards {
 		cfg.Dashboards = append(cfg.Dashboards, DashboardEntry{UID: d.UID, Title: d.Title, File: d.File})

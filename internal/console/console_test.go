@@ -17,6 +17,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/console"
 	"github.com/cloudcart/cloudcart/internal/dashboards"
+	"github.com/cloudcart/cloudcart/internal/scenario"
 )
 
 const token = "console-test-token-0123456789"
@@ -66,8 +67,15 @@ func TestPagesAndAssets(t *testing.T) {
 			t.Errorf("GET %s: %d", p, resp.StatusCode)
 		}
 	}
-	if resp, _ := do(t, "GET", srv.URL+"/graph", "", nil); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /graph: %d", resp.StatusCode)
+	// Prometheus's UI paths and the console's own answer with the console.
+	for _, p := range []string{"/graph", "/targets", "/alerts", "/rules", "/query", "/chaos", "/dashboards", "/dashboards/cloudcart-slo", "/runbooks", "/runbooks/higherrorrate"} {
+		if resp, body := do(t, "GET", srv.URL+p, "", nil); resp.StatusCode != 200 || !strings.Contains(body, "/console/static/js/app.js") ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: %d %.100s", p, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/nope", "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope: %d", resp.StatusCode)
 	}
 	if resp, body := do(t, "GET", srv.URL+"/console/api/nothing", "", nil); resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) {
 		t.Errorf("unknown console API: %d %s", resp.StatusCode, body)
@@ -120,7 +128,11 @@ func TestDashboardsAreTheGrafanaFiles(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ScrapeIntervalSeconds != 1 || cfg.Chaos || cfg.Notifier || cfg.Orders || len(cfg.Dashboards) != 5 {
+	all, err := dashboards.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ScrapeIntervalSeconds != 1 || cfg.Chaos || cfg.Notifier || cfg.Orders || len(cfg.Dashboards) != len(all) {
 		t.Fatalf("config %+v", cfg)
 	}
 	for _, d := range cfg.Dashboards {
@@ -213,65 +225,72 @@ func TestChaosProxy(t *testing.T) {
 	if resp, body := do(t, "PUT", api+"targets/products", `{"error":{"rate":0.5,"status":503}}`, write); resp.StatusCode != 200 {
 		t.Fatalf("PUT target: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := do(t, "POST", api+"scenarios/orders-errors", "", map[string]string{"X-CloudCart-Console": "1", "Origin": srv.URL}); resp.StatusCode != 200 || strings.Contains(body, token) {
+	// A scenario needs the whole fleet; this one has only chaos.
+	if resp, body := do(t, "POST", api+"scenarios/error-spike", "", map[string]string{"X-CloudCart-Console": "1", "Origin": srv.URL}); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "whole fleet") {
 		t.Fatalf("scenario: %d %s", resp.StatusCode, body)
-	}
-	fake.mu.Lock()
-	s := fake.settings
-	fake.mu.Unlock()
-	if !s.Enabled || s.Targets["orders"].Error == nil || s.Targets["orders"].Error.Rate != 1 ||
-		s.Targets["users"].Latency == nil || s.Targets["products"].Error == nil {
-		t.Fatalf("after the scenario: %+v (the other targets must stay)", s)
 	}
 	if resp, _ := do(t, "DELETE", api+"targets/products", "", write); resp.StatusCode != 200 {
 		t.Fatalf("DELETE target: %d", resp.StatusCode)
 	}
-	if resp, _ := do(t, "POST", api+"scenarios/reset", "", write); resp.StatusCode != 200 {
-		t.Fatalf("reset: %d", resp.StatusCode)
+	fake.mu.Lock()
+	fake.settings.PaymentFailureRate = 0.5
+	fake.settings.Targets["notifier"] = cloudcart.ChaosFaults{ConsumeLatency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 5000}}
+	fake.mu.Unlock()
+	if resp, _ := do(t, "POST", api+"enable", "", write); resp.StatusCode != 200 {
+		t.Fatalf("enable: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "POST", api+"reset", "", nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("reset without the console header: %d", resp.StatusCode)
+	}
+	if resp, body := do(t, "POST", api+"reset", "", write); resp.StatusCode != 200 || strings.Contains(body, token) {
+		t.Fatalf("reset: %d %s", resp.StatusCode, body)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	if fake.settings.Enabled || len(fake.settings.Targets) != 0 {
+	if fake.settings.Enabled || len(fake.settings.Targets) != 0 || fake.settings.PaymentFailureRate != 0 {
 		t.Fatalf("after reset: %+v", fake.settings)
 	}
 }
 
-// TestScenariosAreValid: every scenario, applied to empty settings, passes
-// the chaos service's own validation.
-func TestScenariosAreValid(t *testing.T) {
-	srv := mustConsole(t, console.Options{ChaosURL: "http://127.0.0.1:1", ChaosToken: token})
-	_, body := do(t, "GET", srv.URL+"/console/api/chaos/scenarios", "", nil)
-	var list struct {
-		Scenarios []console.Scenario `json:"scenarios"`
-		Targets   []string           `json:"targets"`
+// TestScenariosAreTheCLIs: the console offers `cloudcart scenario`'s
+// scenarios, same names, same order; low-stock only with the admin account.
+func TestScenariosAreTheCLIs(t *testing.T) {
+	full := console.Options{ChaosURL: "http://127.0.0.1:1", ChaosToken: token, PrometheusURL: "http://127.0.0.1:1",
+		GatewayURL: "http://127.0.0.1:1", NotifierURL: "http://127.0.0.1:1", OrdersURL: "http://127.0.0.1:1"}
+	list := func(o console.Options) []console.ScenarioEntry {
+		srv := mustConsole(t, o)
+		_, body := do(t, "GET", srv.URL+"/console/api/chaos/scenarios", "", nil)
+		var l struct {
+			Scenarios []console.ScenarioEntry `json:"scenarios"`
+		}
+		if err := json.Unmarshal([]byte(body), &l); err != nil {
+			t.Fatalf("%v %s", err, body)
+		}
+		return l.Scenarios
 	}
-	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Scenarios) < 3 {
-		t.Fatalf("%v %s", err, body)
-	}
-	var targets []string
-	for _, tg := range list.Targets {
-		if tg != cloudcart.ChaosTargetAll {
-			targets = append(targets, tg)
+	var names []string
+	for _, e := range list(full) {
+		names = append(names, e.Name)
+		if e.Available != (e.Name != "low-stock") || e.Title == "" || e.Expect.Name == "" {
+			t.Errorf("%s: %+v", e.Name, e)
 		}
 	}
-	for _, sc := range list.Scenarios {
-		s := cloudcart.ChaosSettings{Enabled: true, Targets: map[string]cloudcart.ChaosFaults{}}
-		if sc.Faults != nil {
-			s.Targets[sc.Target] = *sc.Faults
-		}
-		if sc.PaymentFailureRate != nil {
-			s.PaymentFailureRate = *sc.PaymentFailureRate
-		}
-		if err := s.Validate(targets); err != nil {
-			t.Errorf("scenario %s: %v", sc.Name, err)
-		}
-		if !sc.Reset && sc.Alert == "" {
-			t.Errorf("scenario %s names no alert to watch for", sc.Name)
+	if want := scenario.Names(); strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("console scenarios %v, want cloudcart scenario's %v", names, want)
+	}
+	full.AdminEmail, full.AdminPassword = "admin@example.com", "secret-password"
+	for _, e := range list(full) {
+		if !e.Available {
+			t.Errorf("%s unavailable with the admin account: %s", e.Name, e.Unavailable)
 		}
 	}
 	// The chaos service is down: a 502 with the console's JSON error.
+	srv := mustConsole(t, full)
 	if resp, body := do(t, "POST", srv.URL+"/console/api/chaos/enable", "", write); resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "chaos-service did not answer") {
 		t.Fatalf("chaos down: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "POST", srv.URL+"/console/api/chaos/scenarios/nope", "", write); resp.StatusCode != 404 {
+		t.Fatalf("unknown scenario: %d %s", resp.StatusCode, body)
 	}
 }
 
@@ -309,6 +328,12 @@ func TestNotificationsAndSimulate(t *testing.T) {
 	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?limit=5000", "", nil); resp.StatusCode != 400 {
 		t.Fatalf("limit 5000: %d", resp.StatusCode)
 	}
+	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?kind=nonsense", "", nil); resp.StatusCode != 400 {
+		t.Fatalf("kind=nonsense: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/console/api/notifications?limit=8&kind=alert", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("kind=alert: %d", resp.StatusCode)
+	}
 	if resp, _ := do(t, "POST", srv.URL+"/console/api/orders/simulate?count=30&error_rate=0.5", "", write); resp.StatusCode != 200 {
 		t.Fatalf("simulate: %d", resp.StatusCode)
 	}
@@ -317,7 +342,7 @@ func TestNotificationsAndSimulate(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"GET /notifications?limit=5", "POST /simulate?count=30&error_rate=0.5"}
+	want := []string{"GET /notifications?limit=5", "GET /notifications?kind=alert&limit=8", "POST /simulate?count=30&error_rate=0.5"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("calls %q, want %q", got, want)
 	}

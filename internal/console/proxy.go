@@ -61,7 +61,8 @@ func (c *Console) relay(w http.ResponseWriter, r *http.Request, service, method,
 	_, _ = w.Write(b)
 }
 
-// notifications relays the notification worker's recent notifications.
+// notifications relays the notification worker's recent notifications:
+// ?limit= (1-50) and optionally ?kind= ("alert" or an event type).
 func (c *Console) notifications(w http.ResponseWriter, r *http.Request) {
 	if c.o.NotifierURL == "" {
 		writeError(w, http.StatusNotFound, "the notification worker does not run in this fleet")
@@ -72,7 +73,15 @@ func (c *Console) notifications(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	c.relay(w, r, "notification-worker", http.MethodGet, c.o.NotifierURL+"/notifications?limit="+strconv.Itoa(limit), "", nil)
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if k := r.URL.Query().Get("kind"); k != "" {
+		if k != cloudcart.NotificationKindAlert && !cloudcart.EventType(k).Valid() {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("kind must be %q or an event type", cloudcart.NotificationKindAlert))
+			return
+		}
+		q.Set("kind", k)
+	}
+	c.relay(w, r, "notification-worker", http.MethodGet, c.o.NotifierURL+"/notifications?"+q.Encode(), "", nil)
 }
 
 // simulate runs reference 001's synthetic load on the order service:
@@ -111,15 +120,15 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 }
 
 // chaosRoutes proxies the chaos admin API with the token this process
-// holds, and applies the scenarios.
+// holds, and runs internal/scenario's scenarios.
 func (c *Console) chaosRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/api/chaos/settings", c.chaos(func(w http.ResponseWriter, r *http.Request) {
 		c.relay(w, r, "chaos-service", http.MethodGet, c.o.ChaosURL+"/chaos/settings", c.o.ChaosToken, nil)
 	}))
-	mux.HandleFunc("GET /console/api/chaos/scenarios", c.chaos(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"scenarios": Scenarios(), "targets": ChaosTargets(c.o.Services)})
-	}))
+	mux.HandleFunc("GET /console/api/chaos/scenarios", c.chaos(c.listScenarios))
+	mux.HandleFunc("GET /console/api/chaos/scenarios/run", c.chaos(c.getRun))
+	mux.HandleFunc("DELETE /console/api/chaos/scenarios/run", c.writes(c.chaos(c.stopScenario)))
+	mux.HandleFunc("POST /console/api/chaos/reset", c.writes(c.chaos(c.resetChaos)))
 	for _, action := range []string{"enable", "disable"} {
 		mux.HandleFunc("POST /console/api/chaos/"+action, c.writes(c.chaos(func(w http.ResponseWriter, r *http.Request) {
 			c.relay(w, r, "chaos-service", http.MethodPost, c.o.ChaosURL+"/chaos/"+action, c.o.ChaosToken, []byte{})
@@ -137,7 +146,7 @@ func (c *Console) chaosRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /console/api/chaos/targets/{target}", c.writes(c.chaos(func(w http.ResponseWriter, r *http.Request) {
 		c.relay(w, r, "chaos-service", http.MethodDelete, c.o.ChaosURL+"/chaos/targets/"+url.PathEscape(r.PathValue("target")), c.o.ChaosToken, nil)
 	})))
-	mux.HandleFunc("POST /console/api/chaos/scenarios/{name}", c.writes(c.chaos(c.applyScenario)))
+	mux.HandleFunc("POST /console/api/chaos/scenarios/{name}", c.writes(c.chaos(c.startScenario)))
 }
 
 // chaos answers 404 when the fleet has no chaos service.
@@ -149,32 +158,4 @@ func (c *Console) chaos(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
-}
-
-// applyScenario reads the settings in force, changes them as the scenario
-// says and writes them back: other targets' faults stay as they were.
-func (c *Console) applyScenario(w http.ResponseWriter, r *http.Request) {
-	sc, ok := scenario(r.PathValue("name"))
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no chaos scenario %q", r.PathValue("name")))
-		return
-	}
-	status, b, err := c.call(r.Context(), http.MethodGet, c.o.ChaosURL+"/chaos/settings", c.o.ChaosToken, nil)
-	if err != nil || status != http.StatusOK {
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("reading the chaos settings: %d %v", status, err))
-		return
-	}
-	var s cloudcart.ChaosSettings
-	if err := json.Unmarshal(b, &s); err != nil {
-		writeError(w, http.StatusBadGateway, "reading the chaos settings: "+err.Error())
-		return
-	}
-	sc.apply(&s)
-	body, err := json.Marshal(s)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	c.log.InfoContext(r.Context(), "chaos scenario applied", "scenario", sc.Name)
-	c.relay(w, r, "chaos-service", http.MethodPut, c.o.ChaosURL+"/chaos/settings", c.o.ChaosToken, body)
 }

@@ -65,6 +65,7 @@ type panel struct {
 	decimals      *float64
 	mappings      []mapping
 	stacked       bool
+	noValue       string // shown instead of "No data" when a query answers nothing
 }
 
 // query is one PromQL target and the legend of its series.
@@ -106,6 +107,7 @@ func (p panel) withMax(v float64) panel         { p.max = &v; return p }
 func (p panel) withDecimals(v float64) panel    { p.decimals = &v; return p }
 func (p panel) withMappings(m ...mapping) panel { p.mappings = m; return p }
 func (p panel) stack() panel                    { p.stacked = true; return p }
+func (p panel) withNoValue(text string) panel   { p.noValue = text; return p }
 
 func at(value float64, color string) step { return step{value, color} }
 
@@ -211,6 +213,9 @@ func (p panel) build() cog.Builder[dashboard.Panel] {
 	if p.stacked {
 		b.Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal))
 	}
+	for _, o := range semanticOverrides() {
+		b.WithOverride(o.Matcher, o.Properties)
+	}
 	return configure(p, b)
 }
 
@@ -222,6 +227,7 @@ type panelBuilder[B any] interface {
 	Max(float64) B
 	Decimals(float64) B
 	Mappings([]dashboard.ValueMapping) B
+	NoValue(string) B
 }
 
 // configure sets the queries and the field options common to all kinds.
@@ -247,6 +253,9 @@ func configure[B panelBuilder[B]](p panel, b B) B {
 	}
 	if p.decimals != nil {
 		b.Decimals(*p.decimals)
+	}
+	if p.noValue != "" {
+		b.NoValue(p.noValue)
 	}
 	if len(p.mappings) > 0 {
 		opts := map[string]dashboard.ValueMappingResult{}

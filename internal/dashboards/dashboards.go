@@ -67,7 +67,7 @@ func All() ([]Dashboard, error) {
 	if err != nil {
 		return nil, err
 	}
-	specs := []board{orderService(), goldenSignals(), businessKPIs(), observability(), sloBoard(slos)}
+	specs := []board{orderService(), goldenSignals(), businessKPIs(), observability(), sloBoard(slos), histograms()}
 	out := make([]Dashboard, 0, len(specs))
 	var errs []error
 	for _, s := range specs {

@@ -217,6 +217,32 @@ func withJobVariable(expr string) string {
 	return e.String()
 }
 
+// NotEnoughData is what an SLO panel shows while its window holds too
+// little data to judge (enoughData).
+const NotEnoughData = "not enough data yet"
+
+// MinDataCoverage is the share of a window that must hold data before the
+// SLO dashboard shows a value over it: a 30-day budget is not judged on
+// minutes of data.
+const MinDataCoverage = 0.1
+
+const enoughDataRule = "Shown once the service has data for at least 10% of the window (its earliest process start in the window is that long ago); before, \"" + NotEnoughData + "\"."
+
+// enoughData keeps expr's value only while job's data covers at least
+// MinDataCoverage of window: the earliest process_start_time_seconds of
+// the job seen within the window is at least that share of the window
+// ago. Restarts within the window do not reset it; a fleet younger than
+// that share of the window shows nothing (the panel's "not enough data
+// yet").
+func enoughData(expr, job, window string) string {
+	d, err := model.ParseDuration(window)
+	if err != nil {
+		panic(fmt.Sprintf("SLO window %q: %v", window, err)) // ParseSLORules checked it
+	}
+	need := fmtFloat(MinDataCoverage * time.Duration(d).Seconds())
+	return fmt.Sprintf(`(%s) and on() (time() - min(min_over_time(process_start_time_seconds{job=%q}[%s])) >= %s)`, expr, job, window, need)
+}
+
 // sloBoard shows, for every SLO, how much of its error budget is left over
 // the SLO period and how fast it burns over each alert window. The period's
 // error ratio is the SLI's own expression with the period as its range
@@ -229,8 +255,8 @@ func sloBoard(slos []SLO) board {
 	var remaining, burn []query
 	for _, s := range slos {
 		budget := fmtFloat(s.Budget())
-		remaining = append(remaining, q(fmt.Sprintf(`1 - (%s) / %s`, withJobVariable(s.PeriodRatio), budget), s.Name))
-		burn = append(burn, q(fmt.Sprintf(`slo:sli_error:ratio_rate1h{slo=%q,job=~"$job"} / %s`, s.Name, budget), s.Name))
+		remaining = append(remaining, q(enoughData(fmt.Sprintf(`1 - (%s) / %s`, withJobVariable(s.PeriodRatio), budget), s.Job, s.Period), s.Name))
+		burn = append(burn, q(enoughData(fmt.Sprintf(`slo:sli_error:ratio_rate1h{slo=%q,job=~"$job"} / %s`, s.Name, budget), s.Job, "1h"), s.Name))
 	}
 	period := "30d"
 	if len(slos) > 0 {
@@ -238,18 +264,18 @@ func sloBoard(slos []SLO) board {
 	}
 	rows := []row{{title: "Error budgets", panels: []panel{
 		barGauge("Error budget remaining ("+period+")", "percentunit", remaining...).
-			describe("Share of each SLO's error budget not yet spent over the SLO period. Below 0 the objective is missed.").
-			size(12, 7).withMax(1).baseColor("red").thresholds(at(0, "orange"), at(0.25, "green")),
+			describe("Share of each SLO's error budget not yet spent over the SLO period. Below 0 the objective is missed (the bar is empty, the number says by how much). "+enoughDataRule).
+			size(12, 7).withMin(0).withMax(1).baseColor("red").thresholds(at(0, "orange"), at(0.25, "green")).withNoValue(NotEnoughData),
 		barGauge("Burn rate (1h)", "suffix:×", burn...).
-			describe("Error ratio over the last hour divided by the budget: 1 spends the budget in exactly one period. ErrorBudgetBurn pages at 14.4× (1h and 5m) or 6× (6h and 30m), opens a ticket at 1× (3d and 6h).").
-			size(12, 7).withMin(0).thresholds(at(1, "orange"), at(6, "red")),
+			describe("Error ratio over the last hour divided by the budget: 1 spends the budget in exactly one period. ErrorBudgetBurn pages at 14.4× (1h and 5m) or 6× (6h and 30m), opens a ticket at 1× (3d and 6h). "+enoughDataRule).
+			size(12, 7).withMin(0).thresholds(at(1, "orange"), at(6, "red")).withNoValue(NotEnoughData),
 	}}}
 	for _, s := range slos {
 		sel := fmt.Sprintf(`{slo=%q,job=~"$job"}`, s.Name)
 		budget := fmtFloat(s.Budget())
 		var windows []query
 		for _, w := range s.Windows {
-			windows = append(windows, q(fmt.Sprintf(`slo:sli_error:ratio_rate%s%s / %s`, w, sel, budget), w))
+			windows = append(windows, q(enoughData(fmt.Sprintf(`slo:sli_error:ratio_rate%s%s / %s`, w, sel, budget), s.Job, w), w))
 		}
 		var lines []step
 		for i, r := range s.BurnRates {
@@ -261,16 +287,16 @@ func sloBoard(slos []SLO) board {
 			title: fmt.Sprintf("%s: %s%% over %s (%s)", s.Name, objective, s.Period, s.Job),
 			panels: []panel{
 				statPanel("SLI over "+s.Period, "percentunit",
-					q(fmt.Sprintf(`1 - (%s)`, ratio), "good events")).
-					describe(fmt.Sprintf("%s Objective %s%%.", s.Description, objective)).
-					size(5, 8).withDecimals(3).baseColor("red").thresholds(at(s.Objective, "green")),
+					q(enoughData(fmt.Sprintf(`1 - (%s)`, ratio), s.Job, s.Period), "good events")).
+					describe(fmt.Sprintf("%s Objective %s%%. %s", s.Description, objective, enoughDataRule)).
+					size(5, 8).withDecimals(3).baseColor("red").thresholds(at(s.Objective, "green")).withNoValue(NotEnoughData),
 				statPanel("Error budget remaining", "percentunit",
-					q(fmt.Sprintf(`1 - (%s) / %s`, ratio, budget), "of the budget")).
-					describe(fmt.Sprintf("Budget: %s of events over %s. Below 0 the objective is missed.", budget, s.Period)).
-					size(5, 8).withDecimals(1).baseColor("red").thresholds(at(0, "orange"), at(0.25, "green")),
+					q(enoughData(fmt.Sprintf(`1 - (%s) / %s`, ratio, budget), s.Job, s.Period), "of the budget")).
+					describe(fmt.Sprintf("Budget: %s of events over %s. Below 0 the objective is missed. %s", budget, s.Period, enoughDataRule)).
+					size(5, 8).withDecimals(1).baseColor("red").thresholds(at(0, "orange"), at(0.25, "green")).withNoValue(NotEnoughData),
 				timeSeries("Burn rate by window", "suffix:×", windows...).
-					describe("Error ratio over each alert window divided by the budget; dashed lines are the burn rates ErrorBudgetBurn alerts at.").
-					size(14, 8).withMin(0).thresholds(lines...),
+					describe("Error ratio over each alert window divided by the budget; dashed lines are the burn rates ErrorBudgetBurn alerts at. A window's line starts once there is enough data for it. "+enoughDataRule).
+					size(14, 8).withMin(0).thresholds(lines...).withNoValue(NotEnoughData),
 			},
 		})
 	}

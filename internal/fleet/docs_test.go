@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // docRow is one metric row of docs/metrics.md.
@@ -75,6 +77,14 @@ func docsFor(docs map[string]map[string]docRow, service string) map[string]docRo
 	for section, applies := range sharedSections {
 		if applies(service) {
 			maps.Copy(out, docs[section])
+		}
+	}
+	// Every histogram has its native twin (--telemetry.histograms=both,
+	// the default): documented once, in docs/metrics.md's introduction and
+	// docs/histograms.md, not as a second row per histogram.
+	for name, row := range maps.Clone(out) {
+		if row.typ == "histogram" {
+			out[telemetry.NativeName(name)] = row
 		}
 	}
 	return out

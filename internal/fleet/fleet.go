@@ -117,6 +117,10 @@ type Config struct {
 	// Prometheus, when set, adds the embedded engine scraping the fleet.
 	Prometheus *PrometheusConfig
 
+	// Histograms: classic, native or both (empty) on every service's
+	// /metrics (--telemetry.histograms, docs/histograms.md).
+	Histograms telemetry.Histograms
+
 	// Telemetry hooks for tests, e.g. an in-memory span recorder.
 	TelemetryOptions func(*telemetry.Options)
 }
@@ -356,6 +360,7 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		ServiceName:         env.Service.ServiceName,
 		ServiceVersion:      env.Version,
 		HonorEnvServiceName: !env.AllInOne,
+		Histograms:          env.Histograms,
 	}
 	if env.TelemetryOptions != nil {
 		env.TelemetryOptions(&o)

@@ -133,9 +133,11 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	if srv.Handler, err = withConsole(env, targets, eng.Handler()); err != nil {
+	con, err := withConsole(env, srv.URL(), targets, eng.Handler())
+	if err != nil {
 		return nil, err
 	}
+	srv.Handler = con.handler
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
 		if !eng.Ready() {
 			return errors.New("TSDB not open or configuration not applied yet")
@@ -143,7 +145,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 		return nil
 	}}}
 	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
-	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run}, log: env.Log}, nil
+	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}, nil
 }
 
 // withConsole serves the engine's API under /api/ and /-/ and the built-in
@@ -151,8 +153,9 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
-func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, Services: env.table()}
+func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self,
+		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword, Services: env.table()}
 	for _, u := range targets {
 		switch u.Service.Name {
 		case "chaos":
@@ -164,24 +167,33 @@ func withConsole(env *Env, targets []*Unit, engine http.Handler) (http.Handler, 
 			}
 			tok, _, err := chaos.LoadToken(env.Chaos.Token, filepath.Join(env.DataDir, "chaos.token"))
 			if err != nil {
-				return nil, err
+				return consoleServer{}, err
 			}
 			o.ChaosURL, o.ChaosToken = u.Server.URL(), tok
 		case "notifier":
 			o.NotifierURL = u.Server.URL()
 		case "orders":
 			o.OrdersURL = u.Server.URL()
+		case "gateway":
+			o.GatewayURL = u.Server.URL()
 		}
 	}
 	c, err := console.New(o)
 	if err != nil {
-		return nil, err
+		return consoleServer{}, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", engine)
 	mux.Handle("/-/", engine)
 	mux.Handle("/", c.Handler())
-	return mux, nil
+	return consoleServer{console: c, handler: mux}, nil
+}
+
+// consoleServer is the console and the handler serving it with the
+// engine's API.
+type consoleServer struct {
+	console *console.Console
+	handler http.Handler
 }
 
 // writeRules copies the embedded rule files to <dir>/rules, replacing what
@@ -249,6 +261,12 @@ func scrapeConfig(p Profile, jobs [][2]string) ([]byte, error) {
 		ScrapeInterval     string `yaml:"scrape_interval"`
 		ScrapeTimeout      string `yaml:"scrape_timeout"`
 		EvaluationInterval string `yaml:"evaluation_interval"`
+		// Native histograms (docs/histograms.md): scraped over the
+		// protobuf format, which scrape_native_histograms puts first in
+		// scrape_protocols; classic buckets are kept for families that
+		// carry both layouts (the engine's own client_golang histograms).
+		ScrapeNativeHistograms        bool `yaml:"scrape_native_histograms"`
+		AlwaysScrapeClassicHistograms bool `yaml:"always_scrape_classic_histograms"`
 	}
 	type config struct {
 		Global        global      `yaml:"global"`
@@ -260,6 +278,9 @@ func scrapeConfig(p Profile, jobs [][2]string) ([]byte, error) {
 			ScrapeInterval:     p.ScrapeInterval.String(),
 			ScrapeTimeout:      min(p.ScrapeInterval, 10*time.Second).String(),
 			EvaluationInterval: p.EvalInterval.String(),
+
+			ScrapeNativeHistograms:        true,
+			AlwaysScrapeClassicHistograms: true,
 		},
 		RuleFiles: []string{"rules/*.yml"},
 	}

@@ -173,3 +173,43 @@ func checkExpr(expr string) []error {
 	})
 	return errs
 }
+
+// configFields3x are the global prometheus.yml fields the shipped file sets
+// that Prometheus 2.42 does not know (its strict parser rejects the file):
+// both came with native histograms as a scrape setting in 3.x (2.42 has
+// only --enable-feature=native-histograms, which scrapes no classic
+// buckets alongside). docs/histograms.md.
+var configFields3x = []string{"scrape_native_histograms", "always_scrape_classic_histograms"}
+
+// Config2x is a prometheus.yml as Prometheus 2.42 loads it: the global
+// fields of configFields3x removed, everything else as it was (so 2.42
+// still rejects anything else it does not know). It reports the fields it
+// removed.
+func Config2x(cfg []byte) ([]byte, []string, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(cfg, &doc); err != nil {
+		return nil, nil, err
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, nil, fmt.Errorf("prometheus.yml: not a mapping")
+	}
+	var removed []string
+	top := doc.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		if top[i].Value != "global" || top[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		g := top[i+1]
+		var kept []*yaml.Node
+		for j := 0; j+1 < len(g.Content); j += 2 {
+			if slices.Contains(configFields3x, g.Content[j].Value) {
+				removed = append(removed, g.Content[j].Value)
+				continue
+			}
+			kept = append(kept, g.Content[j], g.Content[j+1])
+		}
+		g.Content = kept
+	}
+	out, err := yaml.Marshal(&doc)
+	return out, removed, err
+}

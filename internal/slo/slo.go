@@ -89,6 +89,11 @@ func render(s *spec) []byte {
 	if s.MinBadEvents > 0 {
 		w("#   each with at least %d bad events in its long window (no alert on a handful of events)\n", s.MinBadEvents)
 	}
+	if s.MinWindowCoverage > 0 {
+		w("#   each long window longer than %s at least %s%% full of scrapes of the SLO's job, at the %s window's pace\n",
+			shortestLong(s), fmtFloat(cleanFloat(s.MinWindowCoverage*100)), shortestLong(s))
+		w("#   (no verdict on a 3d window from minutes of data)\n")
+	}
 	w("# Recording rules slo:sli_error:ratio_rate<window> hold each SLI's error ratio")
 	if s.MinBadEvents > 0 {
 		w(",\n# slo:sli_bad_events:increase<window> its bad events over each long window")
@@ -122,7 +127,7 @@ func render(s *spec) []byte {
 			rows := rowsFor(s, sev)
 			w("      - alert: %s\n", AlertName)
 			w("        expr: |\n")
-			writeIndented(&b, alertExpr(o, rows, s.MinBadEvents), 10)
+			writeIndented(&b, alertExpr(o, rows, s.MinBadEvents, s.MinWindowCoverage, shortestLong(s)), 10)
 			w("        labels:\n")
 			w("          severity: %s\n", sev)
 			w("          slo: %s\n", o.Name)
@@ -237,7 +242,7 @@ func leMatcher(seconds float64) *labels.Matcher {
 // alertExpr fires when any row's long and short windows both burn faster
 // than the row's rate (and, with minBad, the long window holds at least
 // minBad bad events).
-func alertExpr(o objective, rows []burnRateAlert, minBad int) string {
+func alertExpr(o objective, rows []burnRateAlert, minBad int, coverage float64, ref model.Duration) string {
 	budget := fmtFloat(o.budget())
 	parts := make([]string, 0, len(rows))
 	for _, r := range rows {
@@ -246,11 +251,23 @@ func alertExpr(o objective, rows []burnRateAlert, minBad int) string {
 		if minBad > 0 {
 			guard = fmt.Sprintf("\n  and\n  %s{slo=%q} >= %d", badEventsName(r.LongWindow), o.Name, minBad)
 		}
+		if coverage > 0 && r.LongWindow > ref {
+			// Scrapes counted in both windows: the demo profile's engine
+			// scales both ranges alike, so the ratio holds there too.
+			up := fmt.Sprintf("up{job=%q}", o.Job)
+			factor := fmtFloat(cleanFloat(coverage * float64(r.LongWindow) / float64(ref)))
+			guard += fmt.Sprintf("\n  and on ()\n  count_over_time(%s[%s]) >= %s * count_over_time(%s[%s])", up, r.LongWindow, factor, up, ref)
+		}
 		parts = append(parts, fmt.Sprintf("(\n  %s{slo=%q} > %s\n  and\n  %s{slo=%q} > %s%s\n)",
 			recordName(r.LongWindow), o.Name, threshold,
 			recordName(r.ShortWindow), o.Name, threshold, guard))
 	}
 	return strings.Join(parts, "\nor\n")
+}
+
+// shortestLong is the shortest long window of the burn-rate alerts.
+func shortestLong(s *spec) model.Duration {
+	return slices.Min(longWindows(s))
 }
 
 func description(s *spec, o objective, rows []burnRateAlert) string {

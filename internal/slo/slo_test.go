@@ -191,6 +191,7 @@ func TestGenerateRejectsBadSpecs(t *testing.T) {
 		{"both slis", validSpec + "    latency: {histogram: h, threshold_seconds: 1}\n", "exactly one"},
 		{"duplicate", validSpec + strings.SplitAfter(validSpec, "slos:\n")[1], "duplicate name"},
 		{"negative min_bad_events", "min_bad_events: -1\n" + validSpec, "min_bad_events"},
+		{"min_window_coverage above 1", "min_window_coverage: 2\n" + validSpec, "min_window_coverage"},
 		{"le in histogram", strings.NewReplacer(`{job="x"}`, `{job="x",le="1"}`, "THRESHOLD", "1").Replace(latencySpec), "must not match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

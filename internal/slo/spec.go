@@ -22,8 +22,15 @@ type spec struct {
 	// MinBadEvents, when positive, is the least number of bad events a
 	// burn-rate alert's long window must hold: at low traffic one failure
 	// among a handful of events is a high ratio but no evidence of a burn.
-	MinBadEvents int         `yaml:"min_bad_events"`
-	SLOs         []objective `yaml:"slos"`
+	MinBadEvents int `yaml:"min_bad_events"`
+	// MinWindowCoverage, when positive, is the least share of a burn-rate
+	// alert's long window that must hold data, measured against the
+	// shortest long window (whose alert is the fast burn and needs no
+	// guard): the long window must hold at least this share of the scrapes
+	// of the SLO's job it would hold at the shortest one's pace. A fresh
+	// Prometheus then does not judge a 3-day window on minutes of data.
+	MinWindowCoverage float64     `yaml:"min_window_coverage"`
+	SLOs              []objective `yaml:"slos"`
 }
 
 // burnRateAlert is one row of the SRE workbook's multiwindow,
@@ -113,6 +120,9 @@ func (s *spec) validate() error {
 	}
 	if s.MinBadEvents < 0 {
 		errs = append(errs, errors.New("min_bad_events: must not be negative"))
+	}
+	if s.MinWindowCoverage < 0 || s.MinWindowCoverage > 1 {
+		errs = append(errs, errors.New("min_window_coverage: must be from 0 to 1"))
 	}
 	if len(s.SLOs) == 0 {
 		errs = append(errs, errors.New("slos: at least one is needed"))

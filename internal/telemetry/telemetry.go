@@ -51,6 +51,10 @@ type Options struct {
 
 	CardinalityLimit int // per instrument; DefaultCardinalityLimit if 0
 
+	// Histograms: classic, native or both (the default when empty); see
+	// histograms.go and docs/histograms.md.
+	Histograms Histograms
+
 	// Getenv reads OTEL_* variables; os.Getenv if nil. Tests pass their own.
 	Getenv func(string) string
 
@@ -96,6 +100,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	promExporter, err := otelprom.New(
 		otelprom.WithRegisterer(reg),
 		otelprom.WithoutScopeInfo(), // keep label sets exactly as documented
+		otelprom.WithTranslationStrategy(translation),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
@@ -104,6 +109,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		sdkmetric.WithResource(res),
 		sdkmetric.WithReader(promExporter),
 		sdkmetric.WithCardinalityLimit(limit),
+		sdkmetric.WithView(o.Histograms.views()...),
 	}
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	for _, sp := range o.SpanProcessors {
@@ -176,7 +182,8 @@ func (t *Telemetry) Meter(scope string) metric.Meter { return t.MeterProvider.Me
 func (t *Telemetry) Tracer(scope string) trace.Tracer { return t.TracerProvider.Tracer(scope) }
 
 // MetricsHandler serves this service's registry, negotiating OpenMetrics so
-// exemplars reach Prometheus.
+// exemplars reach Prometheus, and the protobuf format, the only one that
+// carries native histograms (and their exemplars).
 func (t *Telemetry) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(t.Registry, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,

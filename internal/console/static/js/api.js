@@ -3,6 +3,8 @@
 // rejects with an Error whose message says what went wrong; callers show
 // it on the page.
 
+import { setSeriesColors } from './format.js';
+
 async function request(url, init) {
   let resp;
   try {
@@ -79,10 +81,23 @@ let configPromise;
 // config is the console's configuration, loaded once.
 export function config() {
   if (!configPromise) {
-    configPromise = get('config').catch((e) => {
+    configPromise = get('config').then((c) => {
+      setSeriesColors(c.series_colors);
+      return c;
+    }).catch((e) => {
       configPromise = undefined;
       throw e;
     });
   }
   return configPromise;
+}
+
+// targets is the engine's scrape targets: {activeTargets, droppedTargets}.
+export async function targets() {
+  return (await request('/api/v1/targets?state=active')).data;
+}
+
+// rules is the engine's rule groups, with each rule's health and state.
+export async function rules(type) {
+  return (await request(`/api/v1/rules${type ? `?type=${encodeURIComponent(type)}` : ''}`)).data.groups;
 }

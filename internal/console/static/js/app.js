@@ -1,15 +1,40 @@
-// The console's router: #/ (overview), #/dashboards/<uid>, #/chaos,
-// #/query. Each page is a module whose mount(el, path) returns a stop
-// function that clears its timers.
+// The console's router: #/ (overview), #/dashboards/<uid>, #/alerts,
+// #/targets, #/rules, #/runbooks/<anchor>, #/query, #/chaos. Each page is
+// a module whose mount(el, path) returns a stop function that clears its
+// timers. The server answers the same pages by path (/targets, and
+// Prometheus's /graph for the query page): a path becomes its hash route.
 
 import { h, replace } from './dom.js';
 import * as overview from './overview.js';
 import * as dashboards from './dashboards.js';
 import * as chaos from './chaos.js';
 import * as query from './query.js';
+import * as targets from './targets.js';
+import * as rules from './rules.js';
+import * as alerts from './alerts.js';
+import * as runbooks from './runbooks.js';
 
-const pages = { overview, dashboards, chaos, query };
+const pages = { overview, dashboards, chaos, query, graph: query, targets, rules, alerts, runbooks };
+const navOf = { graph: 'query' };
 const app = document.getElementById('app');
+
+// fromPath turns a page path into its hash route: /targets → #/targets,
+// and Prometheus's /graph?g0.expr=…&g0.tab=1&g0.range_input=1h into the
+// query page with that expression.
+function fromPath() {
+  const parts = location.pathname.split('/').filter(Boolean);
+  if (!parts.length || !pages[parts[0]] || location.hash.length > 2) return;
+  let hash = `#/${parts[0] === 'graph' ? 'query' : parts[0]}${parts.length > 1 ? `/${parts.slice(1).join('/')}` : ''}`;
+  const src = new URLSearchParams(location.search);
+  const q = new URLSearchParams();
+  const expr = src.get('g0.expr') || src.get('expr');
+  if (expr) q.set('expr', expr);
+  if (src.get('g0.tab') === '1' || src.get('mode') === 'instant') q.set('mode', 'instant');
+  const r = src.get('g0.range_input') || src.get('range');
+  if (r) q.set('range', r);
+  if (q.toString()) hash += `?${q}`;
+  history.replaceState(null, '', `/${hash}`);
+}
 let stop = null;
 let current = '';
 
@@ -21,7 +46,7 @@ function route() {
   current = key;
   if (stop) stop();
   stop = null;
-  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === name);
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === (navOf[name] || name));
   document.body.dataset.page = name;
   const el = h('div', { class: `page page-${name}` });
   replace(app, el);
@@ -45,4 +70,5 @@ window.addEventListener('unhandledrejection', (ev) => {
 });
 setInterval(tick, 1000);
 tick();
+fromPath();
 route();

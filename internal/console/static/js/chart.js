@@ -1,10 +1,12 @@
 // The console's charts, drawn with SVG by this file alone: a time series
-// chart with axes, threshold lines, a legend and a hover tooltip; big
-// stat values; horizontal bar gauges. Each takes a container element and
-// fills it.
+// chart with axes, threshold lines, a one-line legend (the whole legend
+// opens over the chart on hover, so it never takes the plot's height), a
+// hover tooltip and drag-to-zoom; big stat values; horizontal bar gauges.
+// Each takes a container element and fills it. Other modules can draw on
+// a time series chart through the `layers` option (see renderTimeSeries).
 
 import { h, s, clear } from './dom.js';
-import { PALETTE, color, formatValue, formatTime, thresholdColor, mapValue } from './format.js';
+import { color, formatValue, formatTime, thresholdColor, mapValue, seriesColors, NO_DATA } from './format.js';
 
 // niceTicks returns about n round values covering [lo, hi].
 function niceTicks(lo, hi, n) {
@@ -41,22 +43,29 @@ function stackSeries(series) {
 }
 
 // renderTimeSeries draws series ([{name, points: [[unixSeconds, value]]}])
-// between opts.start and opts.end (seconds).
+// between opts.start and opts.end (seconds). Options besides the units and
+// thresholds: legend (false: none; the query page lists series in a
+// table), onZoom(start, end) (drag across the plot to call it), and
+// layers: functions called with ({svg, x, y, start, end, lo, hi}) after
+// the series are drawn, to add marks of their own.
 export function renderTimeSeries(el, series, opts) {
   clear(el);
   el.classList.add('ts');
   const plot = h('div', { class: 'plot' });
-  const legend = h('ul', { class: 'legend' });
-  el.append(plot, legend);
-  const colors = series.map((_, i) => PALETTE[i % PALETTE.length]);
-  series.forEach((se, i) => {
-    const sw = h('span', { class: 'swatch' });
-    sw.style.background = colors[i];
-    const last = [...se.points].reverse().find(([, v]) => Number.isFinite(v));
-    legend.append(h('li', { title: se.name }, sw, h('span', { class: 'name' }, se.name),
-      last ? h('span', { class: 'last' }, formatValue(last[1], opts.unit, opts.decimals)) : null));
-  });
-  // Measured once the legend has taken its share of the height.
+  el.append(plot);
+  const colors = seriesColors(series.map((se) => se.name));
+  if (opts.legend !== false && series.length) {
+    const legend = h('ul', { class: 'legend', title: series.length > 1 ? 'hover to see every series' : null });
+    series.forEach((se, i) => {
+      const sw = h('span', { class: 'swatch' });
+      sw.style.background = colors[i];
+      const last = [...se.points].reverse().find(([, v]) => Number.isFinite(v));
+      legend.append(h('li', { title: se.name }, sw, h('span', { class: 'name' }, se.name),
+        h('span', { class: 'last' }, last ? formatValue(last[1], opts.unit, opts.decimals) : NO_DATA)));
+    });
+    el.append(h('div', { class: 'legend-slot' }, legend));
+  }
+  // Measured once the legend slot (one fixed line) has its height.
   const width = Math.max(plot.clientWidth || el.clientWidth || 400, 120);
   const height = Math.max(plot.clientHeight || 160, 60);
   const drawn = opts.stacked ? stackSeries(series) : series;
@@ -152,12 +161,48 @@ export function renderTimeSeries(el, series, opts) {
   });
   svg.addEventListener('mouseleave', () => { tip.classList.remove('on'); cursor.classList.remove('on'); });
 
+  for (const layer of opts.layers || []) layer({ svg, x, y, start: opts.start, end: opts.end, lo, hi, pad, width, height });
+
+  if (opts.onZoom) {
+    // Drag across the plot to zoom to that time span.
+    svg.classList.add('zoomable');
+    const band = s('rect', { x: 0, y: pad.top, width: 0, height: ht, class: 'zoom-band' });
+    svg.append(band);
+    const timeAt = (px) => opts.start + ((Math.min(Math.max(px, pad.left), pad.left + w) - pad.left) / w) * (opts.end - opts.start);
+    let from = null;
+    const px = (ev) => ev.clientX - svg.getBoundingClientRect().left;
+    svg.addEventListener('mousedown', (ev) => {
+      if (ev.button !== 0) return;
+      ev.preventDefault();
+      from = Math.min(Math.max(px(ev), pad.left), pad.left + w);
+    });
+    svg.addEventListener('mousemove', (ev) => {
+      if (from === null) return;
+      const to = Math.min(Math.max(px(ev), pad.left), pad.left + w);
+      band.setAttribute('x', Math.min(from, to));
+      band.setAttribute('width', Math.abs(to - from));
+      band.classList.add('on');
+    });
+    const finish = (ev) => {
+      if (from === null) return;
+      const to = px(ev);
+      const a = timeAt(Math.min(from, to));
+      const b = timeAt(Math.max(from, to));
+      from = null;
+      band.classList.remove('on');
+      if (b - a >= Math.max(opts.step || 1, 1) * 2) opts.onZoom(Math.floor(a), Math.ceil(b));
+    };
+    svg.addEventListener('mouseup', finish);
+    svg.addEventListener('mouseleave', (ev) => { if (from !== null) finish(ev); });
+  }
 }
 
-// renderStat shows one big value per item ({name, value}).
+// renderStat shows one big value per item ({name, value}); opts.noValue
+// (Grafana's "No value" text) when there is none.
 export function renderStat(el, items, opts) {
   clear(el);
   el.classList.add('stat');
+  if (!items.length && opts.noValue) el.append(h('div', { class: 'stat-item no-value' }, h('div', { class: 'value' }, opts.noValue)));
   for (const it of items) {
     const mapped = mapValue(it.value, opts.mappings);
     const text = mapped?.text ?? formatValue(it.value, opts.unit, opts.decimals);
@@ -167,20 +212,30 @@ export function renderStat(el, items, opts) {
   }
 }
 
-// renderBarGauge draws one horizontal bar per item ({name, value}).
+// renderBarGauge draws one horizontal bar per item ({name, value}) on a
+// scale from opts.min (else the lowest value, or 0) to opts.max (else the
+// highest). A value outside the scale is drawn empty or full with its own
+// number, and marked: an error budget of −517% on a 0–100% scale is an
+// empty, outlined bar, never a partly full one.
 export function renderBarGauge(el, items, opts) {
   clear(el);
   el.classList.add('bars');
+  if (!items.length && opts.noValue) el.append(h('p', { class: 'no-value' }, opts.noValue));
   const finite = items.map((it) => it.value).filter(Number.isFinite);
   const lo = opts.min ?? Math.min(0, ...finite);
   const hi = opts.max ?? Math.max(...finite, lo + 1e-9);
   for (const it of items) {
-    const frac = Number.isFinite(it.value) ? Math.min(1, Math.max(0, (it.value - lo) / (hi - lo || 1))) : 0;
+    const ok = Number.isFinite(it.value);
+    const frac = ok ? Math.min(1, Math.max(0, (it.value - lo) / (hi - lo || 1))) : 0;
     const fill = h('div', { class: 'fill' });
     fill.style.width = `${(frac * 100).toFixed(1)}%`;
-    fill.style.background = Number.isFinite(it.value) ? thresholdColor(it.value, opts.thresholds) : color('text');
+    fill.style.background = ok ? thresholdColor(it.value, opts.thresholds) : color('text');
     const val = h('span', { class: 'val' }, formatValue(it.value, opts.unit, opts.decimals));
     val.style.color = fill.style.background;
-    el.append(h('div', { class: 'bar', title: it.name }, h('span', { class: 'name' }, it.name), h('div', { class: 'track' }, fill), val));
+    const out = ok && (it.value < lo ? 'below' : it.value > hi ? 'above' : null);
+    const track = h('div', { class: ['track', out && `out-${out}`], title: out ? `${formatValue(it.value, opts.unit, opts.decimals)} is ${out} the scale (${formatValue(lo, opts.unit)} to ${formatValue(hi, opts.unit)})` : null }, fill);
+    if (out) track.style.borderColor = fill.style.background;
+    el.append(h('div', { class: 'bar', title: it.name, 'data-value': ok ? String(it.value) : '', 'data-fill': frac.toFixed(3) },
+      h('span', { class: 'name' }, it.name), track, val));
   }
 }

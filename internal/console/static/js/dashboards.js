@@ -4,10 +4,12 @@
 
 import * as api from './api.js';
 import { h, replace, hashParams, setHashParams } from './dom.js';
-import { parseDuration } from './format.js';
-import { timeContext, runPanel, render } from './panels.js';
+import { parseDuration, formatTime } from './format.js';
+import { timeContext, runPanel, render, fleetRange } from './panels.js';
 
-const RANGES = ['2m', '5m', '15m', '30m', '1h', '3h', '6h', '12h', '24h'];
+// 'auto' is the fleet's age (panels.fleetRange); the dashboard's own
+// default (now-1h) is one of the others.
+const RANGES = ['auto', '2m', '5m', '15m', '30m', '1h', '3h', '6h', '12h', '24h'];
 const ROW_HEIGHT = 32; // pixels per Grafana grid unit
 
 export function mount(el, path) {
@@ -43,8 +45,13 @@ export function mount(el, path) {
     const toolbar = h('div', { class: 'toolbar' });
     const grid = h('div', { class: 'grid', 'data-dashboard': uid });
     const refreshEvery = parseDuration(dash.refresh || '10s') || 10;
-    let rangeText = params.get('range') || (dash.time?.from || 'now-30m').replace(/^now-/, '');
-    if (!parseDuration(rangeText)) rangeText = '30m';
+    let rangeText = params.get('range') || 'auto';
+    if (rangeText !== 'auto' && !parseDuration(rangeText)) rangeText = 'auto';
+    const rangeSeconds = () => (rangeText === 'auto' ? fleetRange(cfg.started_at) : parseDuration(rangeText));
+    // A drag across a chart zooms every chart to that span, until reset.
+    let zoom = null;
+    if (params.get('from') && params.get('to')) zoom = { start: Number(params.get('from')), end: Number(params.get('to')) };
+    if (zoom && !(zoom.end > zoom.start)) zoom = null;
 
     // Variables: the datasource is the engine itself; query variables of the
     // form label_values(metric, label) become selects.
@@ -67,14 +74,29 @@ export function mount(el, path) {
         }).catch(() => sel.append(h('option', { disabled: true }, '(values unavailable)')));
       }
     }
-    const rangeSel = h('select', { 'aria-label': 'time range', onchange: (ev) => {
+    const setZoom = (z) => {
+      zoom = z;
+      if (z) { params.set('from', String(z.start)); params.set('to', String(z.end)); } else { params.delete('from'); params.delete('to'); }
+      setHashParams(params);
+      showZoom();
+      refresh();
+    };
+    const rangeSel = h('select', { 'aria-label': 'time range', id: 'time-range', onchange: (ev) => {
       rangeText = ev.target.value;
       params.set('range', rangeText);
-      setHashParams(params);
-      refresh();
-    } }, RANGES.map((r) => h('option', { value: r, selected: r === rangeText }, `Last ${r}`)));
+      setZoom(null);
+    } }, RANGES.map((r) => h('option', { value: r, selected: r === rangeText },
+      r === 'auto' ? `Fleet age (${Math.round(fleetRange(cfg.started_at) / 60)}m)` : `Last ${r}`)));
+    const zoomNote = h('span', { class: 'zoom-note' });
+    const showZoom = () => {
+      replace(zoomNote, zoom
+        ? [h('span', { class: 'muted' }, `Zoomed to ${formatTime(zoom.start * 1000, true)}–${formatTime(zoom.end * 1000, true)} `),
+          h('button', { type: 'button', class: 'small secondary', id: 'zoom-reset', onclick: () => setZoom(null) }, 'Reset zoom')]
+        : h('span', { class: 'muted small' }, 'Drag across a chart to zoom'));
+    };
+    showZoom();
     const stamp = h('span', { class: 'muted' });
-    toolbar.append(h('label', {}, 'Time ', rangeSel), h('span', { class: 'grow' }),
+    toolbar.append(h('label', {}, 'Time ', rangeSel), zoomNote, h('span', { class: 'grow' }),
       h('span', { class: 'muted' }, `Auto-refresh ${dash.refresh || '10s'} · Grafana file deploy/grafana/dashboards/${entry?.file || ''} · `),
       h('a', { href: `/console/api/dashboards/${uid}`, target: '_blank', rel: 'noopener' }, 'JSON'), ' ', stamp);
     replace(body, h('h1', {}, dash.title), dash.description ? h('p', { class: 'muted' }, dash.description) : null, toolbar, grid);
@@ -106,13 +128,14 @@ export function mount(el, path) {
 
     async function refresh() {
       const gen = ++generation;
-      const ctx = timeContext(parseDuration(rangeText), cfg.scrape_interval_seconds);
+      const ctx = timeContext(rangeSeconds(), cfg.scrape_interval_seconds, zoom);
       await Promise.all(cells.map(async ({ panel, cell, chart, note }) => {
         try {
           const data = await runPanel(panel, ctx, vars, allValues);
           if (gen !== generation || stopped) return;
-          note.textContent = data.count ? '' : 'No data';
-          render(chart, panel, data, ctx);
+          const noValue = panel.fieldConfig?.defaults?.noValue;
+          note.textContent = data.count || (noValue && panel.type !== 'timeseries') ? '' : (noValue || 'No data');
+          render(chart, panel, data, ctx, { onZoom: (start, end) => setZoom({ start, end }) });
           cell.dataset.state = data.count ? 'data' : 'nodata';
         } catch (e) {
           if (gen !== generation || stopped) return;
@@ -127,7 +150,8 @@ export function mount(el, path) {
       }
     }
     await refresh();
-    if (!stopped) timer = setInterval(refresh, refreshEvery * 1000);
+    // A zoomed view is a fixed span: nothing to refresh until it is reset.
+    if (!stopped) timer = setInterval(() => { if (!zoom) refresh(); }, refreshEvery * 1000);
   })().catch((e) => replace(el, h('p', { class: 'error' }, e.message)));
 
   return () => {

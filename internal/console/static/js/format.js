@@ -12,9 +12,44 @@ export function color(name) {
   return NAMED[name] || name || NAMED.text;
 }
 
-// The series palette: Grafana's classic colours.
-export const PALETTE = ['#7eb26d', '#eab839', '#6ed0e0', '#ef843c', '#e24d42', '#1f78c1', '#ba43a9', '#705da0',
-  '#508642', '#cca300', '#447ebc', '#c15c17', '#890f02', '#0a437c', '#6d1f62', '#584477'];
+// Colour rules by series name ({class, pattern, color}), from the
+// console's config: internal/dashboards' SemanticColors, the rules the
+// Grafana dashboards carry as overrides. The first match from the end wins.
+let rules = [];
+
+export function setSeriesColors(list) {
+  rules = (list || []).map((r) => ({ cls: r.class, re: new RegExp(r.pattern, 'i') }));
+}
+
+// semanticClass is the colour class a series' name calls for: failures,
+// errors and 5xx 'red', 4xx 'orange', successes and 2xx 'green';
+// undefined otherwise.
+export function semanticClass(name) {
+  for (let i = rules.length - 1; i >= 0; i--) if (rules[i].re.test(String(name || ''))) return rules[i].cls;
+  return undefined;
+}
+
+const SHADES = {
+  red: ['#f2495c', '#c4162a', '#ff7383', '#8f1d2a', '#ffa6b0'],
+  orange: ['#ff9830', '#fa6400', '#ffb357', '#c15c17'],
+  green: ['#73bf69', '#37872d', '#96d98d', '#56a64b', '#c8f2c2'],
+};
+
+// seriesColors gives each series name its colour: a shade of its semantic
+// colour, or the next palette colour.
+export function seriesColors(names) {
+  const used = { red: 0, orange: 0, green: 0, palette: 0 };
+  return names.map((name) => {
+    const cls = semanticClass(name);
+    if (cls) return SHADES[cls][used[cls]++ % SHADES[cls].length];
+    return PALETTE[used.palette++ % PALETTE.length];
+  });
+}
+
+// The series palette: Grafana's classic colours, without the pure reds and
+// greens semanticColor reserves.
+export const PALETTE = ['#5794f2', '#eab839', '#6ed0e0', '#b877d9', '#1f78c1', '#ba43a9', '#705da0',
+  '#cca300', '#447ebc', '#0a437c', '#6d1f62', '#584477', '#8ab8ff', '#ffcb7d', '#9ac48a', '#ca95e5'];
 
 // thresholdColor is the colour of the highest step at or below v.
 export function thresholdColor(v, thresholds) {
@@ -67,10 +102,14 @@ function seconds(n, decimals) {
   return `${trim(n / 86400, decimals)} day`;
 }
 
-// formatValue renders v in a Grafana unit.
+// NO_DATA is what the console shows where there is no number: an idle
+// service's ratio (0/0), a quantile of no observations, a missing series.
+// NaN and ±Inf never reach the page.
+export const NO_DATA = '–';
+
+// formatValue renders v in a Grafana unit; NO_DATA for null, NaN or ±Inf.
 export function formatValue(v, unit, decimals) {
-  if (v === null || v === undefined || Number.isNaN(v)) return 'NaN';
-  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
+  if (v === null || v === undefined || typeof v !== 'number' || !Number.isFinite(v)) return NO_DATA;
   unit = unit || 'short';
   if (unit.startsWith('suffix:')) return trim(v, decimals) + unit.slice(7);
   switch (unit) {

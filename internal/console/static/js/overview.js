@@ -1,12 +1,15 @@
 // The overview: every service up or down with its request rate, error
 // ratio and p95 (from the golden-signal recording rules), the firing and
 // pending alerts with their runbooks, and the notification worker's recent
-// notifications.
+// notifications: alert notifications first, events (orders, chaos
+// changes) behind a filter, so a busy shop does not push alerts away.
 
 import * as api from './api.js';
 import { h, replace, timeAgo } from './dom.js';
 import { formatValue, thresholdColor } from './format.js';
 import { renderTimeSeries } from './chart.js';
+import { fleetRange } from './panels.js';
+import { runbookLink } from './common.js';
 
 const REFRESH_MS = 5000;
 
@@ -24,9 +27,11 @@ export function mount(el) {
   let stopped = false;
   const services = h('section', { class: 'card', id: 'services', 'data-state': 'loading' }, h('h2', {}, 'Services'), h('p', { class: 'muted' }, 'Loading…'));
   const alerts = h('section', { class: 'card', id: 'alerts', 'data-state': 'loading' }, h('h2', {}, 'Alerts'), h('p', { class: 'muted' }, 'Loading…'));
-  const notes = h('section', { class: 'card', id: 'notifications', 'data-state': 'loading' }, h('h2', {}, 'Recent notifications'), h('p', { class: 'muted' }, 'Loading…'));
-  const traffic = h('section', { class: 'card wide', id: 'traffic', 'data-state': 'loading' }, h('h2', {}, 'Requests per second (last 15 minutes)'), h('div', { class: 'panel-body' }));
-  replace(el, h('h1', {}, 'Overview'), h('div', { class: 'overview' }, services, alerts, traffic, notes));
+  const notes = h('section', { class: 'card wide', id: 'notifications', 'data-state': 'loading' }, h('h2', {}, 'Recent notifications'), h('p', { class: 'muted' }, 'Loading…'));
+  const traffic = h('section', { class: 'card wide', id: 'traffic', 'data-state': 'loading' }, h('h2', {}, 'Requests per second'), h('div', { class: 'panel-body' }));
+  replace(el, h('h1', {}, 'Overview'), h('div', { class: 'overview' }, services, alerts, notes, traffic));
+  // Which notifications show: alert notifications (the default), events, or both.
+  let noteFilter = 'alert';
 
   async function loadServices() {
     const [up, rate, errors, p95] = await Promise.all([
@@ -71,21 +76,25 @@ export function mount(el) {
         h('td', {}, h('b', {}, l.alertname), h('div', { class: 'muted small' }, who)),
         h('td', {}, h('span', { class: ['sev', `sev-${l.severity || 'none'}`] }, l.severity || '–')),
         h('td', {}, a.annotations?.summary || '', h('div', { class: 'muted small' }, a.activeAt ? `active since ${timeAgo(new Date(a.activeAt))}` : '')),
-        h('td', {}, a.annotations?.runbook_url ? h('a', { href: a.annotations.runbook_url, target: '_blank', rel: 'noopener' }, 'runbook') : '–'));
+        h('td', {}, runbookLink(a.annotations) || '–'));
     });
     replace(alerts, h('h2', {}, 'Alerts ', h('span', { class: ['pill', firing ? 'bad' : 'ok'] }, `${firing} firing, ${list.length - firing} pending`)),
       rows.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'State'), h('th', {}, 'Alert'), h('th', {}, 'Severity'),
         h('th', {}, 'Summary'), h('th', {}, 'Runbook'))), h('tbody', {}, rows))
-        : h('p', { class: 'muted' }, 'No alert is firing or pending. Break something on the Chaos page and watch.'));
+        : h('p', { class: 'muted' }, 'No alert is firing or pending. Break something on the Chaos page and watch.'),
+      h('p', { class: 'muted small' }, h('a', { href: '#/alerts' }, 'Every alerting rule'), ' · ', h('a', { href: '#/targets' }, 'targets'), ' · ', h('a', { href: '#/rules' }, 'rules')));
     alerts.dataset.state = 'data';
   }
 
-  async function loadTraffic() {
+  async function loadTraffic(cfg) {
     const end = Math.floor(Date.now() / 1000);
-    const a = await api.range('job:http_requests:rate5m', end - 900, end, 5);
+    const span = fleetRange(cfg.started_at);
+    const step = Math.max(cfg.scrape_interval_seconds || 5, Math.ceil(span / 240));
+    const a = await api.range('job:http_requests:rate5m', end - span, end, step);
     const series = (a.result || []).map((r) => ({ name: r.metric.job, points: r.values.map(([t, v]) => [t, parseFloat(v)]) }));
+    traffic.querySelector('h2').textContent = `Requests per second (last ${Math.round(span / 60)} minutes)`;
     const body = traffic.querySelector('.panel-body');
-    renderTimeSeries(body, series, { unit: 'reqps', start: end - 900, end, step: 5, min: 0 });
+    renderTimeSeries(body, series, { unit: 'reqps', start: end - span, end, step, min: 0 });
     traffic.dataset.state = series.length ? 'data' : 'nodata';
   }
 
@@ -95,14 +104,29 @@ export function mount(el) {
       notes.dataset.state = 'nodata';
       return;
     }
-    const { notifications } = await api.get('notifications?limit=8');
-    const items = (notifications || []).map((n) => h('li', { class: `note note-${n.severity}` },
-      h('div', {}, h('b', {}, n.title), ' ', h('span', { class: 'muted small' }, `${n.kind} · ${timeAgo(new Date(n.created_at))}`)),
+    // Alerts are asked for by kind; events are the newest notifications
+    // that are not alerts.
+    const [alertList, recent] = await Promise.all([api.get('notifications?limit=8&kind=alert'), api.get('notifications?limit=30')]);
+    const alertNotes = alertList.notifications || [];
+    const eventNotes = (recent.notifications || []).filter((n) => n.kind !== 'alert').slice(0, 8);
+    const shown = noteFilter === 'alert' ? alertNotes : noteFilter === 'event' ? eventNotes
+      : [...alertNotes, ...eventNotes]; // alerts first, then events
+    const item = (n) => h('li', { class: `note note-${n.severity}`, 'data-kind': n.kind },
+      h('div', {}, h('span', { class: ['kind', n.kind === 'alert' ? 'kind-alert' : 'kind-event'] }, n.kind === 'alert' ? 'alert' : n.kind), ' ',
+        h('b', {}, n.title), ' ', h('span', { class: 'muted small' }, timeAgo(new Date(n.created_at)))),
       n.text ? h('div', { class: 'small' }, n.text) : null,
-      h('div', { class: 'muted small' }, (n.deliveries || []).map((d) => `${d.channel}: ${d.status}`).join(' · ') || 'no channel configured')));
+      h('div', { class: 'muted small' }, (n.deliveries || []).map((d) => `${d.channel}: ${d.status}`).join(' · ') || 'no channel configured'));
+    const tab = (key, label, count) => h('button', { type: 'button', class: ['small', key === noteFilter ? null : 'secondary'], 'data-filter': key,
+      'aria-pressed': key === noteFilter ? 'true' : 'false', onclick: () => { noteFilter = key; loadNotifications(cfg).catch(() => {}); } }, `${label} (${count})`);
     replace(notes, h('h2', {}, 'Recent notifications'),
-      items.length ? h('ul', { class: 'notes' }, items) : h('p', { class: 'muted' }, 'None yet: alerts and events (orders, chaos changes) become notifications.'));
-    notes.dataset.state = items.length ? 'data' : 'nodata';
+      h('div', { class: 'buttons', id: 'note-filters' }, tab('alert', 'Alerts', alertNotes.length), tab('event', 'Events', eventNotes.length),
+        tab('all', 'All', alertNotes.length + eventNotes.length)),
+      shown.length ? h('ul', { class: 'notes' }, shown.map(item))
+        : h('p', { class: 'muted' }, noteFilter === 'alert' ? 'No alert notification yet: an alert that fires (or resolves) becomes one.'
+          : 'None yet: events (orders, chaos changes) become notifications.'));
+    notes.dataset.state = shown.length ? 'data' : 'nodata';
+    notes.dataset.filter = noteFilter;
+    notes.dataset.alerts = String(alertNotes.length);
   }
 
   const guard = (section, fn) => async () => {
@@ -124,7 +148,7 @@ export function mount(el) {
     } catch (e) {
       el.prepend(h('p', { class: 'error' }, e.message));
     }
-    const jobs = [guard(services, loadServices), guard(alerts, loadAlerts), guard(traffic, loadTraffic), guard(notes, () => loadNotifications(cfg))];
+    const jobs = [guard(services, loadServices), guard(alerts, loadAlerts), guard(traffic, () => loadTraffic(cfg)), guard(notes, () => loadNotifications(cfg))];
     const run = () => { if (!stopped) jobs.forEach((j) => j()); };
     run();
     timer = setInterval(run, REFRESH_MS);

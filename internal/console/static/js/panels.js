@@ -9,8 +9,10 @@ import { seriesName, promDuration } from './format.js';
 // timeContext is the window a refresh draws: end is now, step follows the
 // range (about 240 points), and $__rate_interval is Grafana's
 // max($__interval + scrape interval, 4 × scrape interval).
-export function timeContext(rangeSeconds, scrapeSeconds) {
-  const end = Math.floor(Date.now() / 1000);
+// With zoom ({start, end}, seconds) the window is that span instead.
+export function timeContext(rangeSeconds, scrapeSeconds, zoom) {
+  const end = zoom ? zoom.end : Math.floor(Date.now() / 1000);
+  if (zoom) rangeSeconds = Math.max(1, zoom.end - zoom.start);
   const scrape = scrapeSeconds || 15;
   const step = Math.max(scrape, Math.ceil(rangeSeconds / 240));
   return {
@@ -75,11 +77,22 @@ export async function runPanel(panel, ctx, vars, allValues) {
   return { items, count: items.length };
 }
 
-// render draws a runPanel result into el.
-export function render(el, panel, data, ctx) {
+// fleetRange is the default time range: the fleet's age (how long the
+// console's process has run), at least a minute and at most an hour, so
+// a young fleet's data fills the chart and an old one's last hour shows.
+export function fleetRange(startedAt) {
+  const age = startedAt ? Date.now() / 1000 - Date.parse(startedAt) / 1000 : 3600;
+  const r = Math.min(3600, Math.max(60, Number.isFinite(age) ? age : 3600));
+  return Math.ceil(r / 60) * 60;
+}
+
+// render draws a runPanel result into el; extra adds chart options (onZoom,
+// layers).
+export function render(el, panel, data, ctx, extra) {
   const d = panel.fieldConfig?.defaults || {};
   const opts = {
-    unit: d.unit, decimals: d.decimals, min: d.min, max: d.max, thresholds: d.thresholds, mappings: d.mappings,
+    ...extra,
+    unit: d.unit, decimals: d.decimals, min: d.min, max: d.max, thresholds: d.thresholds, mappings: d.mappings, noValue: d.noValue,
     thresholdLines: (d.custom?.thresholdsStyle?.mode || 'off') !== 'off',
     stacked: (d.custom?.stacking?.mode || 'none') !== 'none',
     start: ctx.start, end: ctx.end, step: ctx.step,
