@@ -13,7 +13,7 @@ E2EPKGS     ?= ./internal/scenario/
 E2EFLAGS    ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -benchmem -benchtime 2s
 
-.PHONY: help run build test lint fmt vet check-fmt bench clean screenshots
+.PHONY: help run build test lint fmt vet check-fmt bench clean screenshots fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ bench: ## run the Go benchmarks
 
 screenshots: ## regenerate docs/images/console-*.png (the console in headless chromium; a few minutes)
 	CLOUDCART_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -timeout 15m -run '^TestConsoleInBrowser$$' ./internal/fleet/
+
+fuzz: ## run every Fuzz target for FUZZTIME (default 1m) each, one at a time (scripts/fuzz.sh)
+	scripts/fuzz.sh $(or $(FUZZTIME),1m)
 
 clean: ## remove build output and the default data dir
 	rm -rf bin data

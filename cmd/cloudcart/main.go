@@ -26,6 +26,7 @@ func commands() []command {
 		{"serve", "serve one service: serve NAME (binds all interfaces by default)", cmdServe},
 		{"load", "drive a fleet through its gateway with simulated shoppers (open model)", cmdLoad},
 		{"scenario", "failure scenarios: scenario NAME|all|list, each timed from its cause to the alert's notification", cmdScenario},
+		{"chaos", "chaos show|reset: the faults configured on a running fleet; reset clears every one", cmdChaos},
 		{"slo", "slo generate: regenerate the SLO burn-rate rules from deploy/slo/slos.yml", cmdSLO},
 		{"dashboards", "dashboards generate: regenerate the Grafana dashboards in deploy/grafana/dashboards", cmdDashboards},
 		{"healthcheck", "healthcheck URL: exit 0 if GET URL answers 2xx (container health checks)", cmdHealthcheck},
@@ -62,8 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: cloudcart COMMAND [flags]\n\nCommands:")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.usage)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.usage)
 	}
 	fmt.Fprintln(w, "\nRun 'cloudcart COMMAND -h' for a command's flags. Every flag also reads CLOUDCART_<FLAG> from the environment.")
 }

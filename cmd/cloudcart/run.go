@@ -6,9 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/alecthomas/units"
-	"github.com/prometheus/common/model"
-
 	"github.com/cloudcart/cloudcart/internal/fleet"
 )
 
@@ -19,22 +16,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	started := time.Now()
 	c := newCommonFlags("run", "127.0.0.1", stderr)
 	var (
-		pc            fleet.PrometheusConfig
-		profile       string
-		retentionTime = model.Duration(15 * 24 * time.Hour)
-		retentionSize = "0"
-		noPrometheus  bool
-		bg            backgroundLoad
+		eng          engineFlags
+		noPrometheus bool
+		bg           backgroundLoad
 	)
 	fs := c.fs
-	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
-	fs.StringVar(&pc.AlertmanagerURL, "alertmanager.url", "", "send alerts to this Alertmanager (v2 API), e.g. http://localhost:9093")
-	fs.StringVar(&pc.WebhookURL, "alerts.webhook-url", "", "without --alertmanager.url: post alert state changes here as Alertmanager webhook JSON (default: the notification worker's /alerts)")
-	fs.Var(&retentionTime, "prometheus.retention.time", "how long the embedded TSDB keeps samples")
-	fs.StringVar(&retentionSize, "prometheus.retention.size", retentionSize, "maximum TSDB size, e.g. 512MB (0 = no limit)")
-	fs.BoolVar(&pc.EnableAdminAPI, "prometheus.enable-admin-api", false, "enable /api/v1/admin/tsdb/* (snapshot for backups)")
-	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API at (alert links)")
-	fs.StringVar(&profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert `for` and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
+	eng.register(fs, "127.0.0.1:4318")
 	fs.BoolVar(&noPrometheus, "no-prometheus", false, "run the services without the embedded Prometheus")
 	bg.register(fs)
 	if err := c.parse(args); err != nil {
@@ -43,19 +30,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(c.args) > 0 {
 		return fmt.Errorf("run takes no arguments, got %q", c.args)
 	}
-	switch profile {
-	case "demo":
-		pc.Profile = fleet.DemoProfile
-	case "production":
-		pc.Profile = fleet.ProductionProfile
-	default:
-		return fmt.Errorf("--profile must be demo or production, got %q", profile)
-	}
-	size, err := units.ParseBase2Bytes(retentionSize)
-	if err != nil {
-		return fmt.Errorf("--prometheus.retention.size: %w", err)
-	}
-	pc.RetentionTime, pc.RetentionSize = time.Duration(retentionTime), int64(size)
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
@@ -63,13 +37,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := c.config(log)
 	cfg.AllInOne = true
 	if !noPrometheus {
-		cfg.Prometheus = &pc
+		if err := eng.apply(&cfg); err != nil {
+			return err
+		}
 	}
 	f, err := fleet.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	printPlan(stdout, f, started)
+	if u := f.OTLPURL(); u != "" {
+		fmt.Fprintf(stdout, "  %-12s %-22s %s (OTEL_EXPORTER_OTLP_ENDPOINT; docs/traces.md)\n", "otlp", "OTLP/HTTP receiver", u)
+	}
 	stopLoad := bg.start(ctx, f, log)
 	err = f.Run(ctx)
 	stopLoad()

@@ -43,13 +43,14 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&c.Notifier, "notifier", scenario.DefaultNotifier, "base URL of the notification worker (GET /notifications)")
 	fs.StringVar(&c.Orders, "orders", scenario.DefaultOrders, "base URL of the order service (POST /simulate of error-spike)")
 	fs.StringVar(&c.ChaosToken, "chaos.token", "", "bearer token of the chaos admin API (default: read from --chaos.token-file)")
-	fs.StringVar(&tokenFile, "chaos.token-file", filepath.Join("data", "chaos.token"), "file holding the chaos admin token; `cloudcart run` writes <data-dir>/chaos.token")
-	fs.StringVar(&c.AdminEmail, "users.admin-email", "", "the fleet's admin account, which low-stock needs to restock (the same as cloudcart run's)")
+	fs.StringVar(&tokenFile, "chaos.token-file", filepath.Join("data", "chaos.token"), "file holding the chaos admin token (cloudcart run writes <data-dir>/chaos.token)")
+	fs.StringVar(&c.AdminEmail, "users.admin-email", "", "the fleet's admin account, which low-stock needs to restock (the same as cloudcart run's; without it low-stock is skipped)")
 	fs.StringVar(&c.AdminPassword, "users.admin-password", "", "its password (prefer CLOUDCART_USERS_ADMIN_PASSWORD, as for cloudcart run)")
 	fs.StringVar(&service, "service", "orders", "the service service-down stops: "+strings.Join(outageNames(), ", "))
 	fs.DurationVar(&c.Timeout, "timeout", scenario.DefaultTimeout, "per scenario: most time from the cause to the alert firing and notified")
 	fs.DurationVar(&c.ResolveTimeout, "resolve-timeout", scenario.DefaultResolveTimeout, "per scenario: most time for the alert to resolve after the restore (and for an earlier one to end before the cause)")
 	fs.BoolVar(&noWait, "no-restore-wait", false, "restore, but do not wait for the alert to resolve")
+	fs.BoolVar(&c.Reset, "reset", false, "clear chaos faults left configured by someone else before each scenario (default: refuse to start and name them)")
 	fs.Float64Var(&c.LoadRate, "load.rate", 2, "shopper journeys per second the command adds during each scenario (0: rely on the fleet's background load)")
 	fs.BoolVar(&asJSON, "json", false, "print the results as JSON on stdout (progress still goes to stderr)")
 	fs.StringVar(&logLevel, "log.level", "warn", "log level on stderr: debug, info, warn, error")
@@ -111,6 +112,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var (
 		results []scenario.Result
 		failed  []string
+		skipped []string
 	)
 	for _, sc := range scs {
 		if ctx.Err() != nil {
@@ -120,11 +122,16 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		start := time.Now()
 		res := r.Run(ctx, sc)
 		results = append(results, res)
-		if !res.Passed {
+		switch {
+		case res.Skipped:
+			skipped = append(skipped, sc.Name)
+		case !res.Passed:
 			failed = append(failed, sc.Name)
 		}
 		if !asJSON {
-			fmt.Fprintf(stdout, "%s (%s in all)\n", sc.Name, scenario.FormatDuration(time.Since(start)))
+			if !res.Skipped {
+				fmt.Fprintf(stdout, "%s (%s in all)\n", sc.Name, scenario.FormatDuration(time.Since(start)))
+			}
 			if err := scenario.WriteTimeline(stdout, res); err != nil {
 				return err
 			}
@@ -140,6 +147,9 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d scenarios failed: %s", len(failed), len(results), strings.Join(slices.Compact(failed), ", "))
+	}
+	if len(skipped) > 0 && !asJSON {
+		fmt.Fprintf(stdout, "%d passed, %d skipped (%s)\n", len(results)-len(skipped), len(skipped), strings.Join(skipped, ", "))
 	}
 	return nil
 }

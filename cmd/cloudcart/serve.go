@@ -12,18 +12,30 @@ import (
 
 // cmdServe runs one service alone: the unit a container runs. Its flags
 // are the process's and that service's (`serve orders -h`); without a
-// service name, every service's.
+// service name, every service's. `serve prometheus` runs the embedded
+// engine alone (with its console, trace store and OTLP receiver), scraping
+// the other services on their ports: its flags are the engine's and every
+// service's port.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	var names []string
 	for _, s := range fleet.Services {
 		names = append(names, s.Name)
 	}
-	var c *commonFlags
-	if name := serveName(args); name != "" {
-		c = newCommonFlags("serve", "", stderr, name)
-	} else {
+	names = append(names, fleet.EngineRole)
+	var (
+		c   *commonFlags
+		eng *engineFlags
+	)
+	switch name := serveName(args); name {
+	case "":
 		c = newCommonFlags("serve", "", stderr)
+	case fleet.EngineRole:
+		c = newCommonFlags("serve", "", stderr, name)
+		eng = &engineFlags{}
+		eng.register(c.fs, ":4318")
+	default:
+		c = newCommonFlags("serve", "", stderr, name)
 	}
 	if err := c.parse(args); err != nil {
 		return err
@@ -31,31 +43,41 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(c.args) != 1 {
 		return fmt.Errorf("serve needs exactly one service name, one of: %s", strings.Join(names, ", "))
 	}
-	if _, ok := fleet.Lookup(c.args[0]); !ok {
+	if _, ok := fleet.Lookup(c.args[0]); !ok && c.args[0] != fleet.EngineRole {
 		return fmt.Errorf("unknown service %q, want one of: %s", c.args[0], strings.Join(names, ", "))
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	f, err := fleet.New(ctx, c.config(log), c.args[0])
+	cfg := c.config(log)
+	if eng != nil {
+		if err := eng.apply(&cfg); err != nil {
+			return err
+		}
+	}
+	f, err := fleet.New(ctx, cfg, c.args[0])
 	if err != nil {
 		return err
 	}
 	printPlan(stdout, f, started)
+	if u := f.OTLPURL(); u != "" {
+		fmt.Fprintf(stdout, "  %-12s %-22s %s (OTEL_EXPORTER_OTLP_ENDPOINT; docs/traces.md)\n", "otlp", "OTLP/HTTP receiver", u)
+	}
 	return f.Run(ctx)
 }
 
 // serveName finds the service that `serve` args name, "" when they name
-// none: it parses them, quietly, with every service's flags, so a flag's
-// value is not taken for the name.
+// none: it parses them, quietly, with every service's flags and the
+// engine's, so a flag's value is not taken for the name.
 func serveName(args []string) string {
 	c := newCommonFlags("serve", "", io.Discard)
+	new(engineFlags).register(c.fs, "")
 	_ = c.parseArgs(args) // errors (-h included) are reported by the real parse
 	if len(c.args) == 0 {
 		return ""
 	}
-	if _, ok := fleet.Lookup(c.args[0]); !ok {
+	if _, ok := fleet.Lookup(c.args[0]); !ok && c.args[0] != fleet.EngineRole {
 		return ""
 	}
 	return c.args[0]

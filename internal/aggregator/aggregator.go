@@ -277,19 +277,19 @@ func (a *Aggregator) scrape(ctx context.Context, t Target) {
 func windowed(st *Stats, base, cur snapshot) {
 	st.WindowSeconds = cur.at.Sub(base.at).Seconds()
 	if dr := cur.requests - base.requests; dr > 0 {
-		st.ErrorRatePercent = ptr(100 * (cur.errors - base.errors) / dr)
+		st.ErrorRatePercent = ptr(round3(100 * (cur.errors - base.errors) / dr))
 	}
 	dc := cur.count - base.count
 	if dc <= 0 {
 		return
 	}
-	st.LatencyMS = ptr(1000 * (cur.sum - base.sum) / dc)
+	st.LatencyMS = ptr(round3(1000 * (cur.sum - base.sum) / dc))
 	delta := make(map[float64]float64, len(cur.buckets))
 	for le, c := range cur.buckets {
 		delta[le] = c - base.buckets[le]
 	}
 	if q := Quantile(0.95, delta); !math.IsNaN(q) {
-		st.P95LatencyMS = ptr(1000 * q)
+		st.P95LatencyMS = ptr(round3(1000 * q))
 	}
 }
 
@@ -367,7 +367,15 @@ func (a *Aggregator) fetch(ctx context.Context, t Target) (map[string]*dto.Metri
 	return fams, nil
 }
 
-func ptr(v float64) *float64 { return &v }
+// ptr points at v when it is a finite number, and is nil otherwise: a
+// scraped service can send NaN or ±Inf (or counters that make the
+// differences so), which JSON cannot carry and no summary should show.
+func ptr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
 
 // Handler returns the aggregator's API:
 //
@@ -375,7 +383,14 @@ func ptr(v float64) *float64 { return &v }
 func (a *Aggregator) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		if err := httpkit.CheckQuery(r); err != nil { // it takes none
+			httpkit.Error(w, r, a.log, err)
+			return
+		}
 		httpkit.WriteJSON(w, http.StatusOK, map[string]any{"services": a.Stats()})
 	})
 	return mux
 }
+
+// round3 keeps three decimals: 62.25, not 62.24999999999994.
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -194,10 +194,10 @@ func TestWindowedSummary(t *testing.T) {
 	if *s.RequestsTotal != 235 || *s.ErrorsTotal != 55 || s.WindowSeconds != 60 {
 		t.Errorf("totals = %v requests, %v errors over %vs", *s.RequestsTotal, *s.ErrorsTotal, s.WindowSeconds)
 	}
-	if want := 100 * 35.0 / 155.0; math.Abs(*s.ErrorRatePercent-want) > 1e-9 {
+	if want := 100 * 35.0 / 155.0; math.Abs(*s.ErrorRatePercent-want) > 0.0005 { // rounded to 3 decimals
 		t.Errorf("error rate = %v%%, want %v%%", *s.ErrorRatePercent, want)
 	}
-	if want := 1000 * (12.5 + 7.2 - 3.5 - 1.2) / (195 + 40 - 70 - 10); math.Abs(*s.LatencyMS-want) > 1e-9 {
+	if want := 1000 * (12.5 + 7.2 - 3.5 - 1.2) / (195 + 40 - 70 - 10); math.Abs(*s.LatencyMS-want) > 0.0005 {
 		t.Errorf("latency = %v ms, want %v", *s.LatencyMS, want)
 	}
 	if v := *s.UptimeSeconds; v != 160 {

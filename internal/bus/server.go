@@ -37,7 +37,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if o.StoreDir == "" {
 		return nil, errors.New("bus: embedded server needs a store directory")
 	}
-	if err := os.MkdirAll(o.StoreDir, 0o755); err != nil {
+	if err := os.MkdirAll(o.StoreDir, 0o700); err != nil {
 		return nil, fmt.Errorf("bus: store dir: %w", err)
 	}
 	opts := &server.Options{

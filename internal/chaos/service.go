@@ -310,7 +310,11 @@ func (s *Service) admin(fn func(http.ResponseWriter, *http.Request) error) http.
 				"the chaos admin API needs Authorization: Bearer <token> (the token is in <data-dir>/chaos.token or --chaos.token)"))
 			return
 		}
-		if err := fn(w, r); err != nil {
+		err := httpkit.CheckQuery(r) // no route takes a query parameter
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			httpkit.Error(w, r, s.log, err)
 		}
 	})

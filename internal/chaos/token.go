@@ -42,7 +42,7 @@ func LoadToken(given, path string) (token string, created bool, err error) {
 		return "", false, err
 	}
 	token = hex.EncodeToString(raw[:])
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", false, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -2,8 +2,10 @@ package cloudcart
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -129,6 +131,30 @@ func (f ChaosFaults) FaultTypes() []string {
 	}
 	if f.ConsumeLatency != nil && f.ConsumeLatency.Probability > 0 {
 		out = append(out, "consume_latency")
+	}
+	return out
+}
+
+// Configured lists every fault the settings hold, one line per target
+// (and per route override), sorted, e.g. "orders: error, latency", plus
+// the payment failure rate when set. Faults stay configured while chaos is
+// switched off, and apply again when it is switched on, so Configured
+// ignores Enabled.
+func (s ChaosSettings) Configured() []string {
+	var out []string
+	for _, target := range slices.Sorted(maps.Keys(s.Targets)) {
+		f := s.Targets[target]
+		if types := f.FaultTypes(); len(types) > 0 {
+			out = append(out, target+": "+strings.Join(types, ", "))
+		}
+		for _, route := range slices.Sorted(maps.Keys(f.Routes)) {
+			if types := f.Routes[route].FaultTypes(); len(types) > 0 {
+				out = append(out, target+" "+route+": "+strings.Join(types, ", "))
+			}
+		}
+	}
+	if s.PaymentFailureRate > 0 {
+		out = append(out, "payments: payment_failure_rate "+strconv.FormatFloat(s.PaymentFailureRate, 'g', -1, 64))
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package cloudcart_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,5 +49,32 @@ func TestChaosOutageValidation(t *testing.T) {
 	s.Enabled = false
 	if s.OutageFor("orders") {
 		t.Error("OutageFor with chaos disabled")
+	}
+}
+
+// TestChaosConfigured: every configured fault is listed, switched on or
+// off, so a caller can tell faults that a later enable would bring back.
+func TestChaosConfigured(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    cloudcart.ChaosSettings
+		want []string
+	}{
+		{"nothing", cloudcart.ChaosSettings{Enabled: true}, nil},
+		{"empty target", cloudcart.ChaosSettings{Targets: map[string]cloudcart.ChaosFaults{"orders": {}}}, nil},
+		{"disabled but configured", cloudcart.ChaosSettings{Targets: map[string]cloudcart.ChaosFaults{
+			"orders":   {Error: &cloudcart.ErrorFault{Rate: 0.5, Status: 503}, Latency: &cloudcart.LatencyFault{Probability: 0.2, FixedMS: 200}},
+			"gateway":  {Routes: map[string]cloudcart.ChaosFaults{"/api/orders": {Timeout: &cloudcart.TimeoutFault{Rate: 1}}}},
+			"notifier": {ConsumeLatency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 5000}},
+		}, PaymentFailureRate: 0.25}, []string{
+			"gateway /api/orders: timeout", "notifier: consume_latency", "orders: latency, error", "payments: payment_failure_rate 0.25"}},
+		{"zero rates are no fault", cloudcart.ChaosSettings{Targets: map[string]cloudcart.ChaosFaults{
+			"orders": {Error: &cloudcart.ErrorFault{Rate: 0}}}}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.s.Configured(); !slices.Equal(got, c.want) {
+				t.Fatalf("Configured() = %q, want %q", got, c.want)
+			}
+		})
 	}
 }

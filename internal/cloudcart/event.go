@@ -22,12 +22,17 @@ const (
 	EventInventoryLowStock EventType = "inventory.low_stock"
 	EventChaosInjected     EventType = "chaos.injected"
 	EventNotificationSent  EventType = "notification.sent"
+	// EventUserRegistrationAttempted: someone registered an email that has
+	// an account. The registration answer does not say so (it would tell
+	// anyone which addresses have accounts); this event tells the owner.
+	EventUserRegistrationAttempted EventType = "user.registration_attempted"
 )
 
 // EventTypes lists every event type, in a fixed order.
 var EventTypes = []EventType{
 	EventUserRegistered, EventOrderCreated, EventOrderCancelled, EventOrderCompleted,
 	EventPaymentProcessed, EventInventoryLowStock, EventChaosInjected, EventNotificationSent,
+	EventUserRegistrationAttempted,
 }
 
 // Valid reports whether t is a known event type.
@@ -124,6 +129,14 @@ type UserRegisteredData struct {
 	UserID string `json:"user_id"`
 	Email  string `json:"email"`
 	Role   string `json:"role,omitempty"`
+}
+
+// UserRegistrationAttemptedData is the data of
+// user.registration_attempted: the account whose email was registered
+// again.
+type UserRegistrationAttemptedData struct {
+	UserID string `json:"user_id"`
+	Email  string `json:"email"`
 }
 
 // OrderCreatedData is the data of order.created.

@@ -104,6 +104,16 @@ func NotificationForEvent(e *Event) (*Notification, error) {
 		n.Title = "New user registered"
 		n.Text = fmt.Sprintf("User %s registered.", orDash(d.UserID))
 		n.Fields = map[string]string{"user_id": d.UserID}
+	case EventUserRegistrationAttempted:
+		var d UserRegistrationAttemptedData
+		if err := e.DecodeData(&d); err != nil {
+			return nil, err
+		}
+		n.Title = "Registration attempt for an existing account"
+		n.Text = fmt.Sprintf("Someone tried to register %s, which already has an account (user %s). Nothing was changed; "+
+			"if it was not the owner, the account's password still protects it.", orDash(d.Email), orDash(d.UserID))
+		n.Severity = SeverityWarning
+		n.Fields = map[string]string{"user_id": d.UserID}
 	case EventOrderCreated:
 		var d OrderCreatedData
 		if err := e.DecodeData(&d); err != nil {

@@ -113,4 +113,8 @@ type UserStore interface {
 	// number of users matching the filter.
 	FindUsers(ctx context.Context, f UserFilter) ([]*User, int, error)
 	CountUsers(ctx context.Context) (UserCounts, error)
+	// RegistrationAttempted records (as a user.registration_attempted
+	// event for the account's owner) that someone registered the email of
+	// an existing account.
+	RegistrationAttempted(ctx context.Context, email string) error
 }

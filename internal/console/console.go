@@ -22,7 +22,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/dashboards"
@@ -45,6 +49,18 @@ type Options struct {
 	NotifierURL string
 	// OrdersURL is the order service (POST /simulate, for the traffic button).
 	OrdersURL string
+	// Traces: the engine serves Jaeger's query API from its trace store
+	// (internal/tracestore), so the Traces page and exemplar links work.
+	Traces bool
+	// ListenAddr is the host:port the console's server actually listens
+	// on, and ExternalURL the URL users reach it at behind a proxy
+	// (--prometheus.external-url). Write requests are accepted only when
+	// their Host names one of them (a loopback listener also answers to
+	// 127.0.0.1, localhost and [::1] at its port) and their Origin, when
+	// sent, is that same host: a page whose DNS name was rebound to this
+	// machine sends its own name in Host and is refused. With neither set
+	// no write is accepted.
+	ListenAddr, ExternalURL string
 	// PrometheusURL (the engine serving this console) and GatewayURL let
 	// the console run `cloudcart scenario`'s scenarios; AdminEmail and
 	// AdminPassword, the fleet's admin account, are what low-stock needs.
@@ -56,6 +72,9 @@ type Options struct {
 	// Services is the fleet's service table (the chaos targets);
 	// services.All if nil.
 	Services services.Table
+	// ServiceURLs are the fleet's services by serve name, for the Learn
+	// page's buttons.
+	ServiceURLs map[string]string
 	// Client calls the services; a 10 s timeout client if nil.
 	Client *http.Client
 	Logger *slog.Logger
@@ -67,6 +86,7 @@ type Console struct {
 	log        *slog.Logger
 	dashboards []dashboards.Dashboard
 	files      map[string][]byte // dashboard JSON by uid
+	hosts      map[string]bool   // the authorities writes may name (lower case)
 	books      []Runbook
 	started    time.Time
 	handler    http.Handler
@@ -101,6 +121,9 @@ func New(o Options) (*Console, error) {
 		c.files[d.UID] = b
 	}
 	c.dashboards = all
+	if c.hosts, err = writeHosts(o.ListenAddr, o.ExternalURL); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	assets, err := fs.Sub(static, "static")
 	if err != nil {
 		return nil, err
@@ -114,6 +137,7 @@ func New(o Options) (*Console, error) {
 	}
 	mux.HandleFunc("GET /dashboards/{uid}", c.index(assets))
 	mux.HandleFunc("GET /runbooks/{anchor}", c.index(assets))
+	mux.HandleFunc("GET /learn/{lesson}", c.index(assets))
 	mux.HandleFunc("GET /console/api/runbooks", c.runbooks)
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /console/api/config", c.config)
@@ -121,6 +145,7 @@ func New(o Options) (*Console, error) {
 	mux.HandleFunc("GET /console/api/notifications", c.notifications)
 	mux.HandleFunc("POST /console/api/orders/simulate", c.writes(c.simulate))
 	c.chaosRoutes(mux)
+	c.learnRoutes(mux)
 	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no console API at "+r.Method+" "+r.URL.Path)
 	})
@@ -131,7 +156,7 @@ func New(o Options) (*Console, error) {
 // Pages are the paths that answer with the console: its pages, and the
 // paths of Prometheus's own UI a Prometheus user types (/graph, /targets,
 // /alerts, /rules, /query).
-var Pages = []string{"graph", "query", "targets", "alerts", "rules", "dashboards", "chaos", "runbooks"}
+var Pages = []string{"graph", "query", "targets", "alerts", "rules", "dashboards", "chaos", "runbooks", "learn"}
 
 // Handler serves the console: "/", its pages (Pages) and everything under
 // /console/.
@@ -175,6 +200,7 @@ type Config struct {
 	Notifier              bool             `json:"notifier"`
 	Orders                bool             `json:"orders"`
 	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
+	Traces                bool             `json:"traces"`
 	// StartedAt is when this console (the fleet's process) started: the
 	// charts' default time range is the fleet's age.
 	StartedAt time.Time `json:"started_at"`
@@ -198,6 +224,7 @@ func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
 		Notifier:              c.o.NotifierURL != "",
 		Orders:                c.o.OrdersURL != "",
 		OrdersURL:             c.o.OrdersURL,
+		Traces:                c.o.Traces,
 		StartedAt:             c.started,
 		SeriesColors:          dashboards.SemanticColors,
 	}
@@ -224,19 +251,91 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 // writes guards the routes that change something (chaos settings,
 // simulated orders). The browser sends X-CloudCart-Console, which another
 // site cannot make a browser send without a CORS preflight this server
-// never grants; an Origin, when present, must be this host.
+// never grants. That alone does not stop DNS rebinding: a page at
+// evil.example whose name is rebound to 127.0.0.1 is same-origin with
+// itself, sends the header freely and names evil.example in Host and
+// Origin. So the Host must be one this console listens at (421
+// Misdirected Request otherwise), and an Origin, when present, must be
+// that same host (403).
 func (c *Console) writes(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		host := strings.ToLower(r.Host)
+		if !c.hosts[host] {
+			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf(
+				"console writes are accepted only at the console's own address (%s), not at host %q",
+				c.allowedHosts(), truncate(r.Host, 64)))
+			return
+		}
 		if r.Header.Get("X-CloudCart-Console") != "1" {
 			writeError(w, http.StatusForbidden, "console writes need the header X-CloudCart-Console: 1")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+		if o := r.Header.Get("Origin"); o != "" && !sameHost(o, host) {
 			writeError(w, http.StatusForbidden, "cross-origin console writes are refused")
 			return
 		}
 		next(w, r)
 	}
+}
+
+// sameHost reports whether origin (scheme://host[:port]) names host.
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.User != nil {
+		return false
+	}
+	return strings.ToLower(u.Host) == host
+}
+
+func (c *Console) allowedHosts() string {
+	hs := make([]string, 0, len(c.hosts))
+	for h := range c.hosts {
+		hs = append(hs, h)
+	}
+	slices.Sort(hs)
+	return strings.Join(hs, ", ")
+}
+
+// writeHosts lists the Host values writes may carry: the listen address
+// (with the other loopback spellings of a loopback or wildcard listener,
+// since the browser on this machine may use any of them) and the external
+// URL's host (with its scheme's default port spelt out and left out).
+func writeHosts(listen, external string) (map[string]bool, error) {
+	hosts := map[string]bool{}
+	if listen != "" {
+		h, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: %w", listen, err)
+		}
+		hosts[strings.ToLower(net.JoinHostPort(h, port))] = true
+		if ip := net.ParseIP(h); h == "" || h == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+			for _, lh := range []string{"127.0.0.1", "localhost", "::1"} {
+				hosts[net.JoinHostPort(lh, port)] = true
+			}
+		}
+	}
+	if external != "" {
+		u, err := url.Parse(external)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("external URL %q: want http(s)://host[:port][/path]", external)
+		}
+		host := strings.ToLower(u.Host)
+		hosts[host] = true
+		def := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		if u.Port() == "" {
+			hosts[net.JoinHostPort(strings.ToLower(u.Hostname()), def)] = true
+		} else if u.Port() == def {
+			hosts[strings.TrimSuffix(host, ":"+def)] = true
+		}
+	}
+	return hosts, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -249,6 +348,8 @@ func codeFor(status int) string {
 		return "not_found"
 	case http.StatusForbidden:
 		return "forbidden"
+	case http.StatusMisdirectedRequest:
+		return "misdirected"
 	case http.StatusBadRequest:
 		return "invalid"
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

@@ -24,11 +24,16 @@ const token = "console-test-token-0123456789"
 
 func mustConsole(tb testing.TB, o console.Options) *httptest.Server {
 	tb.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	if o.ListenAddr == "" {
+		o.ListenAddr = srv.Listener.Addr().String()
+	}
 	c, err := console.New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(c.Handler())
+	srv.Config.Handler = c.Handler()
+	srv.Start()
 	tb.Cleanup(srv.Close)
 	return srv
 }
@@ -40,6 +45,10 @@ func do(tb testing.TB, method, url, body string, header map[string]string) (*htt
 		tb.Fatal(err)
 	}
 	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -345,5 +354,72 @@ func TestNotificationsAndSimulate(t *testing.T) {
 	want := []string{"GET /notifications?limit=5", "GET /notifications?kind=alert&limit=8", "POST /simulate?count=30&error_rate=0.5"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("calls %q, want %q", got, want)
+	}
+}
+
+// TestWritesRefuseDNSRebinding: a page at evil.example whose name was
+// rebound to this machine sends Host and Origin evil.example:port along
+// with the console header; the console refuses it (421, or 403 for a
+// foreign Origin) and accepts the loopback spellings of its own address
+// and the configured external URL. Reads stay open.
+func TestWritesRefuseDNSRebinding(t *testing.T) {
+	fake := &fakeChaos{}
+	chaosSrv := httptest.NewServer(fake)
+	defer chaosSrv.Close()
+	srv := mustConsole(t, console.Options{ChaosURL: chaosSrv.URL, ChaosToken: token, ExternalURL: "https://console.example.org/prom"})
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	own := "127.0.0.1:" + port
+	enable := srv.URL + "/console/api/chaos/enable"
+	for _, tc := range []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"rebound host and origin", "evil.example:" + port, "http://evil.example:" + port, http.StatusMisdirectedRequest},
+		{"rebound host, no origin", "evil.example:" + port, "", http.StatusMisdirectedRequest},
+		{"evil.example:9090", "evil.example:9090", "http://evil.example:9090", http.StatusMisdirectedRequest},
+		{"own port, other interface name", "10.0.0.1:" + port, "", http.StatusMisdirectedRequest},
+		{"own host, foreign origin", own, "http://evil.example:" + port, http.StatusForbidden},
+		{"own host, origin at another port", own, "http://127.0.0.1:1", http.StatusForbidden},
+		{"own host, origin with a path", own, "http://" + own + "/x", http.StatusForbidden},
+		{"external host, foreign origin", "console.example.org", "https://evil.example", http.StatusForbidden},
+		{"127.0.0.1", own, "http://" + own, http.StatusOK},
+		{"localhost", "localhost:" + port, "http://localhost:" + port, http.StatusOK},
+		{"LOCALHOST", "LOCALHOST:" + port, "http://LocalHost:" + port, http.StatusOK},
+		{"[::1]", "[::1]:" + port, "http://[::1]:" + port, http.StatusOK},
+		{"no origin (curl)", own, "", http.StatusOK},
+		{"external URL", "console.example.org", "https://console.example.org", http.StatusOK},
+		{"external URL, default port spelt out", "console.example.org:443", "https://console.example.org:443", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := map[string]string{"X-CloudCart-Console": "1", "Host": tc.host}
+			if tc.origin != "" {
+				h["Origin"] = tc.origin
+			}
+			resp, body := do(t, "POST", enable, "", h)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.want)
+			}
+			if tc.want != http.StatusOK && !strings.Contains(body, `"error"`) {
+				t.Fatalf("refusal is not a JSON error: %s", body)
+			}
+		})
+	}
+	fake.mu.Lock()
+	enabled := len(fake.calls)
+	fake.mu.Unlock()
+	if want := 7; enabled != want {
+		t.Errorf("the chaos service saw %d writes, want %d (only the accepted ones)", enabled, want)
+	}
+	// Reads do not look at Host.
+	if resp, body := do(t, "GET", srv.URL+"/console/api/chaos/settings", "", map[string]string{"Host": "evil.example:" + port}); resp.StatusCode != 200 {
+		t.Errorf("read with a foreign Host: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestNewRejectsBadExternalURL(t *testing.T) {
+	for _, u := range []string{"console.example.org", "ftp://x", "http://"} {
+		if _, err := console.New(console.Options{ListenAddr: "127.0.0.1:9090", ExternalURL: u}); err == nil {
+			t.Errorf("ExternalURL %q accepted", u)
+		}
 	}
 }

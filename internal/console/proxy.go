@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 // maxUpstreamBody bounds what the console reads from a service.
@@ -68,13 +69,20 @@ func (c *Console) notifications(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "the notification worker does not run in this fleet")
 		return
 	}
-	limit, err := intParam(r, "limit", 10, 1, 50)
+	err := httpkit.CheckQuery(r, "limit", "kind")
+	limit, k := 0, ""
+	if err == nil {
+		limit, err = httpkit.IntParam(r, "limit", 10, 1, 50)
+	}
+	if err == nil {
+		k, err = httpkit.StringParam(r, "kind", 64)
+	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, cloudcart.ErrorMessage(err))
 		return
 	}
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if k := r.URL.Query().Get("kind"); k != "" {
+	if k != "" {
 		if k != cloudcart.NotificationKindAlert && !cloudcart.EventType(k).Valid() {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("kind must be %q or an event type", cloudcart.NotificationKindAlert))
 			return
@@ -91,32 +99,20 @@ func (c *Console) simulate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "the order service does not run in this fleet")
 		return
 	}
-	count, err := intParam(r, "count", 50, 1, 500)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	err := httpkit.CheckQuery(r, "count", "error_rate")
+	count, rate := 0, 0.0
+	if err == nil {
+		count, err = httpkit.IntParam(r, "count", 50, 1, 500)
 	}
-	rate := 0.0
-	if v := r.URL.Query().Get("error_rate"); v != "" {
-		if rate, err = strconv.ParseFloat(v, 64); err != nil || rate < 0 || rate > 1 {
-			writeError(w, http.StatusBadRequest, "error_rate must be a number from 0 to 1")
-			return
-		}
+	if err == nil {
+		rate, err = httpkit.FloatParam(r, "error_rate", 0, 0, 1)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, cloudcart.ErrorMessage(err))
+		return
 	}
 	q := url.Values{"count": {strconv.Itoa(count)}, "error_rate": {strconv.FormatFloat(rate, 'f', -1, 64)}}
 	c.relay(w, r, "order-service", http.MethodPost, c.o.OrdersURL+"/simulate?"+q.Encode(), "", []byte{})
-}
-
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%s must be an integer from %d to %d", name, lo, hi)
-	}
-	return n, nil
 }
 
 // chaosRoutes proxies the chaos admin API with the token this process

@@ -62,5 +62,5 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping}, httpkit.Check{Name: "bus", Check: busCheck(env)})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }

@@ -56,7 +56,7 @@ var userSeq atomic.Int64
 func mustUser(tb testing.TB, gw string) (email, tok string) {
 	tb.Helper()
 	email = fmt.Sprintf("user%d@example.com", userSeq.Add(1))
-	if c := call(tb, "POST", gw+"/api/auth/register", "", `{"email":"`+email+`","name":"Test","password":"correct horse battery"}`, nil); c != http.StatusCreated {
+	if c := call(tb, "POST", gw+"/api/auth/register", "", `{"email":"`+email+`","name":"Test","password":"correct horse battery"}`, nil); c != http.StatusAccepted {
 		tb.Fatalf("register: %d", c)
 	}
 	return email, mustLogin(tb, gw, email, "correct horse battery")

@@ -17,7 +17,8 @@ import (
 // order service reads.
 
 // RegisterFlags registers on fs the flags of the named services (every
-// service of the table and the embedded engine's port when names is empty)
+// service of the table and the embedded engine's port when names is empty;
+// for services.Prometheus.Name, the engine run alone, every port)
 // and those every service reads (the bus), writing into c. A flag two
 // services read (a port, the token issuer) is registered once.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, names ...string) error {
@@ -26,13 +27,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, names ...string) error {
 		return err
 	}
 	busFlags(fs, c)
+	// The engine run alone (serve prometheus) scrapes every service at its
+	// port. Its own flags (--prometheus.*, --traces.*, --otlp.listen, …)
+	// are registered by the commands that run it (cmd/cloudcart/engine.go).
+	engine := slices.Contains(names, services.Prometheus.Name)
 	for _, s := range table {
 		if len(names) == 0 || slices.Contains(names, s.Name) {
 			portFlag(fs, c, s.Name)
 			s.flags(fs, c)
+		} else if engine {
+			portFlag(fs, c, s.Name)
 		}
 	}
-	if len(names) == 0 {
+	if len(names) == 0 || engine {
 		portFlag(fs, c, services.Prometheus.Name)
 	}
 	return nil
@@ -42,7 +49,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, names ...string) error {
 // unless it is registered already.
 func portFlag(fs *flag.FlagSet, c *Config, name string) {
 	if fs.Lookup(name+".port") == nil {
-		fs.Var(portValue{c, name}, name+".port", fmt.Sprintf("`port` of the %s service", name))
+		fs.Var(portValue{c, name}, name+".port", fmt.Sprintf("port of the %s service", name))
 	}
 }
 

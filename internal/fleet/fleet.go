@@ -23,6 +23,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
+	"github.com/cloudcart/cloudcart/internal/tracestore"
 )
 
 // Service is one deployable service: its row of the service table
@@ -116,6 +117,9 @@ type Config struct {
 
 	// Prometheus, when set, adds the embedded engine scraping the fleet.
 	Prometheus *PrometheusConfig
+	// Traces, with Prometheus, adds the trace store every service exports
+	// to and the OTLP receiver (traces.go).
+	Traces *TracesConfig
 
 	// Histograms: classic, native or both (empty) on every service's
 	// /metrics (--telemetry.histograms, docs/histograms.md).
@@ -134,7 +138,8 @@ type Env struct {
 	// the gateway proxies to them.
 	Built []*Unit
 
-	platform *platform // the bus connection and chaos middleware (common.go)
+	platform *platform         // the bus connection and chaos middleware (common.go)
+	traces   *tracestore.Store // where spans go in-process (traces.go); nil: nowhere
 }
 
 // BuiltURL is the base URL of an already built service of this process,
@@ -182,15 +187,22 @@ func (c *Config) SQLitePath(s services.Service) string {
 
 // Fleet is a set of built, listening services.
 type Fleet struct {
-	units []*Unit
-	log   *slog.Logger
-	bus   *bus.Server // embedded NATS, stopped after every service
+	units  []*Unit
+	log    *slog.Logger
+	bus    *bus.Server       // embedded NATS, stopped after every service
+	traces *tracestore.Store // nil without Config.Traces
 }
 
 // New builds the named services (all when names is empty) and binds their
 // listeners, so a port clash fails here, before anything runs.
 func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	// Log lines written inside a span carry its ids; warnings and errors
+	// also become events of the span.
+	cfg.Logger = slog.New(telemetry.NewLogHandler(cfg.Logger.Handler()))
+	if len(names) == 1 && names[0] == EngineRole {
+		return newEngineAlone(cfg) // traces.go
+	}
 	table, err := Wire(cfg.table())
 	if err != nil {
 		return nil, err
@@ -206,13 +218,16 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 		}
 		chosen = append(chosen, table[i])
 	}
-	f := &Fleet{log: cfg.Logger}
+	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
+	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	for _, s := range chosen {
 		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
-			platform: &platform{server: f.bus}}
+			platform: &platform{server: f.bus}, traces: f.traces}
 		u := &Unit{Service: s, log: env.Log}
 		err := newTelemetry(ctx, env, u)
 		if err == nil {
@@ -229,7 +244,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
 		s := Service{Service: services.Prometheus}
-		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob)}, f.units)
+		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces}, f.units)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
 		}
@@ -247,6 +262,9 @@ func (f *Fleet) URL(name string) string {
 	}
 	return ""
 }
+
+// Traces returns the trace store, nil when the fleet has none.
+func (f *Fleet) Traces() *tracestore.Store { return f.traces }
 
 // Units returns the services in start order.
 func (f *Fleet) Units() []*Unit { return f.units }
@@ -313,6 +331,7 @@ type Unit struct {
 	Workers []func(context.Context) error
 	Closers []func() error
 	log     *slog.Logger
+	otlpURL string // the engine's OTLP receiver (traces.go)
 }
 
 // Run serves until ctx is done: readiness goes false, the server drains,
@@ -361,6 +380,9 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 		ServiceVersion:      env.Version,
 		HonorEnvServiceName: !env.AllInOne,
 		Histograms:          env.Histograms,
+	}
+	if env.traces != nil {
+		o.SpanExporters = append(o.SpanExporters, env.traces.Exporter())
 	}
 	if env.TelemetryOptions != nil {
 		env.TelemetryOptions(&o)

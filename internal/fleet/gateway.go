@@ -24,9 +24,14 @@ type GatewayConfig struct {
 	RateLimit        float64
 	RateBurst        int
 	RateLimitClients int
-	TrustedProxies   []string // addresses or CIDRs whose X-Forwarded-For is believed
-	CacheTTL         time.Duration
-	CacheBytes       int64
+	// AuthRateLimit and AuthRateBurst are the stricter per-IP limit of
+	// login and registration (gateway.DefaultAuthRate/Burst if 0, none if
+	// AuthRateLimit is negative).
+	AuthRateLimit  float64
+	AuthRateBurst  int
+	TrustedProxies []string // addresses or CIDRs whose X-Forwarded-For is believed
+	CacheTTL       time.Duration
+	CacheBytes     int64
 	// KeyRefresh is the least time between refetches of the user service's
 	// JWK Set on an unknown kid.
 	KeyRefresh time.Duration
@@ -39,7 +44,7 @@ func gatewayFlags(fs *flag.FlagSet, c *Config) {
 	g.Upstreams = map[string]string{}
 	for _, name := range gatewayUpstreams {
 		fs.Func("gateway."+name+"-url",
-			fmt.Sprintf("base `URL` of the %s service behind the gateway (default: the in-process service under run, http://localhost:<%s.port> under serve)", name, name),
+			fmt.Sprintf("base URL of the %s service behind the gateway (default: the in-process service under run, http://localhost:<%s.port> under serve)", name, name),
 			func(v string) error {
 				if v == "" {
 					delete(g.Upstreams, name)
@@ -53,10 +58,13 @@ func gatewayFlags(fs *flag.FlagSet, c *Config) {
 	tokenFlags(fs, c)
 	fs.DurationVar(&g.UpstreamTimeout, "gateway.upstream-timeout", gateway.DefaultUpstreamTimeout, "longest wait for an upstream; then 504")
 	g.RateLimit = gateway.DefaultRate
-	fs.Var(offFloat{&g.RateLimit}, "gateway.rate-limit", "`requests` per second per client (user id, else client IP); 0 disables rate limiting")
+	fs.Var(offFloat{&g.RateLimit}, "gateway.rate-limit", "requests per second per client (user id, else client IP); 0 disables rate limiting")
 	fs.IntVar(&g.RateBurst, "gateway.rate-burst", gateway.DefaultBurst, "requests a client may send at once above its rate")
+	g.AuthRateLimit = gateway.DefaultAuthRate
+	fs.Var(offFloat{&g.AuthRateLimit}, "gateway.auth-rate-limit", "login and registration requests per second per client IP, a stricter limit than --gateway.rate-limit (each costs a bcrypt run); 0 disables it")
+	fs.IntVar(&g.AuthRateBurst, "gateway.auth-rate-burst", gateway.DefaultAuthBurst, "login and registration requests a client IP may send at once above its auth rate")
 	fs.IntVar(&g.RateLimitClients, "gateway.rate-limit-clients", gateway.DefaultMaxClients, "most clients tracked by the rate limiter (least recently seen dropped first)")
-	listFlag(fs, &g.TrustedProxies, "gateway.trusted-proxies", "comma-separated `addresses` or CIDRs of proxies whose X-Forwarded-For names the client")
+	listFlag(fs, &g.TrustedProxies, "gateway.trusted-proxies", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For names the client")
 	g.CacheTTL = gateway.DefaultCacheTTL
 	fs.Var(offDuration{&g.CacheTTL}, "gateway.cache-ttl", "how long public product reads are cached, a `duration`; 0 disables the cache")
 	fs.Int64Var(&g.CacheBytes, "gateway.cache-bytes", gateway.DefaultCacheBytes, "most bytes the response cache holds")
@@ -102,8 +110,10 @@ func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 		Logger:          env.Log,
 		UpstreamTimeout: c.UpstreamTimeout,
 		RateLimit:       gateway.RateLimit{Rate: rate, Burst: burst, MaxClients: c.RateLimitClients},
-		TrustedProxies:  trusted,
-		Cache:           gateway.Cache{TTL: c.CacheTTL, MaxBytes: c.CacheBytes},
+		AuthRateLimit: gateway.RateLimit{Rate: cmp.Or(c.AuthRateLimit, gateway.DefaultAuthRate),
+			Burst: cmp.Or(c.AuthRateBurst, gateway.DefaultAuthBurst), MaxClients: c.RateLimitClients},
+		TrustedProxies: trusted,
+		Cache:          gateway.Cache{TTL: c.CacheTTL, MaxBytes: c.CacheBytes},
 	})
 	if err != nil {
 		return err

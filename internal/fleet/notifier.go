@@ -70,7 +70,7 @@ func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 	}
 	env.Log.Info("notification channels", "channels", svc.Channels())
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping}, httpkit.Check{Name: "bus", Check: busCheck(env)})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }
 
 // alertWebhook makes the embedded Prometheus of `cloudcart run` post its

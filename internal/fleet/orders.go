@@ -32,7 +32,7 @@ func ordersFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
 	fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
 	fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL that GET /users on the order service proxies to (reference 003)")
-	fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in `run`: the in-process one); none: client prices, no stock")
+	fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
 	fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
 	fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
 	fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.005, "share of payments the simulated provider declines (0.5%: inside the orders SLO's 1% budget, so a healthy shop raises no burn alert)")
@@ -84,5 +84,5 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable})
 }

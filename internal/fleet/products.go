@@ -51,5 +51,5 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Closers = append(u.Closers, svc.Close)
-	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable})
 }

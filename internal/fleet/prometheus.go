@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +78,13 @@ var (
 func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	pc := env.Prometheus
 	dir := filepath.Join(env.DataDir, "prometheus")
+	// The TSDB directory is private like the rest of the data dir.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpkit.Server{
@@ -138,6 +146,10 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 		return nil, err
 	}
 	srv.Handler = con.handler
+	u := &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}
+	if err := withTraces(env, con.handler, reg, eng, u); err != nil { // traces.go
+		return nil, err
+	}
 	srv.Checks = []httpkit.Check{{Name: "tsdb", Check: func(context.Context) error {
 		if !eng.Ready() {
 			return errors.New("TSDB not open or configuration not applied yet")
@@ -145,7 +157,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 		return nil
 	}}}
 	srv.WriteTimeout = 2 * time.Minute // range queries over long windows
-	return &Unit{Service: env.Service, Server: srv, Workers: []func(context.Context) error{eng.Run, con.console.Run}, log: env.Log}, nil
+	return u, nil
 }
 
 // withConsole serves the engine's API under /api/ and /-/ and the built-in
@@ -153,10 +165,18 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // chaos admin token and calls the services of this fleet. It does so only
 // while the process listens on loopback, as `cloudcart run` does by
 // default: the console asks no token of its users.
+// Its write API answers only requests addressed to self (the address
+// this process listens at) or to --prometheus.external-url.
 func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self,
-		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword, Services: env.table()}
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil,
+		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
+		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL,
+		ServiceURLs: map[string]string{}, Services: env.table()}
 	for _, u := range targets {
+		if u.Server.URL() == "" {
+			continue // another process's service (serve prometheus): no console controls
+		}
+		o.ServiceURLs[u.Service.Name] = u.Server.URL()
 		switch u.Service.Name {
 		case "chaos":
 			if ip := net.ParseIP(env.Bind); env.Bind != "localhost" && (ip == nil || !ip.IsLoopback()) {
@@ -193,7 +213,7 @@ func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (c
 // engine's API.
 type consoleServer struct {
 	console *console.Console
-	handler http.Handler
+	handler *http.ServeMux // withTraces adds Jaeger's API to it
 }
 
 // writeRules copies the embedded rule files to <dir>/rules, replacing what
@@ -227,7 +247,8 @@ func writeRules(dir string) (string, error) {
 func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 	var jobs [][2]string
 	for _, u := range units {
-		addr, err := url.Parse(u.Server.URL())
+		// A service of another process (serve prometheus) is not listening here.
+		addr, err := url.Parse(cmp.Or(u.Server.URL(), "http://"+u.Server.Addr))
 		if err != nil {
 			return nil, err
 		}

@@ -84,7 +84,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventUserRegistered); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
 		return err
 	}
 	keyFile := env.Users.KeyFile
@@ -122,5 +122,5 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	case a.AdminEmail != "" || a.AdminPassword != "":
 		return errors.New("--users.admin-email and --users.admin-password go together")
 	}
-	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Ping})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable})
 }

@@ -69,8 +69,11 @@ type Options struct {
 	UpstreamTimeout time.Duration // per upstream call; DefaultUpstreamTimeout if 0
 	MaxBodyBytes    int64         // request body limit; httpkit.DefaultMaxBodyBytes if 0
 	RateLimit       RateLimit
-	TrustedProxies  []netip.Prefix
-	Cache           Cache
+	// AuthRateLimit is the stricter limit of login and registration, per
+	// client IP, applied before RateLimit.
+	AuthRateLimit  RateLimit
+	TrustedProxies []netip.Prefix
+	Cache          Cache
 	// Transport is the base transport to upstreams; a tuned
 	// http.Transport if nil. Tests substitute their own.
 	Transport http.RoundTripper
@@ -83,6 +86,7 @@ type Gateway struct {
 	verifier  *token.Verifier
 	log       *slog.Logger
 	limiter   *Limiter
+	authLimit *Limiter
 	cache     *responseCache
 	trusted   []netip.Prefix
 	timeout   time.Duration
@@ -116,6 +120,7 @@ type route struct {
 	strip       string // path prefix removed before proxying
 	cacheable   bool   // public GET answered from the response cache
 	invalidates bool   // a successful call empties the response cache
+	auth        bool   // login or registration: Options.AuthRateLimit applies
 	latency     metric.RecordOption
 }
 
@@ -145,6 +150,7 @@ func New(o Options) (*Gateway, error) {
 		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	g.limiter = NewLimiter(o.RateLimit, g.now)
+	g.authLimit = NewLimiter(o.AuthRateLimit, g.now)
 	g.cache = newResponseCache(o.Cache, g.now)
 	base := o.Transport
 	if base == nil {
@@ -192,8 +198,8 @@ func (g *Gateway) routes() {
 	users, orders, products, chaos := g.upstreams[Users], g.upstreams[Orders], g.upstreams[Products], g.upstreams[Chaos]
 	g.jwksRoute = &route{pattern: "GET /.well-known/jwks.json", up: users, access: public}
 	for _, rt := range []*route{
-		{pattern: "POST /api/auth/register", up: users, access: public, strip: "/api"},
-		{pattern: "POST /api/auth/login", up: users, access: public, strip: "/api"},
+		{pattern: "POST /api/auth/register", up: users, access: public, strip: "/api", auth: true},
+		{pattern: "POST /api/auth/login", up: users, access: public, strip: "/api", auth: true},
 		g.jwksRoute,
 		{pattern: "/api/users", up: users, access: authenticated, strip: "/api"},
 		{pattern: "/api/users/{path...}", up: users, access: authenticated, strip: "/api"},
@@ -254,11 +260,20 @@ func (g *Gateway) serve(rt *route) http.Handler {
 			}
 			authErr = err
 		}
-		key, class := clientKey(clientIP(r, g.trusted)), classAnonymous
+		ipKey := clientKey(clientIP(r, g.trusted))
+		key, class := ipKey, classAnonymous
 		if authErr == nil && id.UserID != "" {
 			key, class = "user:"+id.UserID, classAuthenticated
 		}
-		if ok, wait := g.limiter.Allow(key); !ok {
+		ok, wait := true, time.Duration(0)
+		if rt.auth {
+			ok, wait = g.authLimit.Allow(ipKey)
+			class = classAuth
+		}
+		if ok {
+			ok, wait = g.limiter.Allow(key)
+		}
+		if !ok {
 			g.m.RateLimitExceeded.Add(ctx, 1, g.m.class[class])
 			trace.SpanFromContext(ctx).SetAttributes(attribute.String("cloudcart.rate_limit.client", key))
 			secs := int(math.Ceil(wait.Seconds()))
@@ -273,6 +288,13 @@ func (g *Gateway) serve(rt *route) http.Handler {
 			if cloudcart.ErrorCode(err) == cloudcart.EUNAUTHORIZED {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="cloudcart"`)
 			}
+			httpkit.Error(w, r, g.log, err)
+			return
+		}
+		// The services check their parameters; a query string that does
+		// not parse is refused here, because the proxy would drop the
+		// pairs it cannot parse and forward the rest.
+		if err := httpkit.CheckQueryEncoding(r); err != nil {
 			httpkit.Error(w, r, g.log, err)
 			return
 		}

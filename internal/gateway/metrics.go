@@ -16,6 +16,7 @@ import (
 const (
 	classAuthenticated = "authenticated"
 	classAnonymous     = "anonymous"
+	classAuth          = "auth" // the auth routes' own buckets (Options.AuthRateLimit)
 )
 
 // Upstream error codes other than an HTTP status (status_code label).
@@ -53,7 +54,7 @@ type Metrics struct {
 // NewMetrics creates the instruments on meter.
 func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m := &Metrics{class: map[string]metric.AddOption{}, reason: map[token.Reason]metric.AddOption{}}
-	for _, c := range []string{classAuthenticated, classAnonymous} {
+	for _, c := range []string{classAuthenticated, classAnonymous, classAuth} {
 		m.class[c] = metric.WithAttributeSet(attribute.NewSet(attribute.String("client_class", c)))
 	}
 	for _, r := range token.Reasons {

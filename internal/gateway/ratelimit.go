@@ -24,6 +24,11 @@ const (
 	DefaultRate       = 100
 	DefaultBurst      = 200
 	DefaultMaxClients = 10_000
+	// The auth routes (login, registration) have their own, stricter
+	// buckets per client IP: each request there costs the user service a
+	// bcrypt run, a thousand times a product read.
+	DefaultAuthRate  = 5
+	DefaultAuthBurst = 20
 )
 
 // Limiter is a bounded table of token buckets, least recently used first

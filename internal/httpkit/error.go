@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
@@ -55,8 +58,23 @@ type ErrorBody struct {
 // here, once, with their cause; the client sees only a generic message.
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code, msg := cloudcart.ErrorCode(err), cloudcart.ErrorMessage(err)
-	if code == cloudcart.EINTERNAL && log != nil {
+	switch {
+	case code == cloudcart.EINTERNAL && log != nil:
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code == cloudcart.EUNAVAILABLE:
+		// Not the caller's fault: tell it when to retry (the error may
+		// know, e.g. a storage fault), and log the cause for operators.
+		secs := 1
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			secs = max(int(math.Ceil(ra.RetryAfter().Seconds())), 1)
+		}
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+		if log != nil {
+			log.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	}
 	WriteJSON(w, StatusCode(code), ErrorResponse{Error: ErrorBody{Code: code, Message: msg}})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -14,22 +13,39 @@ import (
 )
 
 // Handlers adapts handlers that return an error: the error becomes the
-// JSON error response, is counted once in the service's
-// <svc>_errors_total{error_type,endpoint}, and an EUNAVAILABLE answer gets
-// Retry-After.
+// JSON error response (an EUNAVAILABLE one with Retry-After, see Error)
+// and is counted once in the service's <svc>_errors_total{error_type,endpoint}.
 type Handlers struct {
 	Log *slog.Logger
 	// CountError records one error; errorType is ErrorType(err) and
 	// endpoint the route template. May be nil.
 	CountError func(ctx context.Context, errorType, endpoint string)
+	// Route is called once per route as HandleFunc registers it, with its
+	// route template, so a service can create its per-route series at zero
+	// before the first request. May be nil.
+	Route func(endpoint string)
+}
+
+// HandleFunc registers fn (Handle) on mux at pattern, and tells Route the
+// route template RouteLabel(pattern): the route is typed once, in pattern.
+func (h Handlers) HandleFunc(mux *http.ServeMux, pattern string, fn func(http.ResponseWriter, *http.Request) error, params ...string) {
+	mux.HandleFunc(pattern, h.Handle(fn, params...))
+	if h.Route != nil {
+		h.Route(RouteLabel(pattern))
+	}
 }
 
 // Handle wraps fn. Its errors are counted under the route template the
 // mux matched (RouteLabel(r.Pattern)), so a route is typed once, in its
-// mux pattern.
-func (h Handlers) Handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// mux pattern. params are the query parameters the route accepts
+// (CheckQuery): a request with any other, or with a malformed query
+// string, is refused before fn runs.
+func (h Handlers) Handle(fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
+		err := CheckQuery(r, params...)
+		if err == nil {
+			err = fn(w, r)
+		}
 		if err == nil {
 			return
 		}
@@ -39,9 +55,6 @@ func (h Handlers) Handle(fn func(http.ResponseWriter, *http.Request) error) http
 		var c counted
 		if h.CountError != nil && !errors.As(err, &c) {
 			h.CountError(r.Context(), ErrorType(err), RouteLabel(r.Pattern))
-		}
-		if cloudcart.ErrorCode(err) == cloudcart.EUNAVAILABLE {
-			w.Header().Set("Retry-After", "1")
 		}
 		Error(w, r, h.Log, err)
 	}
@@ -75,31 +88,6 @@ func ErrorType(err error) string {
 		return "forbidden"
 	}
 	return "internal"
-}
-
-// IntParam reads an integer query parameter in [lo, hi], def when absent.
-func IntParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, cloudcart.Errorf(cloudcart.EINVALID, "%s must be an integer between %d and %d, got %q", name, lo, hi, truncate(v, 32))
-	}
-	return n, nil
-}
-
-// BoolParam reads a true/false query parameter, false when absent.
-func BoolParam(r *http.Request, name string) (bool, error) {
-	switch v := r.URL.Query().Get(name); v {
-	case "", "false", "0":
-		return false, nil
-	case "true", "1":
-		return true, nil
-	default:
-		return false, cloudcart.Errorf(cloudcart.EINVALID, "%s must be true or false, got %q", name, truncate(v, 32))
-	}
 }
 
 // RequireAdmin is an EFORBIDDEN error unless the gateway vouched for an

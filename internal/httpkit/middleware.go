@@ -2,6 +2,7 @@ package httpkit
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -91,6 +92,11 @@ func NewMiddleware(meter metric.Meter, tracer trace.Tracer, prop propagation.Tex
 	m.requests = in.Counter(names.Requests, "{request}", "HTTP requests served, by method, route template and status code.")
 	m.duration = in.Histogram(names.Duration, "s", "HTTP request latency from first byte read to handler return.", DurationBuckets)
 	m.inFlight = in.UpDownCounter(names.InFlight, "{request}", "HTTP requests being served right now.")
+	if m.inFlight != nil {
+		// An up-down counter reports its real value from the first
+		// scrape: nothing in flight yet.
+		m.inFlight.Add(context.Background(), 0)
+	}
 	empty := map[attrKey]*attrs{}
 	m.cache.Store(&empty)
 	return m, in.Err()

@@ -223,6 +223,10 @@ func (s *Server) sitOutOutage(ctx context.Context, log *slog.Logger) error {
 }
 
 func (s *Server) routes() http.Handler {
+	return CanonicalPaths(s.mux())
+}
+
+func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

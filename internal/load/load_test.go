@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -183,6 +184,30 @@ func TestRampUpSchedule(t *testing.T) {
 	}
 	if gap := plan[100].At - plan[99].At; gap < 9999*time.Microsecond || gap > 10001*time.Microsecond {
 		t.Fatalf("gap after the ramp %s, want 10 ms", gap)
+	}
+}
+
+// TestConflictsAddUp: a second run against the same shop registers
+// emails the first registered; those 409s are expected conflicts, so every
+// 409 the summary lists is a conflict or an unexpected 4xx, in the JSON and
+// in the text.
+func TestConflictsAddUp(t *testing.T) {
+	s := mustShop(t)
+	cfg := load.Config{Target: s.srv.URL, Rate: 200, Duration: 100 * time.Millisecond, Seed: 3, Users: 2}
+	mustRun(t, mustGenerator(t, cfg))
+	sum := mustRun(t, mustGenerator(t, cfg))
+	if sum.Statuses[409] == 0 {
+		t.Fatalf("no 409 on the second run: statuses %v", sum.Statuses)
+	}
+	if sum.Conflicts+sum.ClientErrors < sum.Statuses[409] || sum.Conflicts > sum.Statuses[409] {
+		t.Fatalf("statuses list %d×409, summary counts %d conflicts and %d unexpected 4xx", sum.Statuses[409], sum.Conflicts, sum.ClientErrors)
+	}
+	var b strings.Builder
+	if err := load.WriteSummary(&b, sum); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("expected conflicts (409) %d,", sum.Conflicts); !strings.Contains(b.String(), want) {
+		t.Fatalf("summary text lacks %q:\n%s", want, b.String())
 	}
 }
 

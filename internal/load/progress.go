@@ -188,10 +188,14 @@ func WriteSummary(w io.Writer, s Summary) error {
 	}
 	fmt.Fprintf(&b, "  orders     %d placed, %d cancelled, %d declined by payment, %d skipped (no product with stock to spare)\n",
 		s.OrdersPlaced, s.OrdersCancelled, s.Declined, s.OrdersSkipped)
-	fmt.Fprintf(&b, "  requests   %d (%.1f/s); errors (5xx, no answer) %d = %.2f%%; conflicts %d, rate-limited %d, unexpected 4xx %d, retries %d\n",
+	fmt.Fprintf(&b, "  requests   %d (%.1f/s); errors (5xx, no answer) %d = %.2f%%; expected conflicts (409) %d, rate-limited (429) %d, unexpected 4xx %d, retries %d\n",
 		s.Requests, s.RequestRate, s.Errors, 100*s.ErrorRate, s.Conflicts, s.RateLimited, s.ClientErrors, s.Retries)
 	if len(s.Statuses) > 0 {
 		fmt.Fprintf(&b, "  statuses   %s\n", fmtStatuses(s.Statuses, false))
+	}
+	if s.RateLimited > 0 {
+		fmt.Fprintf(&b, "  note       the gateway's per-client rate limit refused %d requests (429): this run measured the limiter, not the shop; "+
+			"lower --rate or start the fleet with a higher --gateway.rate-limit\n", s.RateLimited)
 	}
 	fmt.Fprintf(&b, "  latency    p50 %s  p95 %s  p99 %s  max %s  (from each request's scheduled start)\n\n",
 		fmtLatency(s.Latency.P50), fmtLatency(s.Latency.P95), fmtLatency(s.Latency.P99), fmtLatency(s.Latency.Max))

@@ -132,12 +132,13 @@ func (s *shop) register(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	accepted := map[string]string{"status": "accepted"} // the same for a new and a taken email
 	if _, ok := s.accounts[req.Email]; ok {
-		writeJSON(w, 409, nil)
+		writeJSON(w, 202, accepted)
 		return
 	}
 	s.accounts[req.Email] = 0
-	writeJSON(w, 201, map[string]string{"id": req.Email})
+	writeJSON(w, 202, accepted)
 }
 
 func (s *shop) login(w http.ResponseWriter, r *http.Request, body []byte) {

@@ -275,6 +275,12 @@ func (s Snapshot) MarshalJSON() ([]byte, error) {
 	}{plain(s), seconds(s.Elapsed), seconds(s.Remaining)})
 }
 
+// round keeps digits decimals, so JSON shows 19.987, not 19.98765432101.
+func round(v float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(v*p) / p
+}
+
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1e3) / 1e3 } // ms precision
 
 func (r *recorder) snapshot(elapsed time.Duration) Snapshot {
@@ -296,8 +302,8 @@ func (r *recorder) snapshot(elapsed time.Duration) Snapshot {
 		s.JourneysFailed += j.failed
 	}
 	if secs := elapsed.Seconds(); secs > 0 {
-		s.AchievedRate = float64(s.JourneysStarted) / secs
-		s.RequestRate = float64(s.Requests) / secs
+		s.AchievedRate = round(float64(s.JourneysStarted)/secs, 3)
+		s.RequestRate = round(float64(s.Requests)/secs, 3)
 	}
 	s.Latency = r.all.latency()
 	recent := newHist()
@@ -344,7 +350,9 @@ type Summary struct {
 	// Statuses counts every answer by status, 0 for no answer.
 	Statuses map[int]int64 `json:"statuses"`
 	// Conflicts are 409s a journey expects now and then: an order that
-	// lost the race for the last items, a cancellation after shipping.
+	// lost the race for the last items, a cancellation after shipping, a
+	// registration of an email an earlier run registered. Every 409 in
+	// Statuses is either here or in ClientErrors.
 	Conflicts int64 `json:"conflicts"`
 	// Declined are orders the payment provider declined (402).
 	Declined int64 `json:"declined"`
@@ -429,7 +437,7 @@ func (r *recorder) summary(d time.Duration) Summary {
 		Latency: snap.Latency, Journeys: map[string]JourneyStats{},
 	}
 	if s.Requests > 0 {
-		s.ErrorRate = float64(s.Errors) / float64(s.Requests)
+		s.ErrorRate = round(float64(s.Errors)/float64(s.Requests), 6)
 	}
 	r.mu.Lock()
 	s.MaxLag = r.maxLag

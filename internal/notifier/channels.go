@@ -38,6 +38,10 @@ const (
 	ReasonNotConfigured   = "not_configured"
 )
 
+// failureReasons lists the reasons above, each started at zero per channel.
+var failureReasons = []string{ReasonTimeout, ReasonNetwork, ReasonRateLimited, ReasonServerError,
+	ReasonInvalidPayload, ReasonInvalidToken, ReasonChannelNotFound, ReasonRejected, ReasonNotConfigured}
+
 // SendError is a failed send: its reason label, and whether a later
 // attempt may succeed.
 type SendError struct {

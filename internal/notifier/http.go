@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -15,9 +14,14 @@ import (
 )
 
 // respond turns a returned error into the JSON error response.
-func (s *Service) respond(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// params are the query parameters the route accepts (httpkit.CheckQuery).
+func (s *Service) respond(fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
+		err := httpkit.CheckQuery(r, params...)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			httpkit.Error(w, r, s.log, err)
 		}
 	}
@@ -34,20 +38,21 @@ type NotificationList struct {
 // newest first, N (1-500, default 50) per page, optionally one kind (an
 // event type or "alert").
 func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := cloudcart.NotificationFilter{Limit: 50, Kind: q.Get("kind"), Before: q.Get("before")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			return cloudcart.Errorf(cloudcart.EINVALID, "limit must be an integer from 1 to 500")
-		}
-		f.Limit = n
+	var (
+		f   cloudcart.NotificationFilter
+		err error
+	)
+	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
+		return err
+	}
+	if f.Kind, err = httpkit.StringParam(r, "kind", 64); err != nil {
+		return err
+	}
+	if f.Before, err = httpkit.StringParam(r, "before", 64); err != nil {
+		return err
 	}
 	if f.Kind != "" && f.Kind != cloudcart.NotificationKindAlert && !cloudcart.EventType(f.Kind).Valid() {
 		return cloudcart.Errorf(cloudcart.EINVALID, "kind must be an event type or %q", cloudcart.NotificationKindAlert)
-	}
-	if len(f.Before) > 64 {
-		return cloudcart.Errorf(cloudcart.EINVALID, "before must be a notification id")
 	}
 	ns, err := s.o.Store.FindNotifications(r.Context(), f)
 	if err != nil {
@@ -98,43 +103,14 @@ const maxAlerts = 1000
 // notification, stored before the 200: a failure answers 5xx and
 // Alertmanager retries. Decoding tolerates fields newer Alertmanagers add.
 func (s *Service) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
-	var msg AlertmanagerMessage
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&msg); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return cloudcart.Errorf(cloudcart.ETOOLARGE, "body must be at most %d bytes", mbe.Limit)
-		}
-		if errors.Is(err, io.EOF) {
-			return cloudcart.Errorf(cloudcart.EINVALID, "body must be an Alertmanager webhook message")
-		}
-		return cloudcart.Errorf(cloudcart.EINVALID, "malformed Alertmanager webhook JSON: %v", err)
+	msg, ns, err := decodeAlerts(r.Body, s.o.Now())
+	if err != nil {
+		return err
 	}
-	switch {
-	case msg.Version != "4":
-		return cloudcart.Errorf(cloudcart.EINVALID, "webhook version %q is not supported, want \"4\"", msg.Version)
-	case len(msg.Alerts) == 0:
-		return cloudcart.Errorf(cloudcart.EINVALID, "the message has no alerts")
-	case len(msg.Alerts) > maxAlerts:
-		return cloudcart.Errorf(cloudcart.EINVALID, "at most %d alerts per message, got %d", maxAlerts, len(msg.Alerts))
-	}
-	now := s.o.Now()
 	trace := map[string]string{}
 	s.o.Propagator.Inject(r.Context(), propagation.MapCarrier(trace))
-	ns := make([]*cloudcart.Notification, 0, len(msg.Alerts))
-	for i, a := range msg.Alerts {
-		n, err := cloudcart.NotificationForAlert(cloudcart.Alert{
-			Status: a.Status, Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt,
-			EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
-		}, now)
-		if err != nil {
-			return cloudcart.Errorf(cloudcart.EINVALID, "alerts[%d]: %s", i, cloudcart.ErrorMessage(err))
-		}
+	for _, n := range ns {
 		n.Trace = trace
-		if msg.Receiver != "" {
-			n.Fields["receiver"] = msg.Receiver
-		}
-		ns = append(ns, n)
 	}
 	if err := s.o.Store.AddNotifications(r.Context(), ns, s.names); err != nil {
 		return err
@@ -149,4 +125,45 @@ func (s *Service) receiveAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"accepted": len(ns), "notifications": ids})
 	return nil
+}
+
+// decodeAlerts reads an Alertmanager webhook message and turns each alert
+// into a notification. Its errors are EINVALID or ETOOLARGE domain errors
+// that say what is wrong with the body.
+func decodeAlerts(body io.Reader, now time.Time) (AlertmanagerMessage, []*cloudcart.Notification, error) {
+	var msg AlertmanagerMessage
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&msg); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return msg, nil, cloudcart.Errorf(cloudcart.ETOOLARGE, "body must be at most %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return msg, nil, cloudcart.Errorf(cloudcart.EINVALID, "body must be an Alertmanager webhook message")
+		}
+		return msg, nil, cloudcart.Errorf(cloudcart.EINVALID, "malformed Alertmanager webhook JSON: %v", err)
+	}
+	switch {
+	case msg.Version != "4":
+		return msg, nil, cloudcart.Errorf(cloudcart.EINVALID, "webhook version %q is not supported, want \"4\"", msg.Version)
+	case len(msg.Alerts) == 0:
+		return msg, nil, cloudcart.Errorf(cloudcart.EINVALID, "the message has no alerts")
+	case len(msg.Alerts) > maxAlerts:
+		return msg, nil, cloudcart.Errorf(cloudcart.EINVALID, "at most %d alerts per message, got %d", maxAlerts, len(msg.Alerts))
+	}
+	ns := make([]*cloudcart.Notification, 0, len(msg.Alerts))
+	for i, a := range msg.Alerts {
+		n, err := cloudcart.NotificationForAlert(cloudcart.Alert{
+			Status: a.Status, Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt,
+			EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint,
+		}, now)
+		if err != nil {
+			return msg, nil, cloudcart.Errorf(cloudcart.EINVALID, "alerts[%d]: %s", i, cloudcart.ErrorMessage(err))
+		}
+		if msg.Receiver != "" {
+			n.Fields["receiver"] = msg.Receiver
+		}
+		ns = append(ns, n)
+	}
+	return msg, ns, nil
 }

@@ -27,24 +27,25 @@ var chaosTypes = []string{"enable", "disable", "configure"}
 // Metrics are the notification worker's instruments (reference 002 §7.1,
 // Kafka renamed to the bus). The comments give the Prometheus names.
 type Metrics struct {
-	restarts      metric.Int64Counter     // notification_worker_restarts_total
-	consumed      metric.Int64Counter     // notification_messages_consumed_total{topic}
-	processed     metric.Int64Counter     // notification_messages_processed_total{topic,event_type}
-	failed        metric.Int64Counter     // notification_messages_failed_total{topic,error_type}
-	duration      metric.Float64Histogram // notification_message_processing_duration_seconds{topic,event_type}
-	deadLettered  metric.Int64Counter     // notification_messages_dead_lettered_total{topic}
-	duplicates    metric.Int64Counter     // notification_messages_duplicate_total{topic}
-	orderEvents   metric.Int64Counter     // notification_order_events_processed_total
-	paymentEvents metric.Int64Counter     // notification_payment_events_processed_total
-	chaosEvents   metric.Int64Counter     // notification_chaos_events_processed_total{chaos_type}
-	notifEvents   metric.Int64Counter     // notification_notification_events_processed_total
-	procErrors    metric.Int64Counter     // notification_processing_errors_total{error_type}
-	deserErrors   metric.Int64Counter     // notification_deserialization_errors_total
-	handlerErrors metric.Int64Counter     // notification_handler_errors_total
-	sent          metric.Int64Counter     // notification_notifications_sent_total{channel,status}
-	sendFailed    metric.Int64Counter     // notification_notifications_failed_total{channel,reason}
-	slackLatency  metric.Float64Histogram // notification_slack_api_latency_seconds
-	alerts        metric.Int64Counter     // notification_alerts_received_total{status}
+	restarts       metric.Int64Counter     // notification_worker_restarts_total
+	consumed       metric.Int64Counter     // notification_messages_consumed_total{topic}
+	processed      metric.Int64Counter     // notification_messages_processed_total{topic,event_type}
+	failed         metric.Int64Counter     // notification_messages_failed_total{topic,error_type}
+	duration       metric.Float64Histogram // notification_message_processing_duration_seconds{topic,event_type}
+	deadLettered   metric.Int64Counter     // notification_messages_dead_lettered_total{topic}
+	duplicates     metric.Int64Counter     // notification_messages_duplicate_total{topic}
+	orderEvents    metric.Int64Counter     // notification_order_events_processed_total
+	paymentEvents  metric.Int64Counter     // notification_payment_events_processed_total
+	chaosEvents    metric.Int64Counter     // notification_chaos_events_processed_total{chaos_type}
+	notifEvents    metric.Int64Counter     // notification_notification_events_processed_total
+	procErrors     metric.Int64Counter     // notification_processing_errors_total{error_type}
+	deserErrors    metric.Int64Counter     // notification_deserialization_errors_total
+	handlerErrors  metric.Int64Counter     // notification_handler_errors_total
+	sent           metric.Int64Counter     // notification_notifications_sent_total{channel,status}
+	sendFailed     metric.Int64Counter     // notification_notifications_failed_total{channel,reason}
+	slackLatency   metric.Float64Histogram // notification_slack_api_latency_seconds
+	alerts         metric.Int64Counter     // notification_alerts_received_total{status}
+	recordFailures metric.Int64Counter     // notification_store_failures_total
 
 	// Observed at collection (registered by New):
 	running      metric.Int64ObservableGauge   // notification_worker_running
@@ -76,6 +77,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.handlerErrors = counter("notification.handler.errors", "{error}", "Handler failures: payload of the wrong shape, storage errors.")
 	m.sent = counter("notification.notifications.sent", "{notification}", "Notification send attempts by channel and status (success, failed).")
 	m.sendFailed = counter("notification.notifications.failed", "{notification}", "Failed notification sends by channel and reason.")
+	m.recordFailures = counter("notification.store.failures", "{failure}", "Failures to record a delivery's outcome or read the due deliveries (a full disk, a locked database); the worker backs off and sends nothing again meanwhile.")
 	m.alerts = counter("notification.alerts.received", "{alert}", "Alerts received on POST /alerts (Alertmanager webhook), by status (firing, resolved).")
 	m.duration = in.Histogram("notification.message.processing.duration", "s",
 		"Time to handle one message, by topic and event type.", processingBuckets)
@@ -136,6 +138,7 @@ func (m *Metrics) init(channels []string) {
 	for _, et := range []string{bus.ReasonDeserialization, bus.ReasonHandler} {
 		zero(m.procErrors, "error_type", et)
 	}
+	zero(m.recordFailures)
 	for _, ct := range chaosTypes {
 		zero(m.chaosEvents, "chaos_type", ct)
 	}
@@ -145,6 +148,9 @@ func (m *Metrics) init(channels []string) {
 	for _, ch := range channels {
 		zero(m.sent, "channel", ch, "status", "success")
 		zero(m.sent, "channel", ch, "status", "failed")
+		for _, r := range failureReasons {
+			zero(m.sendFailed, "channel", ch, "reason", r)
+		}
 	}
 	for _, c := range []metric.Int64Counter{m.restarts, m.orderEvents, m.paymentEvents, m.notifEvents, m.deserErrors, m.handlerErrors} {
 		zero(c)

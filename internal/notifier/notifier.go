@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -48,6 +49,15 @@ func DefaultDeliveryBackoff(attempt int) time.Duration {
 	return min(2*time.Second<<min(max(attempt-1, 0), 8), 5*time.Minute)
 }
 
+// DefaultRecordBackoff is the wait before recording a delivery's outcome
+// again after recording it failed (a full disk, a locked database): 1 s
+// doubling up to 1 min, with equal jitter (half fixed, half random), so
+// several workers do not retry in step.
+func DefaultRecordBackoff(failures int) time.Duration {
+	d := min(time.Second<<min(max(failures-1, 0), 6), time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
 // Options build a Service.
 type Options struct {
 	Store    cloudcart.NotificationStore
@@ -65,6 +75,10 @@ type Options struct {
 	DeliveryAttempts int
 	DeliveryBackoff  func(attempt int) time.Duration
 	LagInterval      time.Duration
+	// RecordBackoff is the wait after the store failed to record a
+	// delivery's outcome (or to list the due ones), by the number of
+	// failures in a row; DefaultRecordBackoff if nil.
+	RecordBackoff func(failures int) time.Duration
 	// Committed is called after a notification.sent event is committed,
 	// e.g. to wake the outbox relay. May be nil.
 	Committed func()
@@ -88,6 +102,12 @@ type Service struct {
 	consumer *bus.Consumer
 	wake     chan struct{}
 	start    time.Time
+
+	// held are outcomes the store failed to record, retried with
+	// RecordBackoff; their notifications are not sent again meanwhile.
+	// Only the dispatcher goroutine touches held and readFailures.
+	held         map[deliveryKey]*heldOutcome
+	readFailures int
 
 	mu     sync.Mutex
 	lag    map[string]time.Duration // by subject
@@ -120,7 +140,11 @@ func New(o Options) (*Service, error) {
 		o.DeliveryBackoff = DefaultDeliveryBackoff
 	}
 	o.LagInterval = cmp.Or(o.LagInterval, DefaultLagInterval)
+	if o.RecordBackoff == nil {
+		o.RecordBackoff = DefaultRecordBackoff
+	}
 	s := &Service{o: o, m: o.Metrics, log: o.Logger, channels: map[string]Channel{}, wake: make(chan struct{}, 1),
+		held:  map[deliveryKey]*heldOutcome{},
 		start: o.Now(), lag: map[string]time.Duration{}, counts: map[cloudcart.EventType]uint64{}}
 	for _, c := range o.Channels {
 		if _, dup := s.channels[c.Name()]; dup {
@@ -305,13 +329,13 @@ func (s *Service) Wake() {
 	}
 }
 
-// dispatch delivers due notifications until ctx is done.
+// dispatch delivers due notifications until ctx is done. While the store
+// fails (a full disk, say) it backs off: RecordBackoff after each failed
+// read of the due deliveries, and per held outcome.
 func (s *Service) dispatch(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
 	pruned := time.Time{}
 	for {
-		n := s.deliverDue(ctx)
+		n, wait := s.deliverDue(ctx)
 		if time.Since(pruned) > time.Hour {
 			pruned = time.Now()
 			s.prune(ctx)
@@ -319,35 +343,103 @@ func (s *Service) dispatch(ctx context.Context) {
 		if n > 0 && ctx.Err() == nil {
 			continue // more may be due
 		}
+		wake := s.wake
+		if s.readFailures > 0 {
+			wake = nil // new work does not cut a backoff short
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
-		case <-s.wake:
+		case <-wake:
+			t.Stop()
 		}
 	}
 }
 
 const deliveryBatch = 50
 
-func (s *Service) deliverDue(ctx context.Context) int {
+// deliveryKey names one delivery: a notification to a channel.
+type deliveryKey struct{ id, channel string }
+
+// heldOutcome is a delivery whose outcome the store failed to record.
+type heldOutcome struct {
+	record   func(context.Context) error // records it again
+	failures int
+	retryAt  time.Time
+}
+
+// hold keeps a delivery's outcome that the store failed to record, so it
+// is recorded later rather than the notification sent again.
+func (s *Service) hold(d cloudcart.DueDelivery, err error, record func(context.Context) error) {
+	k := deliveryKey{d.Notification.ID, d.Channel}
+	h := s.held[k]
+	if h == nil {
+		h = &heldOutcome{record: record}
+		s.held[k] = h
+	}
+	h.failures++
+	wait := s.o.RecordBackoff(h.failures)
+	h.retryAt = time.Now().Add(wait)
+	s.m.recordFailures.Add(context.Background(), 1)
+	s.log.Error("recording a delivery failed; holding it, not sending it again", "id", d.Notification.ID,
+		"channel", d.Channel, "failures", h.failures, "retry_in", wait, "err", err)
+}
+
+// deliverDue records the held outcomes that are due, then sends the due
+// deliveries that are not held. It returns how many it sent and how long
+// to wait before the next round.
+func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
+	wait := time.Second
+	now := time.Now()
+	for k, h := range s.held {
+		if now.Before(h.retryAt) {
+			wait = min(wait, h.retryAt.Sub(now))
+			continue
+		}
+		if err := h.record(ctx); err != nil {
+			if ctx.Err() != nil {
+				return 0, wait
+			}
+			h.failures++
+			d := s.o.RecordBackoff(h.failures)
+			h.retryAt = now.Add(d)
+			wait = min(wait, d)
+			s.m.recordFailures.Add(ctx, 1)
+			s.log.Warn("recording a held delivery failed again", "id", k.id, "channel", k.channel, "failures", h.failures, "retry_in", d, "err", err)
+			continue
+		}
+		s.log.Info("held delivery recorded", "id", k.id, "channel", k.channel, "failures", h.failures)
+		delete(s.held, k)
+	}
 	due, err := s.o.Store.DueDeliveries(ctx, s.o.Now(), deliveryBatch)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("reading due deliveries failed", "err", err)
+			s.readFailures++
+			wait = s.o.RecordBackoff(s.readFailures)
+			s.m.recordFailures.Add(ctx, 1)
+			s.log.Warn("reading due deliveries failed", "failures", s.readFailures, "retry_in", wait, "err", err)
 		}
-		return 0
+		return 0, wait
 	}
+	s.readFailures = 0
+	sent := 0
 	for _, d := range due {
 		if ctx.Err() != nil {
 			break
 		}
+		if _, held := s.held[deliveryKey{d.Notification.ID, d.Channel}]; held {
+			continue
+		}
 		s.deliver(ctx, d)
+		sent++
 	}
-	if len(due) < deliveryBatch {
-		return 0
+	if len(due) < deliveryBatch || sent == 0 {
+		return 0, wait
 	}
-	return len(due)
+	return sent, wait
 }
 
 // deliver sends one notification to one channel and records the outcome.
@@ -382,15 +474,21 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 		sent, eerr := cloudcart.NewEvent(cloudcart.EventNotificationSent, s.o.Source, cloudcart.NotificationSentData{
 			NotificationID: n.ID, Channel: d.Channel, Kind: n.Kind, SourceID: n.SourceID,
 		}, now)
-		if eerr == nil {
-			eerr = s.o.Store.DeliverySucceeded(sctx, n.ID, d.Channel, now, sent)
-		}
 		if eerr != nil {
-			s.log.Error("recording a sent notification failed; it may be sent again", "id", n.ID, "channel", d.Channel, "err", eerr)
+			s.log.Error("building the notification.sent event failed", "id", n.ID, "channel", d.Channel, "err", eerr)
 			return
 		}
-		if s.o.Committed != nil {
-			s.o.Committed()
+		record := func(ctx context.Context) error {
+			if err := s.o.Store.DeliverySucceeded(ctx, n.ID, d.Channel, now, sent); err != nil {
+				return err
+			}
+			if s.o.Committed != nil {
+				s.o.Committed()
+			}
+			return nil
+		}
+		if err := record(sctx); err != nil {
+			s.hold(d, err, record)
 		}
 		return
 	}
@@ -401,8 +499,12 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 	s.m.add(s.m.sendFailed, "channel", d.Channel, "reason", reason)
 	final := !retryable || attempt >= s.o.DeliveryAttempts
 	next := now.Add(s.o.DeliveryBackoff(attempt))
-	if ferr := s.o.Store.DeliveryFailed(sctx, n.ID, d.Channel, attempt, next, final, reason+": "+err.Error()); ferr != nil {
-		s.log.Error("recording a failed send failed", "id", n.ID, "channel", d.Channel, "err", ferr)
+	msg := reason + ": " + err.Error()
+	record := func(ctx context.Context) error {
+		return s.o.Store.DeliveryFailed(ctx, n.ID, d.Channel, attempt, next, final, msg)
+	}
+	if ferr := record(sctx); ferr != nil {
+		s.hold(d, ferr, record)
 	}
 	lvl := slog.LevelWarn
 	if final {
@@ -437,7 +539,7 @@ func (s *Service) prune(ctx context.Context) {
 //	POST /alerts                 Alertmanager webhook receiver (payload version 4)
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /notifications", s.respond(s.listNotifications))
+	mux.HandleFunc("GET /notifications", s.respond(s.listNotifications, "limit", "kind", "before"))
 	mux.HandleFunc("POST /alerts", s.respond(s.receiveAlerts))
 	return mux
 }

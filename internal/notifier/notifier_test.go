@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -487,4 +488,78 @@ func TestSlowConsumer(t *testing.T) {
 	eventually(t, "backlog drained", func() bool {
 		return len(f.notifications(t)) == n && f.value(t, "notification_consumer_lag_seconds", topic) == 0
 	})
+}
+
+// unrecordingStore fails to record the first fails successful sends, as
+// a store on a full disk does.
+type unrecordingStore struct {
+	cloudcart.NotificationStore
+	fails atomic.Int64
+	calls atomic.Int64
+}
+
+func (s *unrecordingStore) DeliverySucceeded(ctx context.Context, id, channel string, at time.Time, sent *cloudcart.Event) error {
+	s.calls.Add(1)
+	if s.fails.Add(-1) >= 0 {
+		return sqlstore.Classify(errors.New("stand-in: the real disk-full path is tested in internal/fleet"))
+	}
+	return s.NotificationStore.DeliverySucceeded(ctx, id, channel, at, sent)
+}
+
+// TestRecordingFailureBacksOff: when the store cannot record that a
+// notification was sent, the worker holds the outcome and records it
+// later with backoff; it never sends the notification a second time.
+func TestRecordingFailureBacksOff(t *testing.T) {
+	url := bustest.MustServer(t, "embedded")
+	db := mustDB(t, "sqlite")
+	real, err := sqlstore.NewNotificationStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &unrecordingStore{NotificationStore: real}
+	store.fails.Store(5)
+	var backoffs []int
+	var mu sync.Mutex
+	slack := mustSlack(t)
+	f := mustWorker(t, url, db, store, slackChannel(slack.srv.URL), func(o *notifier.Options) {
+		o.RecordBackoff = func(n int) time.Duration {
+			mu.Lock()
+			backoffs = append(backoffs, n)
+			mu.Unlock()
+			return 30 * time.Millisecond
+		}
+	})
+	f.publish(t, cloudcart.EventUserRegistered, cloudcart.UserRegisteredData{UserID: "usr_1"})
+	eventually(t, "recorded as sent", func() bool {
+		for _, n := range f.notifications(t) {
+			if len(n.Deliveries) == 1 && n.Deliveries[0].Status == cloudcart.DeliverySent {
+				return true
+			}
+		}
+		return false
+	})
+	if got := len(slack.posts()); got != 1 {
+		t.Fatalf("Slack got %d posts of one notification, want 1", got)
+	}
+	if got := store.calls.Load(); got != 6 {
+		t.Errorf("%d attempts to record, want 6 (5 failures, then success)", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1, 2, 3, 4, 5}; !slices.Equal(backoffs, want) {
+		t.Errorf("backoff steps %v, want %v", backoffs, want)
+	}
+	if v := f.value(t, "notification_store_failures_total", nil); v != 5 {
+		t.Errorf("notification_store_failures_total = %v, want 5", v)
+	}
+}
+
+func TestDefaultRecordBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 7: time.Minute, 100: time.Minute} {
+		for range 50 {
+			if d := notifier.DefaultRecordBackoff(n); d < want/2 || d > want {
+				t.Fatalf("DefaultRecordBackoff(%d) = %v, want within [%v, %v]", n, d, want/2, want)
+			}
+		}
+	}
 }

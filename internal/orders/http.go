@@ -7,7 +7,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -18,17 +17,17 @@ import (
 // httpkit middleware; /healthz, /readyz and /metrics come from the server.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
-	mux.HandleFunc("POST /orders", h.Handle(s.createOrder))
-	mux.HandleFunc("GET /orders", h.Handle(s.listOrders))
-	mux.HandleFunc("GET /orders/{id}", h.Handle(s.getOrder))
-	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle(s.cancel))
-	mux.HandleFunc("POST /simulate", h.Handle(s.simulate))
-	mux.HandleFunc("GET /slow", h.Handle(s.slow))
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
+	h.HandleFunc(mux, "POST /orders", s.createOrder, "fail")
+	h.HandleFunc(mux, "GET /orders", s.listOrders, "status", "customer", "limit", "offset")
+	h.HandleFunc(mux, "GET /orders/{id}", s.getOrder)
+	h.HandleFunc(mux, "POST /orders/{id}/cancel", s.cancel)
+	h.HandleFunc(mux, "POST /simulate", s.simulate, "count", "error_rate")
+	h.HandleFunc(mux, "GET /slow", s.slow, "ms")
 	if s.users != nil {
 		mux.Handle("GET /users", s.users)
 	}
-	mux.HandleFunc("GET /health", h.Handle(s.health))
+	h.HandleFunc(mux, "GET /health", s.health)
 	return mux
 }
 
@@ -155,12 +154,15 @@ type orderPage struct {
 }
 
 func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := cloudcart.OrderFilter{Status: cloudcart.OrderStatus(q.Get("status")), Customer: q.Get("customer")}
-	if f.Status != "" && !f.Status.Valid() {
-		return cloudcart.Errorf(cloudcart.EINVALID, "status %q is not one of pending, confirmed, shipped, delivered, cancelled, failed", truncate(string(f.Status)))
+	var f cloudcart.OrderFilter
+	status, err := httpkit.EnumParam(r, "status", "", orderStatuses...)
+	if err != nil {
+		return err
 	}
-	var err error
+	f.Status = cloudcart.OrderStatus(status)
+	if f.Customer, err = httpkit.StringParam(r, "customer", 128); err != nil {
+		return err
+	}
 	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
 		return err
 	}
@@ -183,12 +185,9 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rate := 0.0
-	if v := r.URL.Query().Get("error_rate"); v != "" {
-		rate, err = strconv.ParseFloat(v, 64)
-		if err != nil || !(rate >= 0 && rate <= 1) {
-			return cloudcart.Errorf(cloudcart.EINVALID, "error_rate must be a number between 0 and 1, got %q", truncate(v))
-		}
+	rate, err := httpkit.FloatParam(r, "error_rate", 0, 0, 1)
+	if err != nil {
+		return err
 	}
 	// Ten thousand orders can outlast the server's write timeout.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(5 * time.Minute))
@@ -205,9 +204,6 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
-}
+// orderStatuses are the values of GET /orders?status=.
+var orderStatuses = []string{string(cloudcart.OrderPending), string(cloudcart.OrderConfirmed), string(cloudcart.OrderShipped),
+	string(cloudcart.OrderDelivered), string(cloudcart.OrderCancelled), string(cloudcart.OrderFailed)}

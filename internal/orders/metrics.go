@@ -2,10 +2,12 @@ package orders
 
 import (
 	"context"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
@@ -30,13 +32,16 @@ type Metrics struct {
 	Duration           metric.Float64Histogram     // order_duration_seconds
 	ProcessingDuration metric.Float64Histogram     // order_processing_duration_seconds
 	Created            metric.Int64Counter         // orders_created_total
-	Value              metric.Float64Counter       // orders_value_total (dollars)
 	Errors             metric.Int64Counter         // order_errors_total{error_type,endpoint}
 	Cancelled          metric.Int64Counter         // orders_cancelled_total
 	Completed          metric.Int64Counter         // orders_completed_total
 	Payments           metric.Int64Counter         // order_payments_processed_total{status}
 	InventoryCheck     metric.Float64Histogram     // order_inventory_check_duration_seconds
 	queueDepth         metric.Int64ObservableGauge // order_queue_depth
+	// orders_value_total (dollars), observed from a sum kept in cents: a
+	// float counter adding 12.34 at a time drifts (38648.40000000001).
+	value      metric.Float64ObservableCounter
+	valueCents atomic.Int64
 
 	success, failure metric.AddOption
 	payment          map[string]metric.AddOption // by status
@@ -53,7 +58,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.Duration = in.Histogram("order.duration", "s", "Order latency end to end: from acceptance through queue wait and processing to outcome.", orderDurationBuckets)
 	m.ProcessingDuration = in.Histogram("order.processing.duration", "s", "Time a worker spends processing an order, excluding queue wait.", processingBuckets)
 	m.Created = in.Counter("orders.created", "{order}", "Orders recorded in the database, whatever their outcome.")
-	m.Value = in.FloatCounter("orders.value", "{USD}", "Revenue: total value in US dollars of successfully processed orders.")
+	m.value = in.ObservableCounter("orders.value", "{USD}", "Revenue: total value in US dollars of successfully processed orders.")
 	m.Errors = in.Counter("order.errors", "{error}", "Order service errors by type and route template.")
 	m.Cancelled = in.Counter("orders.cancelled", "{order}", "Orders cancelled after confirmation (stock returned).")
 	m.Completed = in.Counter("orders.completed", "{order}", "Orders completed: delivered to the customer.")
@@ -63,14 +68,34 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := in.Err(); err != nil {
 		return nil, err
 	}
-	// Start every unlabelled or closed-set counter at zero, so rate(),
-	// ratios and absent() work from the first scrape instead of after the
-	// first event.
+	if _, err := meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+		obs.ObserveFloat64(m.value, float64(m.valueCents.Load())/100)
+		return nil
+	}, m.value); err != nil {
+		return nil, err
+	}
+	m.errors = httpkit.NewErrorCounter(m.Errors)
+	m.primeZero()
+	return m, nil
+}
+
+// AddValue adds a successful order's total to orders_value_total.
+func (m *Metrics) AddValue(total cloudcart.Money) { m.valueCents.Add(int64(total)) }
+
+// errorTypes is the closed set of order_errors_total's error_type:
+// httpkit.ErrorType's values for request errors, and the processing steps'
+// own (stepErrorType, fail, storage failures).
+var errorTypes = []string{"validation", "not_found", "conflict", "unavailable", "internal",
+	"out_of_stock", "upstream", "payment_declined", "storage"}
+
+// primeZero starts every unlabelled or closed-set counter at zero, so
+// rate(), ratios and absent() work from the first scrape instead of after
+// the first event. Per-route series start in primeRoute.
+func (m *Metrics) primeZero() {
 	ctx := context.Background()
 	m.Processed.Add(ctx, 0, m.success)
 	m.Processed.Add(ctx, 0, m.failure)
 	m.Created.Add(ctx, 0)
-	m.Value.Add(ctx, 0)
 	m.Cancelled.Add(ctx, 0)
 	m.Completed.Add(ctx, 0)
 	m.payment = map[string]metric.AddOption{}
@@ -78,8 +103,14 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		m.payment[st] = metric.WithAttributeSet(attribute.NewSet(attribute.String("status", st)))
 		m.Payments.Add(ctx, 0, m.payment[st])
 	}
-	m.errors = httpkit.NewErrorCounter(m.Errors)
-	return m, nil
+}
+
+// primeRoute starts order_errors_total at zero for each error type of one
+// route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.errors.Zero(context.Background(), t, endpoint)
+	}
 }
 
 // Payment outcomes (order_payments_processed_total{status}).

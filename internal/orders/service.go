@@ -92,6 +92,7 @@ type job struct {
 	fail     bool   // forced failure (?fail=true, simulate error_rate)
 	endpoint string // route that accepted it, for error labels
 	accepted time.Time
+	recorded bool       // stored in the database: counted in orders_processed_total
 	done     chan error // buffered; receives the outcome
 }
 
@@ -251,13 +252,20 @@ func (s *Service) process(j *job) error {
 	s.m.ProcessingDuration.Record(ctx, end.Sub(start).Seconds())
 	s.m.Duration.Record(ctx, end.Sub(j.accepted).Seconds())
 	if err != nil {
-		s.m.Processed.Add(ctx, 1, s.m.failure)
+		// Only a recorded order is processed: one refused at the inventory
+		// check (unknown SKU, out of stock, product service unreachable) or
+		// by the store was never an order, and is counted in
+		// order_errors_total alone. So orders_processed_total{status=
+		// "failure"} equals the failed orders in the database.
+		if j.recorded {
+			s.m.Processed.Add(ctx, 1, s.m.failure)
+		}
 		span.RecordError(err)
 		span.SetStatus(codes.Error, cloudcart.ErrorCode(err))
 		return httpkit.Counted(err) // each step counted its own error
 	}
 	s.m.Processed.Add(ctx, 1, s.m.success)
-	s.m.Value.Add(ctx, j.order.Total.Dollars())
+	s.m.AddValue(j.order.Total)
 	return nil
 }
 
@@ -291,6 +299,7 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 		return err
 	}
 	s.m.Created.Add(ctx, 1)
+	j.recorded = true
 
 	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
 	err = s.inv.Reserve(rctx, o.ID, items)

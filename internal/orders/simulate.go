@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -12,11 +13,17 @@ import (
 // MaxSimulate bounds one /simulate call.
 const MaxSimulate = 10_000
 
-// SimulateResult is the outcome of a Simulate call.
+// SimulateResult is the outcome of a Simulate call. Succeeded and Failed
+// are stored orders (confirmed, failed with their reason) and move
+// orders_processed_total{status="success"|"failure"} by as much; Rejected
+// orders were refused before they were recorded (a product out of stock by
+// the time its order reached a worker, the product service unreachable)
+// and are counted only in order_errors_total.
 type SimulateResult struct {
 	Requested int     `json:"requested"`
 	Succeeded int     `json:"succeeded"`
 	Failed    int     `json:"failed"`
+	Rejected  int     `json:"rejected"`
 	Seconds   float64 `json:"duration_seconds"`
 }
 
@@ -60,13 +67,16 @@ func (s *Service) Simulate(ctx context.Context, count int, errorRate float64, rn
 	}
 	res := SimulateResult{Requested: count}
 	for _, j := range jobs {
-		if err := <-j.done; err != nil {
-			res.Failed++
-		} else {
+		switch err := <-j.done; {
+		case err == nil:
 			res.Succeeded++
+		case j.recorded:
+			res.Failed++
+		default:
+			res.Rejected++
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
+	res.Seconds = math.Round(time.Since(start).Seconds()*1000) / 1000
 	if enqueueErr != nil && len(jobs) == 0 {
 		return res, enqueueErr
 	}

@@ -13,19 +13,19 @@ import (
 // reservations are the order service's.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	h := httpkit.Handlers{Log: s.log, CountError: s.countError}
-	mux.HandleFunc("GET /products", h.Handle(s.list))
-	mux.HandleFunc("GET /products/search", h.Handle(s.search))
-	mux.HandleFunc("GET /products/top", h.Handle(s.topViewed))
-	mux.HandleFunc("GET /products/{sku}", h.Handle(s.get))
-	mux.HandleFunc("GET /categories", h.Handle(s.categories))
-	mux.HandleFunc("POST /products", h.Handle(s.create))
-	mux.HandleFunc("PUT /products/{sku}", h.Handle(s.update))
-	mux.HandleFunc("POST /products/{sku}/stock", h.Handle(s.adjustStock))
-	mux.HandleFunc("POST /reservations", h.Handle(s.reserve))
-	mux.HandleFunc("GET /reservations/{order}", h.Handle(s.getReservation))
-	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle(s.commit))
-	mux.HandleFunc("POST /reservations/{order}/release", h.Handle(s.release))
+	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
+	h.HandleFunc(mux, "GET /products", s.list, "category", httpkit.Repeatable("sku"), "limit", "offset")
+	h.HandleFunc(mux, "GET /products/search", s.search, "q", "limit")
+	h.HandleFunc(mux, "GET /products/top", s.topViewed)
+	h.HandleFunc(mux, "GET /products/{sku}", s.get)
+	h.HandleFunc(mux, "GET /categories", s.categories)
+	h.HandleFunc(mux, "POST /products", s.create)
+	h.HandleFunc(mux, "PUT /products/{sku}", s.update)
+	h.HandleFunc(mux, "POST /products/{sku}/stock", s.adjustStock)
+	h.HandleFunc(mux, "POST /reservations", s.reserve)
+	h.HandleFunc(mux, "GET /reservations/{order}", s.getReservation)
+	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.commit)
+	h.HandleFunc(mux, "POST /reservations/{order}/release", s.release)
 	return mux
 }
 
@@ -48,11 +48,16 @@ func page(ps []*cloudcart.Product, total, limit, offset int) productPage {
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
-	f := cloudcart.ProductFilter{Category: r.URL.Query().Get("category"), SKUs: r.URL.Query()["sku"]}
-	if len(f.SKUs) > cloudcart.MaxOrderItems {
-		return cloudcart.Errorf(cloudcart.EINVALID, "at most %d sku parameters", cloudcart.MaxOrderItems)
+	var (
+		f   cloudcart.ProductFilter
+		err error
+	)
+	if f.Category, err = httpkit.StringParam(r, "category", 64); err != nil {
+		return err
 	}
-	var err error
+	if f.SKUs, err = httpkit.StringsParam(r, "sku", cloudcart.MaxOrderItems, 64); err != nil {
+		return err
+	}
 	if f.Limit, err = httpkit.IntParam(r, "limit", 20, 1, 100); err != nil {
 		return err
 	}
@@ -72,7 +77,11 @@ func (s *Service) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, total, err := s.Search(r.Context(), r.URL.Query().Get("q"), limit)
+	q, err := httpkit.StringParam(r, "q", 100)
+	if err != nil {
+		return err
+	}
+	ps, total, err := s.Search(r.Context(), q, limit)
 	if err != nil {
 		return err
 	}

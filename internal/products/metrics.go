@@ -61,6 +61,19 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := in.Err(); err != nil {
 		return nil, err
 	}
+	m.errors = httpkit.NewErrorCounter(m.Errors)
+	m.primeZero()
+	return m, nil
+}
+
+// errorTypes is the closed set of product_errors_total's error_type: the
+// values of httpkit.ErrorType the product service's handlers can return.
+var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found", "conflict", "unavailable", "internal"}
+
+// primeZero starts every closed-set counter at zero, so rate(), ratios and
+// absent() work from the first scrape. Per-route series start in
+// primeRoute.
+func (m *Metrics) primeZero() {
 	ctx := context.Background()
 	m.reason, m.severity = map[cloudcart.StockReason]metric.AddOption{}, map[string]metric.AddOption{}
 	for _, r := range []cloudcart.StockReason{cloudcart.StockPurchase, cloudcart.StockCancellation, cloudcart.StockReturn, cloudcart.StockRestock} {
@@ -71,8 +84,17 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		m.severity[sev] = metric.WithAttributeSet(attribute.NewSet(attribute.String("severity", sev)))
 		m.InventoryAlerts.Add(ctx, 0, m.severity[sev])
 	}
-	m.errors = httpkit.NewErrorCounter(m.Errors)
-	return m, nil
+	for _, opt := range m.category { // the categories and "all"
+		m.Views.Add(ctx, 0, opt)
+	}
+}
+
+// primeRoute starts product_errors_total at zero for each error type of
+// one route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.errors.Zero(context.Background(), t, endpoint)
+	}
 }
 
 // categoryOpt returns the precomputed attribute option of a category.

@@ -135,6 +135,7 @@ type Engine struct {
 	// for in-flight requests before closing the TSDB under them.
 	apiMu  sync.RWMutex
 	api    http.Handler    // nil unless running
+	otlp   http.Handler    // nil unless running (otlp.go)
 	apiCtx context.Context // cancelled when Run starts shutting down
 
 	startTime      time.Time
@@ -235,6 +236,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer abortRequests()
 	e.apiMu.Lock()
 	e.api, e.apiCtx = r.api, apiCtx
+	e.otlp = newOTLPHandler(r.db, func() config.Config { return *e.cfg }, e.logger, reg)
 	e.apiMu.Unlock()
 	e.ready.Store(true)
 	e.logger.Info("embedded Prometheus ready", "component", "promengine", "data_dir", e.opts.DataDir, "startup", time.Since(r.began))
@@ -245,6 +247,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	abortRequests() // running queries end with "canceled"
 	e.apiMu.Lock()  // waits for in-flight requests
 	e.api = nil     // later ones get 503
+	e.otlp = nil
 	e.apiMu.Unlock()
 	return r.stop()
 }

@@ -96,6 +96,12 @@ func (c *chaosClient) settings(ctx context.Context) (cloudcart.ChaosSettings, er
 	return s, err
 }
 
+// reset clears every fault, targets and payment failure rate included,
+// and switches chaos off.
+func (c *chaosClient) reset(ctx context.Context) error {
+	return c.put(ctx, cloudcart.ChaosSettings{})
+}
+
 // put replaces the settings in force.
 func (c *chaosClient) put(ctx context.Context, s cloudcart.ChaosSettings) error {
 	return c.e.do(ctx, http.MethodPut, c.base+"/chaos/settings", c.token, s, nil)

@@ -2,7 +2,9 @@ package scenario_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,7 +111,12 @@ func TestScenariosEndToEnd(t *testing.T) {
 		t.FailNow() // the scenarios could not tell their alerts from the noise
 	}
 
+	var (
+		mu   sync.Mutex
+		live []scenario.Event // as the runner printed them
+	)
 	r, err := scenario.New(scenario.Config{
+		Observe: func(_ scenario.Scenario, e scenario.Event) { mu.Lock(); live = append(live, e); mu.Unlock() },
 		Gateway: f.URL("gateway"), Prometheus: f.URL("prometheus"), Chaos: f.URL("chaos"),
 		Notifier: f.URL("notifier"), Orders: f.URL("orders"), ChaosToken: testChaosToken,
 		AdminEmail: testAdminEmail, AdminPassword: testAdminPassword,
@@ -121,7 +128,17 @@ func TestScenariosEndToEnd(t *testing.T) {
 	}
 	for _, sc := range scenario.All("") {
 		t.Run(sc.Name, func(t *testing.T) {
+			mu.Lock()
+			live = nil
+			mu.Unlock()
 			res := r.Run(context.Background(), sc)
+			// What `cloudcart scenario` prints live is the table: the same
+			// steps, times and words, in time order.
+			mu.Lock()
+			if a, b := fmt.Sprint(live), fmt.Sprint(res.Events); a != b {
+				t.Errorf("%s: observed live\n%s\nthe timeline\n%s", sc.Name, a, b)
+			}
+			mu.Unlock()
 			var b strings.Builder
 			if err := scenario.WriteTimeline(&b, res); err != nil {
 				t.Fatal(err)

@@ -29,6 +29,10 @@ func WriteList(w io.Writer, scs []Scenario) error {
 // WriteTimeline prints one run as a table: each step's time from the
 // cause, and what it was; then PASS or FAIL with the headline figures.
 func WriteTimeline(w io.Writer, res Result) error {
+	if res.Skipped {
+		_, err := fmt.Fprintf(w, "SKIP %s: %s\n\n", res.Scenario, res.Error)
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "  time", "step", "detail")
 	for _, e := range res.Events {

@@ -50,9 +50,14 @@ type Config struct {
 	Client   *http.Client // nil: one with a 10 s timeout
 	Logger   *slog.Logger
 	// Observe, when set, is called with each step of the timeline as the
-	// runner sees it happen (the first bad sample comes late: it is looked
-	// up once the alert has fired).
+	// runner sees it happen, in time order, with the same detail the
+	// Result has.
 	Observe func(Scenario, Event)
+	// Reset clears chaos faults the scenario did not set (left by a person,
+	// the console or an interrupted run) before the cause. Without it a
+	// scenario refuses to start while any are configured, even with chaos
+	// switched off: the scenario's own enable would bring them back.
+	Reset bool
 }
 
 // Steps of a timeline, in the order they normally happen.
@@ -87,11 +92,14 @@ func (e Event) MarshalJSON() ([]byte, error) {
 
 // Result is what happened in one run of a scenario.
 type Result struct {
-	Scenario string  `json:"scenario"`
-	Alert    string  `json:"alert"`
-	Passed   bool    `json:"passed"`
-	Error    string  `json:"error,omitempty"`
-	Events   []Event `json:"events"` // in time order
+	Scenario string `json:"scenario"`
+	Alert    string `json:"alert"`
+	Passed   bool   `json:"passed"`
+	// Skipped: the scenario could not run on this fleet (low-stock without
+	// the admin account); Error says why. Neither passed nor failed.
+	Skipped bool    `json:"skipped,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	Events  []Event `json:"events"` // in time order
 	// CauseToNotification is the headline figure: from the cause to the
 	// notification being recorded; RestoreToResolved from the restore to
 	// the alert resolving. Zero when the step did not happen.
@@ -176,13 +184,18 @@ func (x *run) add(step string, at time.Time, detail string) {
 	}
 }
 
-// set corrects the time of a step already added.
-func (x *run) set(step string, at time.Time, detail string) {
-	for i, e := range x.res.Events {
-		if e.Step == step {
-			x.res.Events[i].At, x.res.Events[i].Offset, x.res.Events[i].Detail = at, at.Sub(x.causeT), detail
-		}
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
 	}
+	return a
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 func (x *run) has(step string) bool {
@@ -216,9 +229,29 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) (res Result) {
 	e := r.env
 	log := r.c.Logger.With("scenario", sc.Name)
 
-	if _, err := e.chaos.settings(ctx); err != nil {
+	if sc.needsAdmin && (r.c.AdminEmail == "" || r.c.AdminPassword == "") {
+		x.res.Skipped = true
+		x.res.Error = "needs the fleet's admin account to restock: start the fleet with --users.admin-email and " +
+			"CLOUDCART_USERS_ADMIN_PASSWORD, and give the scenario the same"
+		return
+	}
+	settings, err := e.chaos.settings(ctx)
+	if err != nil {
 		fail(fmt.Errorf("chaos admin API at %s: %w", r.c.Chaos, err))
 		return
+	}
+	if foreign := settings.Configured(); len(foreign) > 0 {
+		if !r.c.Reset {
+			fail(fmt.Errorf("chaos faults this scenario did not set are configured (%s; chaos %s), and would blur "+
+				"its alert: clear them with `cloudcart chaos reset`, or run the scenario with --reset",
+				strings.Join(foreign, "; "), onOff(settings.Enabled)))
+			return
+		}
+		if err := e.chaos.reset(ctx); err != nil {
+			fail(fmt.Errorf("clearing the chaos faults: %w", err))
+			return
+		}
+		log.Warn("cleared chaos faults the scenario did not set", "faults", strings.Join(foreign, "; "))
 	}
 	if sc.prepare != nil {
 		if err := sc.prepare(ctx, e); err != nil {
@@ -267,25 +300,6 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) (res Result) {
 	if err := r.watchFiring(ctx, x); err != nil {
 		fail(err)
 	}
-	// The exact times, from what Prometheus stored.
-	qctx := context.WithoutCancel(ctx)
-	if t, ok, err := e.firstBad(qctx, sc.Symptom, x.causeT); err != nil {
-		log.Warn("looking up the first bad sample failed", "err", err)
-	} else if ok {
-		x.add(StepFirstBad, t, sc.Symptom.What+": "+sc.Symptom.Series)
-	}
-	if fired, ok := x.res.Event(StepFiring); ok {
-		if t, ok, err := e.firedAt(qctx, sc.Expect, x.causeT); err != nil || !ok {
-			if err != nil {
-				log.Warn("looking up when the alert fired failed", "err", err)
-			}
-			if n, ok := x.res.Event(StepNotification); ok && n.At.Before(fired.At) {
-				x.set(StepFiring, n.At, "by the notification (seen in the alerts API later)")
-			}
-		} else {
-			x.set(StepFiring, t, "evaluation that fired (ALERTS)")
-		}
-	}
 	if n, ok := x.res.Event(StepNotification); ok && x.res.Error == "" {
 		x.res.Passed = true
 		x.res.CauseToNotification = n.Offset
@@ -314,30 +328,54 @@ func (r *Runner) watchFiring(parent context.Context, x *run) error {
 	defer cancel()
 	t := time.NewTicker(r.c.Poll)
 	defer t.Stop()
-	var lastErr error
+	var (
+		lastErr    error
+		seenFiring time.Time // firing in the alerts API
+	)
 	for {
+		// The symptom is stored before any rule can see it, so looking
+		// for it first keeps the steps in time order as they are observed.
+		if !x.has(StepFirstBad) {
+			if t, ok, err := e.firstBad(ctx, x.sc.Symptom, x.causeT); err != nil {
+				lastErr = fmt.Errorf("the Prometheus query API: %w", err)
+			} else if ok {
+				x.add(StepFirstBad, t, x.sc.Symptom.What+": "+x.sc.Symptom.Series)
+			}
+		}
 		state, activeAt, err := e.activeAlert(ctx, a)
 		if err != nil {
 			lastErr = fmt.Errorf("the Prometheus alerts API: %w", err)
 		}
 		if state != "" && !x.has(StepPending) && !activeAt.Before(x.causeT.Add(-time.Second)) {
-			x.add(StepPending, activeAt, "")
+			x.add(StepPending, activeAt, a.String())
 		}
-		if state == "firing" && !x.has(StepFiring) {
-			x.add(StepFiring, time.Now(), "seen in the alerts API")
+		if state == "firing" && !x.has(StepFiring) && seenFiring.IsZero() {
+			// When it fired: the first ALERTS{alertstate="firing"} sample
+			// the rule manager wrote; without one, when it was seen here,
+			// or its notification's time if that is earlier.
+			seenFiring = time.Now()
+			if t, ok, err := e.firedAt(ctx, a, x.causeT); err == nil && ok {
+				x.add(StepFiring, t, a.String())
+			}
 		}
-		if x.has(StepFiring) && !x.has(StepNotification) {
+		if !seenFiring.IsZero() && !x.has(StepNotification) {
 			n, ok, err := e.findNotification(ctx, a, "firing", x.causeT)
 			switch {
 			case err != nil:
 				lastErr = fmt.Errorf("notifier: %w", err)
 			case ok:
+				if !x.has(StepFiring) {
+					x.add(StepFiring, minTime(seenFiring, n.CreatedAt), a.String())
+				}
 				x.add(StepNotification, n.CreatedAt, fmt.Sprintf("%s (%s, %s)", n.Title, n.Severity, n.ID))
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
+			if !seenFiring.IsZero() && !x.has(StepFiring) {
+				x.add(StepFiring, seenFiring, a.String())
+			}
 			if parent.Err() != nil {
 				return fmt.Errorf("interrupted while waiting for %s: %w", a, parent.Err())
 			}

@@ -29,9 +29,12 @@ type fakeFleet struct {
 	resolved time.Time
 }
 
-func mustFakeFleet(t *testing.T, fires bool) (*fakeFleet, *httptest.Server) {
-	f := &fakeFleet{t: t, fires: fires, settings: cloudcart.ChaosSettings{
-		PaymentFailureRate: 0.01, Targets: map[string]cloudcart.ChaosFaults{"users": {Latency: &cloudcart.LatencyFault{Probability: 0.1, FixedMS: 5}}}}}
+// strayFaults are faults a person left configured, chaos switched off.
+var strayFaults = cloudcart.ChaosSettings{PaymentFailureRate: 0.01,
+	Targets: map[string]cloudcart.ChaosFaults{"users": {Latency: &cloudcart.LatencyFault{Probability: 0.1, FixedMS: 5}}}}
+
+func mustFakeFleet(t *testing.T, fires bool, settings cloudcart.ChaosSettings) (*fakeFleet, *httptest.Server) {
+	f := &fakeFleet{t: t, fires: fires, settings: settings}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -101,10 +104,14 @@ func (f *fakeFleet) state() (cloudcart.ChaosSettings, []cloudcart.ChaosSettings)
 	return f.settings, append([]cloudcart.ChaosSettings(nil), f.puts...)
 }
 
-func mustRunner(t *testing.T, url string, timeout time.Duration) *scenario.Runner {
+func mustRunner(t *testing.T, url string, timeout time.Duration, opts ...func(*scenario.Config)) *scenario.Runner {
 	t.Helper()
-	r, err := scenario.New(scenario.Config{Gateway: url, Prometheus: url, Chaos: url, Notifier: url, Orders: url,
-		ChaosToken: testChaosToken, Timeout: timeout, ResolveTimeout: 10 * time.Second, Poll: 20 * time.Millisecond})
+	c := scenario.Config{Gateway: url, Prometheus: url, Chaos: url, Notifier: url, Orders: url,
+		ChaosToken: testChaosToken, Timeout: timeout, ResolveTimeout: 10 * time.Second, Poll: 20 * time.Millisecond}
+	for _, o := range opts {
+		o(&c)
+	}
+	r, err := scenario.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,16 +128,27 @@ func serviceDown(t *testing.T) scenario.Scenario {
 }
 
 // TestRunnerTimeline: a cause whose alert fires and is notified passes,
-// with every step of the timeline in order, and the chaos settings found
-// before the cause (other targets, payment rate, chaos off) put back.
+// with every step of the timeline in order, each observed live in that
+// order with the detail the result has, and the chaos settings found
+// before the cause put back.
 func TestRunnerTimeline(t *testing.T) {
 	t.Parallel()
-	f, srv := mustFakeFleet(t, true)
+	f, srv := mustFakeFleet(t, true, cloudcart.ChaosSettings{})
+	var live []scenario.Event
+	var mu sync.Mutex
+	observe := func(c *scenario.Config) {
+		c.Observe = func(_ scenario.Scenario, e scenario.Event) { mu.Lock(); live = append(live, e); mu.Unlock() }
+	}
 	before, _ := f.state()
-	res := mustRunner(t, srv.URL, 10*time.Second).Run(context.Background(), serviceDown(t))
+	res := mustRunner(t, srv.URL, 10*time.Second, observe).Run(context.Background(), serviceDown(t))
 	if !res.Passed {
 		t.Fatalf("failed: %s", res.Error)
 	}
+	mu.Lock()
+	if a, b := jsonOf(t, live), jsonOf(t, res.Events); a != b {
+		t.Errorf("observed live\n%s\nthe result's timeline\n%s", a, b)
+	}
+	mu.Unlock()
 	var steps []string
 	for _, e := range res.Events {
 		steps = append(steps, e.Step)
@@ -143,7 +161,7 @@ func TestRunnerTimeline(t *testing.T) {
 		t.Errorf("cause to notification %v, restore to resolved %v", res.CauseToNotification, res.RestoreToResolved)
 	}
 	after, puts := f.state()
-	if len(puts) != 2 || !puts[0].Enabled || !puts[0].Targets["orders"].Outage || puts[0].Targets["users"].Latency == nil {
+	if len(puts) != 2 || !puts[0].Enabled || !puts[0].Targets["orders"].Outage {
 		t.Fatalf("the cause put %+v", puts)
 	}
 	if b, a := jsonOf(t, before), jsonOf(t, after); a != b {
@@ -170,7 +188,7 @@ func TestRunnerRestoresOnFailure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f, srv := mustFakeFleet(t, false)
+			f, srv := mustFakeFleet(t, false, cloudcart.ChaosSettings{})
 			before, _ := f.state()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -189,6 +207,60 @@ func TestRunnerRestoresOnFailure(t *testing.T) {
 				t.Errorf("settings after the run\n%s\nwant\n%s", a, b)
 			}
 		})
+	}
+}
+
+// TestRunnerRefusesStrayFaults: faults the scenario did not set, left
+// configured with chaos off, make it refuse to start and name them (its
+// own enable would bring them back); with Reset it clears them first and
+// leaves the fleet clean.
+func TestRunnerRefusesStrayFaults(t *testing.T) {
+	t.Parallel()
+	t.Run("refuses", func(t *testing.T) {
+		t.Parallel()
+		f, srv := mustFakeFleet(t, true, strayFaults)
+		res := mustRunner(t, srv.URL, 10*time.Second).Run(context.Background(), serviceDown(t))
+		if res.Passed || !strings.Contains(res.Error, "users: latency") || !strings.Contains(res.Error, "payment_failure_rate 0.01") ||
+			!strings.Contains(res.Error, "cloudcart chaos reset") {
+			t.Fatalf("passed %v, error %q; want a refusal naming the stray faults and the way out", res.Passed, res.Error)
+		}
+		if _, puts := f.state(); len(puts) != 0 {
+			t.Fatalf("a refused scenario changed the settings: %+v", puts)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		t.Parallel()
+		f, srv := mustFakeFleet(t, true, strayFaults)
+		res := mustRunner(t, srv.URL, 10*time.Second, func(c *scenario.Config) { c.Reset = true }).Run(context.Background(), serviceDown(t))
+		if !res.Passed {
+			t.Fatalf("failed: %s", res.Error)
+		}
+		after, puts := f.state()
+		if len(puts) != 3 || len(puts[0].Configured()) != 0 || puts[1].Targets["users"].Latency != nil {
+			t.Fatalf("puts %+v; want a reset, the cause alone, the restore", puts)
+		}
+		if c := after.Configured(); len(c) != 0 {
+			t.Fatalf("faults left after the run: %v", c)
+		}
+	})
+}
+
+// TestLowStockSkipsWithoutAdmin: without the admin account low-stock is
+// skipped, saying why, and touches nothing.
+func TestLowStockSkipsWithoutAdmin(t *testing.T) {
+	t.Parallel()
+	f, srv := mustFakeFleet(t, true, cloudcart.ChaosSettings{})
+	sc, _ := scenario.Lookup("low-stock", "")
+	res := mustRunner(t, srv.URL, 10*time.Second).Run(context.Background(), sc)
+	if !res.Skipped || res.Passed || !strings.Contains(res.Error, "--users.admin-email") {
+		t.Fatalf("result %+v; want skipped, saying how to give the admin account", res)
+	}
+	if _, puts := f.state(); len(puts) != 0 {
+		t.Fatalf("a skipped scenario changed the settings: %+v", puts)
+	}
+	var b strings.Builder
+	if err := scenario.WriteTimeline(&b, res); err != nil || !strings.HasPrefix(b.String(), "SKIP low-stock: ") {
+		t.Fatalf("timeline %q, %v", b.String(), err)
 	}
 }
 

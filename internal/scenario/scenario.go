@@ -100,7 +100,10 @@ type Scenario struct {
 	// prepare readies the shop (may be nil); apply makes the cause and
 	// returns how to undo it.
 	prepare func(ctx context.Context, e *env) error
-	apply   func(ctx context.Context, e *env) (undo func(context.Context) error, err error)
+	// needsAdmin: the scenario logs in as the fleet's admin; without the
+	// account it is skipped.
+	needsAdmin bool
+	apply      func(ctx context.Context, e *env) (undo func(context.Context) error, err error)
 }
 
 // OutageTargets are the services service-down may stop, with their job
@@ -208,12 +211,13 @@ func Of(t services.Table, service string) []Scenario {
 			Title: "A product runs low",
 			Description: "A bulk order through the gateway takes a product one unit below its low-stock " +
 				"threshold; an admin restock puts it back. Needs the admin account (--users.admin-email).",
-			Cause:    "a bulk order of one product, down to threshold - 1",
-			Expect:   Alert{Name: "LowStock", Labels: map[string]string{"job": productsJob}},
-			Severity: "info",
-			Symptom:  Symptom{Series: fmt.Sprintf(`low_stock_products_count{job=%q}`, productsJob), Above: 0, What: "a product below its threshold"},
-			prepare:  restockLowProducts,
-			apply:    drainProduct,
+			Cause:      "a bulk order of one product, down to threshold - 1",
+			Expect:     Alert{Name: "LowStock", Labels: map[string]string{"job": productsJob}},
+			Severity:   "info",
+			Symptom:    Symptom{Series: fmt.Sprintf(`low_stock_products_count{job=%q}`, productsJob), Above: 0, What: "a product below its threshold"},
+			prepare:    restockLowProducts,
+			needsAdmin: true,
+			apply:      drainProduct,
 		},
 	}
 }

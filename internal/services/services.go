@@ -82,12 +82,20 @@ var All = Table{
 		Prefix: "aggregator", HTTP: httpkit.ServiceMetricNames("aggregator", "aggregator.http.request.duration"), Chaos: true, Outage: true},
 }
 
-// Prometheus is the embedded engine of `cloudcart run`: part of the plan
-// (its port flag, its own scrape job), not a service `serve` runs.
-var Prometheus = Service{Name: "prometheus", ServiceName: PrometheusJob, Port: 9090}
+// Prometheus is the embedded engine: part of the plan (its port flag, its
+// own scrape job) beside the services, inside `cloudcart run` or alone as
+// `cloudcart serve prometheus` (the engine role: engine, console, trace
+// store and OTLP receiver). It is not a row of All: it scrapes the fleet
+// rather than being one of its services.
+var Prometheus = Service{Name: PrometheusName, ServiceName: PrometheusJob, Port: 9090}
 
-// PrometheusJob is the embedded engine's own job and service name.
-const PrometheusJob = "cloudcart-prometheus"
+const (
+	// PrometheusName is the embedded engine's serve name and port flag
+	// prefix (--prometheus.port).
+	PrometheusName = "prometheus"
+	// PrometheusJob is the embedded engine's own job and service name.
+	PrometheusJob = "cloudcart-prometheus"
+)
 
 // Lookup finds a service by its serve name.
 func (t Table) Lookup(name string) (Service, bool) {

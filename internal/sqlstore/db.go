@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -102,6 +103,10 @@ type DB struct {
 	duration metric.Float64Histogram
 	connErrs metric.Int64Counter
 	opts     map[string][]metric.RecordOption // precomputed per query type
+
+	// fault is the storage fault the last write met, until a write
+	// succeeds again (Writable).
+	fault atomic.Pointer[Fault]
 }
 
 // Open connects to the database. It does not migrate; each domain store
@@ -127,8 +132,13 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, cloudcart.Errorf(cloudcart.EINVALID, "database DSN must be a postgres:// URL (leave it empty for SQLite)")
 	default:
 		d.dialect = SQLite
-		if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite dir: %w", err)
+		}
+		// The database holds emails and password hashes: 0600, which
+		// SQLite also gives the -wal and -shm files it creates beside it.
+		if err := privateFile(o.Path); err != nil {
+			return nil, fmt.Errorf("sqlite file: %w", Classify(err))
 		}
 		// WAL lets readers run beside the writer; synchronous(FULL) makes a
 		// commit durable before it is acknowledged; _txlock=immediate takes
@@ -224,27 +234,30 @@ func (d *DB) observe(ctx context.Context, qt, stmt string) (context.Context, fun
 
 // Exec runs a statement that returns no rows.
 func (c Conn) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	ctx, done := c.d.observe(ctx, queryType(q), q)
+	qt := queryType(q)
+	ctx, done := c.d.observe(ctx, qt, q)
 	res, err := c.q.ExecContext(ctx, q, args...)
 	done(err)
-	return res, err
+	return res, c.d.classify(err, qt != "select")
 }
 
 // Query runs a statement that returns rows. The observation covers the
 // query, not the scanning of rows.
 func (c Conn) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	ctx, done := c.d.observe(ctx, queryType(q), q)
+	qt := queryType(q)
+	ctx, done := c.d.observe(ctx, qt, q)
 	rows, err := c.q.QueryContext(ctx, q, args...)
 	done(err)
-	return rows, err
+	return rows, c.d.classify(err, qt != "select")
 }
 
 // QueryRow runs a statement that returns at most one row and scans it.
 func (c Conn) QueryRow(ctx context.Context, q string, args []any, dest ...any) error {
-	ctx, done := c.d.observe(ctx, queryType(q), q)
+	qt := queryType(q)
+	ctx, done := c.d.observe(ctx, qt, q)
 	err := c.q.QueryRowContext(ctx, q, args...).Scan(dest...)
 	done(err)
-	return err
+	return c.d.classify(err, qt != "select")
 }
 
 // Conn returns a Conn outside any transaction.
@@ -257,7 +270,7 @@ func (d *DB) Tx(ctx context.Context, fn func(Conn) error) (err error) {
 	tx, err := d.db.BeginTx(bctx, nil)
 	done(err)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return d.classify(fmt.Errorf("begin: %w", err), true)
 	}
 	defer func() {
 		if err != nil {
@@ -271,7 +284,67 @@ func (d *DB) Tx(ctx context.Context, fn func(Conn) error) (err error) {
 	err = tx.Commit()
 	done(err)
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return d.classify(fmt.Errorf("commit: %w", err), true)
+	}
+	d.fault.Store(nil) // a write went through
+	return nil
+}
+
+// classify turns a storage fault into its EUNAVAILABLE error and, for a
+// write, remembers it for Writable.
+func (d *DB) classify(err error, write bool) error {
+	err = Classify(err)
+	if f := FaultOf(err); f != nil && write {
+		d.fault.Store(f)
+	}
+	return err
+}
+
+// Writable is the readiness check of a service that writes: the database
+// answers, and no write has met a storage fault since the last one that
+// succeeded. After a fault it tries a small real write (a row of 8 KiB,
+// committed, then deleted), so readiness returns without traffic once
+// space is freed or the file system is writable again.
+func (d *DB) Writable(ctx context.Context) error {
+	if err := d.Ping(ctx); err != nil {
+		return d.classify(err, false)
+	}
+	f := d.fault.Load()
+	if f == nil {
+		return nil
+	}
+	err := d.Tx(ctx, func(c Conn) error {
+		if _, err := c.Exec(ctx, `INSERT INTO storage_probe (id, filler) VALUES (1, $1)`, make([]byte, 8<<10)); err != nil {
+			return err
+		}
+		_, err := c.Exec(ctx, `DELETE FROM storage_probe WHERE id = 1`)
+		return err
+	})
+	if err == nil {
+		return nil // Tx cleared the fault
+	}
+	if g := FaultOf(err); g != nil {
+		f = g
+	}
+	return fmt.Errorf("%s: %s", f.Cause, faultMessages[f.Cause])
+}
+
+// privateFile creates path empty with mode 0600, or narrows an existing
+// file (and its -wal and -shm files) to 0600.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -43,6 +43,11 @@ func (d *DB) Migrate(ctx context.Context, component string, ms []Migration) erro
 		version INTEGER NOT NULL,
 		applied_at BIGINT NOT NULL,
 		PRIMARY KEY (component, version))`)
+		if err != nil {
+			return err
+		}
+		// DB.Writable's probe row lives here.
+		_, err = c.Exec(ctx, `CREATE TABLE IF NOT EXISTS storage_probe (id INTEGER PRIMARY KEY, filler BYTEA NOT NULL)`)
 		return err
 	})
 	if err != nil {

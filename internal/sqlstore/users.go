@@ -69,6 +69,29 @@ func (s *UserStore) CreateUser(ctx context.Context, u *cloudcart.User) error {
 	return nil
 }
 
+// RegistrationAttempted implements cloudcart.UserStore: it writes a
+// user.registration_attempted event for the account with email through
+// the outbox, in one transaction with its lookup. Without an outbox it
+// does nothing.
+func (s *UserStore) RegistrationAttempted(ctx context.Context, email string) error {
+	if s.Events == nil {
+		return nil
+	}
+	err := s.db.Tx(ctx, func(c Conn) error {
+		var id string
+		if err := c.QueryRow(ctx, `SELECT id FROM users WHERE email = $1`, []any{email}, &id); err != nil {
+			return err
+		}
+		_, err := s.Events.Add(ctx, c, cloudcart.EventUserRegistrationAttempted, cloudcart.UserRegistrationAttemptedData{UserID: id, Email: email})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("registration attempt: %w", err)
+	}
+	s.Events.Notify()
+	return nil
+}
+
 const userColumns = `id, email, name, role, active, password_hash, created_at, updated_at`
 
 // FindUserByID returns the user or an ENOTFOUND error.

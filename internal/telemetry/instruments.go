@@ -108,6 +108,17 @@ func NewPairCounter(c metric.Int64Counter, key1, key2 string) *PairCounter {
 
 // Add counts one with key1=v1, key2=v2.
 func (p *PairCounter) Add(ctx context.Context, v1, v2 string) {
+	p.c.Add(ctx, 1, p.opt(v1, v2)...) // a kept slice: the variadic call allocates none
+}
+
+// Zero starts the series key1=v1, key2=v2 at zero, so it exists from the
+// first scrape, before its first event.
+func (p *PairCounter) Zero(ctx context.Context, v1, v2 string) {
+	p.c.Add(ctx, 0, p.opt(v1, v2)...)
+}
+
+// opt is the kept option slice of one pair, built on first use.
+func (p *PairCounter) opt(v1, v2 string) []metric.AddOption {
 	k := [2]string{v1, v2}
 	opt, ok := (*p.opts.Load())[k]
 	if !ok {
@@ -123,5 +134,5 @@ func (p *PairCounter) Add(ctx context.Context, v1, v2 string) {
 		}
 		p.mu.Unlock()
 	}
-	p.c.Add(ctx, 1, opt...) // a kept slice: the variadic call allocates none
+	return opt
 }

@@ -61,6 +61,11 @@ type Options struct {
 	// SpanProcessors are added to the TracerProvider, e.g. an in-memory
 	// tracetest.SpanRecorder in tests.
 	SpanProcessors []sdktrace.SpanProcessor
+
+	// SpanExporters each get a BatchSpanProcessor, e.g. the in-process trace
+	// store of `cloudcart run` (internal/tracestore): no network hop, and
+	// the request path only queues the span.
+	SpanExporters []sdktrace.SpanExporter
 }
 
 // Telemetry is one service's telemetry pipeline.
@@ -114,6 +119,9 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	for _, sp := range o.SpanProcessors {
 		topts = append(topts, sdktrace.WithSpanProcessor(sp))
+	}
+	for _, exp := range o.SpanExporters {
+		topts = append(topts, sdktrace.WithBatcher(exp))
 	}
 
 	if otlpConfigured(getenv, "METRICS") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -17,22 +16,34 @@ import (
 // /.well-known/jwks.json.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /auth/register", s.handle(s.register))
-	mux.HandleFunc("POST /auth/login", s.handle(s.login))
-	mux.HandleFunc("GET /users/me", s.handle(s.authed(s.getMe)))
-	mux.HandleFunc("PATCH /users/me", s.handle(s.authed(s.updateMe)))
-	mux.HandleFunc("GET /users", s.handle(s.authed(s.listUsers)))
-	mux.HandleFunc("GET /users/{id}", s.handle(s.authed(s.getUser)))
-	mux.HandleFunc("PATCH /users/{id}", s.handle(s.authed(s.updateUser)))
+	s.route(mux, "POST /auth/register", s.register)
+	s.route(mux, "POST /auth/login", s.login)
+	s.route(mux, "GET /users/me", s.authed(s.getMe))
+	s.route(mux, "PATCH /users/me", s.authed(s.updateMe))
+	s.route(mux, "GET /users", s.authed(s.listUsers), "role", "active", "limit", "offset")
+	s.route(mux, "GET /users/{id}", s.authed(s.getUser))
+	s.route(mux, "PATCH /users/{id}", s.authed(s.updateUser))
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	return mux
 }
 
+// route registers fn (handle) on mux at pattern and starts its
+// user_errors_total series at zero: the route is typed once, in pattern.
+func (s *Service) route(mux *http.ServeMux, pattern string, fn func(http.ResponseWriter, *http.Request) error, params ...string) {
+	mux.HandleFunc(pattern, s.handle(fn, params...))
+	s.m.primeRoute(httpkit.RouteLabel(pattern))
+}
+
 // handle turns a handler's error into the JSON error response and counts
 // it in user_errors_total.
-func (s *Service) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+// Its errors are counted under the route template the mux matched, and
+// params are the query parameters the route accepts (httpkit.CheckQuery).
+func (s *Service) handle(fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
+		err := httpkit.CheckQuery(r, params...)
+		if err == nil {
+			err = fn(w, r)
+		}
 		if err == nil {
 			return
 		}
@@ -89,14 +100,29 @@ func (s *Service) register(w http.ResponseWriter, r *http.Request) error {
 		s.m.registered(r.Context(), regInvalid)
 		return err
 	}
-	u, err := s.Register(r.Context(), req.Email, req.Name, req.Password)
-	if err != nil {
+	_, err := s.Register(r.Context(), req.Email, req.Name, req.Password)
+	if err != nil && cloudcart.ErrorCode(err) != cloudcart.ECONFLICT {
 		return err
 	}
-	w.Header().Set("Location", "/users/"+u.ID)
-	httpkit.WriteJSON(w, http.StatusCreated, u)
+	// A new and a taken email get the same answer after the same work
+	// (one bcrypt hash, one write): the answer must not tell anyone which
+	// addresses have accounts. The owner of a taken one hears of the
+	// attempt through a user.registration_attempted notification.
+	httpkit.WriteJSON(w, http.StatusAccepted, RegistrationAccepted)
 	return nil
 }
+
+// RegistrationResponse is the body of every accepted registration.
+type RegistrationResponse struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// RegistrationAccepted is the one answer to a valid registration, for a
+// new email and a registered one alike.
+var RegistrationAccepted = RegistrationResponse{Status: "accepted",
+	Message: "If this email had no account, it has one now: log in with POST /api/auth/login. " +
+		"If it had one, nothing changed and the account's owner is notified."}
 
 type loginRequest struct {
 	Email    string `json:"email"`
@@ -182,24 +208,24 @@ type userPage struct {
 }
 
 func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, caller *cloudcart.User) error {
-	q := r.URL.Query()
-	f := cloudcart.UserFilter{Role: cloudcart.Role(q.Get("role"))}
-	if f.Role != "" && !f.Role.Valid() {
-		return cloudcart.Errorf(cloudcart.EINVALID, "role must be user or admin, got %q", truncate(string(f.Role)))
-	}
-	switch v := q.Get("active"); v {
-	case "":
-	case "true", "false":
-		active := v == "true"
-		f.Active = &active
-	default:
-		return cloudcart.Errorf(cloudcart.EINVALID, "active must be true or false, got %q", truncate(v))
-	}
-	var err error
-	if f.Limit, err = intParam(r, "limit", 50, 1, 500); err != nil {
+	var f cloudcart.UserFilter
+	role, err := httpkit.EnumParam(r, "role", "", string(cloudcart.RoleUser), string(cloudcart.RoleAdmin))
+	if err != nil {
 		return err
 	}
-	if f.Offset, err = intParam(r, "offset", 0, 0, 1_000_000); err != nil {
+	f.Role = cloudcart.Role(role)
+	active, err := httpkit.EnumParam(r, "active", "", "true", "false")
+	if err != nil {
+		return err
+	}
+	if active != "" {
+		a := active == "true"
+		f.Active = &a
+	}
+	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
+		return err
+	}
+	if f.Offset, err = httpkit.IntParam(r, "offset", 0, 0, 1_000_000); err != nil {
 		return err
 	}
 	users, total, err := s.ListUsers(r.Context(), caller, f)
@@ -216,18 +242,10 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, caller *clou
 // jwks publishes the public keys. Verifiers may cache them for a few
 // minutes; the gateway also refetches when it meets an unknown kid.
 func (s *Service) jwks(w http.ResponseWriter, r *http.Request) {
+	if err := httpkit.CheckQuery(r); err != nil { // it takes none
+		httpkit.Error(w, r, s.log, err)
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	httpkit.WriteJSON(w, http.StatusOK, s.KeySet())
-}
-
-func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, cloudcart.Errorf(cloudcart.EINVALID, "%s must be an integer between %d and %d, got %q", name, lo, hi, truncate(v))
-	}
-	return n, nil
 }

@@ -36,7 +36,16 @@ const (
 	reasonUnknownUserID = "unknown_subject" // a valid token for a user that no longer exists
 )
 
+// Reasons a password check or hash is refused before it runs
+// (user_password_work_rejected_total): every hashing slot is taken and
+// the queue is full, or a queued request waited HashWait in vain.
+const (
+	rejectQueueFull   = "queue_full"
+	rejectWaitTimeout = "wait_timeout"
+)
+
 var (
+	rejectReasons        = []string{rejectQueueFull, rejectWaitTimeout}
 	registrationStatuses = []string{regSuccess, regInvalid, regDuplicate, regFailed}
 	authFailureReasons   = []string{reasonUnknownUser, reasonBadPassword, reasonInactiveUser, reasonMissingToken,
 		reasonInvalidToken, reasonExpiredToken, reasonKeysUnusable, reasonUnknownUserID}
@@ -56,6 +65,9 @@ type Metrics struct {
 	AuthFailures       metric.Int64Counter     // user_auth_failures_total{reason}
 	AuthSuccess        metric.Int64Counter     // user_auth_success_total
 	Errors             metric.Int64Counter     // user_errors_total{error_type,endpoint}
+	// PasswordRejected counts password work refused for overload:
+	// user_password_work_rejected_total{reason}.
+	PasswordRejected metric.Int64Counter
 
 	// The population gauges read the store at collection time.
 	totalUsers  metric.Int64ObservableGauge // total_users_count
@@ -64,6 +76,7 @@ type Metrics struct {
 
 	registration map[string]metric.AddOption
 	authFailure  map[string]metric.AddOption
+	reject       map[string]metric.AddOption
 	loginOK      metric.AddOption
 	loginFailed  metric.AddOption
 }
@@ -73,6 +86,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m := &Metrics{
 		registration: map[string]metric.AddOption{},
 		authFailure:  map[string]metric.AddOption{},
+		reject:       map[string]metric.AddOption{},
 		loginOK:      metric.WithAttributeSet(attribute.NewSet(attribute.String("success", "true"))),
 		loginFailed:  metric.WithAttributeSet(attribute.NewSet(attribute.String("success", "false"))),
 	}
@@ -81,6 +95,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	for _, r := range authFailureReasons {
 		m.authFailure[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	for _, r := range rejectReasons {
+		m.reject[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	in := telemetry.NewInstruments(meter)
 	m.Registrations = in.Counter("user.registrations", "{registration}", "User registration attempts by outcome: success, invalid, duplicate or failed.")
@@ -91,25 +108,15 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.AuthFailures = in.Counter("user.auth.failures", "{failure}", "Authentication failures by reason: bad credentials at login or an unusable bearer token.")
 	m.AuthSuccess = in.Counter("user.auth.success", "{success}", "Successful authentications: logins and accepted bearer tokens.")
 	m.Errors = in.Counter("user.errors", "{error}", "User service error responses by type and route template.")
+	m.PasswordRejected = in.Counter("user.password.work.rejected", "{request}", "Password checks and hashes refused (503 with Retry-After) because every hashing slot was busy: queue_full or wait_timeout.")
 	m.totalUsers = in.IntGauge("total.users.count", "{user}", "Registered users, read from the store at collection time.")
 	m.activeUsers = in.IntGauge("active.users.count", "{user}", "Users whose account is active, read from the store at collection time.")
 	m.adminUsers = in.IntGauge("admin.users.count", "{user}", "Users with the admin role, read from the store at collection time.")
 	if err := in.Err(); err != nil {
 		return nil, err
 	}
-	// Closed-set counters start at zero, so ratios and rate() work from the
-	// first scrape.
-	ctx := context.Background()
-	for _, o := range m.registration {
-		m.Registrations.Add(ctx, 0, o)
-	}
-	for _, o := range m.authFailure {
-		m.AuthFailures.Add(ctx, 0, o)
-	}
-	m.Logins.Add(ctx, 0, m.loginOK)
-	m.Logins.Add(ctx, 0, m.loginFailed)
-	m.AuthSuccess.Add(ctx, 0)
 	m.errors = httpkit.NewErrorCounter(m.Errors)
+	m.primeZero()
 	return m, nil
 }
 
@@ -127,4 +134,35 @@ func (m *Metrics) login(ctx context.Context, ok bool) {
 
 func (m *Metrics) authFailed(ctx context.Context, reason string) {
 	m.AuthFailures.Add(ctx, 1, m.authFailure[reason])
+}
+
+// errorTypes is the closed set of user_errors_total's error_type, the
+// values errorType returns.
+var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found", "conflict", "unavailable", "internal"}
+
+// primeZero starts every unlabelled or closed-set counter at zero, so
+// ratios and rate() work from the first scrape. Per-route series start in
+// primeRoute.
+func (m *Metrics) primeZero() {
+	ctx := context.Background()
+	for _, o := range m.registration {
+		m.Registrations.Add(ctx, 0, o)
+	}
+	for _, o := range m.authFailure {
+		m.AuthFailures.Add(ctx, 0, o)
+	}
+	for _, o := range m.reject {
+		m.PasswordRejected.Add(ctx, 0, o)
+	}
+	m.Logins.Add(ctx, 0, m.loginOK)
+	m.Logins.Add(ctx, 0, m.loginFailed)
+	m.AuthSuccess.Add(ctx, 0)
+}
+
+// primeRoute starts user_errors_total at zero for each error type of one
+// route template: len(errorTypes) series per route.
+func (m *Metrics) primeRoute(endpoint string) {
+	for _, t := range errorTypes {
+		m.errors.Zero(context.Background(), t, endpoint)
+	}
 }

@@ -5,11 +5,14 @@
 package users
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -44,6 +47,15 @@ type Options struct {
 	// BcryptCost is the work factor of new hashes: DefaultBcryptCost if 0,
 	// never below MinBcryptCost.
 	BcryptCost int
+	// MaxConcurrentHashes bounds the bcrypt hashes and comparisons running
+	// at once (half the CPUs, at least 1, if 0): a flood of logins then
+	// takes those cores at most and leaves the others to every other
+	// request. Up to
+	// MaxHashQueue more (8 × MaxConcurrentHashes if 0) wait up to HashWait
+	// (5 s if 0) for a slot; beyond that they are refused at once, 503
+	// with Retry-After, counted in user_password_work_rejected_total.
+	MaxConcurrentHashes, MaxHashQueue int
+	HashWait                          time.Duration
 
 	weakHashing bool // tests only, through export_test.go
 }
@@ -60,6 +72,11 @@ type Service struct {
 	cost      int
 	dummyHash []byte
 	reg       metric.Registration
+
+	hashSlots chan struct{}
+	queued    atomic.Int64
+	maxQueue  int64
+	hashWait  time.Duration
 }
 
 // New builds the service. It hashes one random password first, so logins
@@ -70,7 +87,10 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("users: Store, Metrics and Signer are required")
 	}
 	s := &Service{store: o.Store, m: o.Metrics, signer: o.Signer, tracer: o.Tracer, log: o.Logger,
-		now: o.Now, cost: o.BcryptCost}
+		now: o.Now, cost: o.BcryptCost, hashWait: cmp.Or(o.HashWait, 5*time.Second)}
+	slots := cmp.Or(o.MaxConcurrentHashes, max(runtime.NumCPU()/2, 1))
+	s.hashSlots = make(chan struct{}, slots)
+	s.maxQueue = int64(cmp.Or(o.MaxHashQueue, 8*slots))
 	if s.cost == 0 {
 		s.cost = DefaultBcryptCost
 	}
@@ -163,6 +183,10 @@ func (s *Service) Register(ctx context.Context, email, name, password string) (u
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if cloudcart.ErrorCode(err) == cloudcart.ECONFLICT {
 			s.m.registered(ctx, regDuplicate)
+			// Tell the owner, not the caller (see the handler).
+			if nerr := s.store.RegistrationAttempted(ctx, email); nerr != nil {
+				s.log.WarnContext(ctx, "recording a registration attempt for an existing account failed", "err", nerr)
+			}
 		} else {
 			s.m.registered(ctx, regFailed)
 		}
@@ -228,13 +252,18 @@ func (s *Service) Login(ctx context.Context, email, password string) (sess *Sess
 	u, err := s.store.FindUserByEmail(ctx, email)
 	switch {
 	case cloudcart.ErrorCode(err) == cloudcart.ENOTFOUND:
-		_ = s.compare(ctx, s.dummyHash, password)
+		if err := s.compare(ctx, s.dummyHash, password); isBusy(err) || ctx.Err() != nil {
+			return nil, cmp.Or(ctx.Err(), err) // the same answer an existing user gets
+		}
 		s.m.authFailed(ctx, reasonUnknownUser)
 		return nil, errBadCredentials
 	case err != nil:
 		return nil, err
 	}
-	if s.compare(ctx, []byte(u.PasswordHash), password) != nil {
+	if err := s.compare(ctx, []byte(u.PasswordHash), password); err != nil {
+		if isBusy(err) || ctx.Err() != nil {
+			return nil, cmp.Or(ctx.Err(), err)
+		}
 		s.m.authFailed(ctx, reasonBadPassword)
 		return nil, errBadCredentials
 	}
@@ -323,7 +352,13 @@ func (s *Service) UpdateProfile(ctx context.Context, u *cloudcart.User, p Profil
 		if p.CurrentPassword == "" {
 			return nil, cloudcart.Errorf(cloudcart.EINVALID, "current_password is required to change email or password")
 		}
-		if len(p.CurrentPassword) > cloudcart.MaxPasswordBytes || s.compare(ctx, []byte(u.PasswordHash), p.CurrentPassword) != nil {
+		if len(p.CurrentPassword) > cloudcart.MaxPasswordBytes {
+			return nil, cloudcart.Errorf(cloudcart.EFORBIDDEN, "current_password is incorrect")
+		}
+		if err := s.compare(ctx, []byte(u.PasswordHash), p.CurrentPassword); err != nil {
+			if isBusy(err) || ctx.Err() != nil {
+				return nil, cmp.Or(ctx.Err(), err)
+			}
 			return nil, cloudcart.Errorf(cloudcart.EFORBIDDEN, "current_password is incorrect")
 		}
 	}
@@ -406,7 +441,54 @@ func (s *Service) ListUsers(ctx context.Context, caller *cloudcart.User, f cloud
 	return s.store.FindUsers(ctx, f)
 }
 
+// errHashBusy is the answer when no hashing slot frees in time: not the
+// caller's fault, retried after RetryAfter.
+type errHashBusy struct{}
+
+func (errHashBusy) Error() string             { return "every password hashing slot is busy" }
+func (errHashBusy) RetryAfter() time.Duration { return time.Second }
+
+func busy() error {
+	return &cloudcart.Error{Code: cloudcart.EUNAVAILABLE, Err: errHashBusy{},
+		Message: "the user service is busy checking passwords; retry shortly"}
+}
+
+func isBusy(err error) bool { return errors.As(err, new(errHashBusy)) }
+
+// slot takes one of the MaxConcurrentHashes slots for a bcrypt run,
+// waiting in a bounded queue for at most HashWait; release gives it back.
+func (s *Service) slot(ctx context.Context) (release func(), err error) {
+	release = func() { <-s.hashSlots }
+	select {
+	case s.hashSlots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	if s.queued.Add(1) > s.maxQueue {
+		s.queued.Add(-1)
+		s.m.PasswordRejected.Add(ctx, 1, s.m.reject[rejectQueueFull])
+		return nil, busy()
+	}
+	defer s.queued.Add(-1)
+	t := time.NewTimer(s.hashWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		s.m.PasswordRejected.Add(ctx, 1, s.m.reject[rejectWaitTimeout])
+		return nil, busy()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	release, err := s.slot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	_, span := s.tracer.Start(ctx, "password.hash")
 	defer span.End()
 	start := time.Now()
@@ -419,11 +501,17 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 }
 
 // compare is bcrypt's constant-time comparison, timed.
+// A refused slot is a busy error (isBusy), not a mismatch.
 func (s *Service) compare(ctx context.Context, hash []byte, password string) error {
+	release, err := s.slot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	_, span := s.tracer.Start(ctx, "password.verify")
 	defer span.End()
 	start := time.Now()
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	err = bcrypt.CompareHashAndPassword(hash, []byte(password))
 	s.m.PasswordValidation.Record(ctx, time.Since(start).Seconds())
 	return err
 }

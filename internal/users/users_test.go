@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,12 +127,16 @@ func (f *fixture) value(tb testing.TB, name string, labels map[string]string) fl
 func (f *fixture) mustRegister(tb testing.TB, email, password string) *cloudcart.User {
 	tb.Helper()
 	rec := f.do(tb, "POST", "/auth/register", `{"email":"`+email+`","name":"Test User","password":"`+password+`"}`, "")
-	if rec.Code != http.StatusCreated {
+	if rec.Code != http.StatusAccepted {
 		tb.Fatalf("register %s: %d %s", email, rec.Code, rec.Body)
 	}
-	var u cloudcart.User
-	_ = json.Unmarshal(rec.Body.Bytes(), &u)
-	return &u
+	// The answer does not say who registered: log in to learn it.
+	login := f.do(tb, "POST", "/auth/login", `{"email":"`+email+`","password":"`+password+`"}`, "")
+	var r users.LoginResponse
+	if login.Code != http.StatusOK || json.Unmarshal(login.Body.Bytes(), &r) != nil || r.User == nil {
+		tb.Fatalf("login after registering %s: %d %s", email, login.Code, login.Body)
+	}
+	return r.User
 }
 
 func (f *fixture) mustLogin(tb testing.TB, email, password string) string {
@@ -165,7 +170,15 @@ func TestRegisterLoginProfile(t *testing.T) {
 			if u.Email != "alice@example.com" || u.Role != cloudcart.RoleUser || !u.Active {
 				t.Fatalf("registered %+v", u)
 			}
-			mustStatus(t, f.do(t, "POST", "/auth/register", `{"email":"alice@example.com","name":"A","password":"`+pw+`"}`, ""), http.StatusConflict, "already exists")
+			// Registering a taken email answers exactly as a new one does.
+			again := f.do(t, "POST", "/auth/register", `{"email":"alice@example.com","name":"A","password":"`+pw+`"}`, "")
+			fresh := f.do(t, "POST", "/auth/register", `{"email":"fresh@example.com","name":"F","password":"`+pw+`"}`, "")
+			if again.Code != http.StatusAccepted || again.Body.String() != fresh.Body.String() || fresh.Code != http.StatusAccepted {
+				t.Fatalf("taken email: %d %s; new email: %d %s", again.Code, again.Body, fresh.Code, fresh.Body)
+			}
+			if v := f.value(t, "user_registrations_total", map[string]string{"status": "duplicate"}); v != 1 {
+				t.Fatalf("duplicate registrations counted %v, want 1", v)
+			}
 
 			tok := f.mustLogin(t, "ALICE@example.com", pw)
 			if b := f.do(t, "GET", "/users/"+u.ID, "", tok).Body.String(); !strings.Contains(b, u.ID) || strings.Contains(b, "password") || strings.Contains(b, "$2a$") {
@@ -181,14 +194,14 @@ func TestRegisterLoginProfile(t *testing.T) {
 			f.mustLogin(t, "a2@example.com", "new password 1")
 
 			for name, want := range map[string]float64{
-				"user_registrations_total|status=success":          1,
+				"user_registrations_total|status=success":          2, // alice, fresh
 				"user_registrations_total|status=duplicate":        1,
-				"user_logins_total|success=true":                   2,
+				"user_logins_total|success=true":                   3, // mustRegister's, two mustLogin
 				"user_logins_total|success=false":                  1,
-				"password_hashing_duration_seconds|":               3, // two registrations, one password change
+				"password_hashing_duration_seconds|":               4, // three registrations, one password change
 				"user_update_duration_seconds|":                    4, // every UpdateProfile call, refused ones too
 				"user_db_query_duration_seconds|query_type=update": 2,
-				"user_errors_total|error_type=conflict":            1,
+				"user_errors_total|error_type=conflict":            0, // the duplicate is not an error to the caller
 			} {
 				fam, lbl, _ := strings.Cut(name, "|")
 				match := map[string]string{}
@@ -202,8 +215,17 @@ func TestRegisterLoginProfile(t *testing.T) {
 			if _, err := f.relay.Flush(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if len(f.events.events) != 1 || f.events.events[0].Type != cloudcart.EventUserRegistered {
-				t.Fatalf("events published: %v, want one user.registered", f.events.events)
+			var types []cloudcart.EventType
+			for _, e := range f.events.events {
+				types = append(types, e.Type)
+			}
+			// The owner of the taken email hears of the attempt.
+			if want := []cloudcart.EventType{cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted, cloudcart.EventUserRegistered}; !slices.Equal(types, want) {
+				t.Fatalf("events published: %v, want %v", types, want)
+			}
+			var d cloudcart.UserRegistrationAttemptedData
+			if err := f.events.events[1].DecodeData(&d); err != nil || d.UserID != u.ID || d.Email != "alice@example.com" {
+				t.Fatalf("registration attempt event: %+v %v", d, err)
 			}
 		})
 	}
@@ -238,9 +260,9 @@ func TestPasswordLimits(t *testing.T) {
 	reg := func(email, password string) *httptest.ResponseRecorder {
 		return f.do(t, "POST", "/auth/register", `{"email":"`+email+`","name":"N","password":"`+password+`"}`, "")
 	}
-	mustStatus(t, reg("a@example.com", strings.Repeat("x", 72)), http.StatusCreated, "")
+	mustStatus(t, reg("a@example.com", strings.Repeat("x", 72)), http.StatusAccepted, "")
 	mustStatus(t, reg("b@example.com", strings.Repeat("x", 73)), http.StatusBadRequest, "at most 72 bytes (bcrypt's limit), got 73")
-	mustStatus(t, reg("c@example.com", strings.Repeat("€", 24)), http.StatusCreated, "") // 72 bytes
+	mustStatus(t, reg("c@example.com", strings.Repeat("€", 24)), http.StatusAccepted, "") // 72 bytes
 	mustStatus(t, reg("d@example.com", strings.Repeat("€", 25)), http.StatusBadRequest, "got 75")
 	mustStatus(t, reg("e@example.com", "short"), http.StatusBadRequest, "at least 8 bytes")
 	mustStatus(t, reg("not-an-email", pw), http.StatusBadRequest, "not an address")

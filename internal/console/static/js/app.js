@@ -1,5 +1,6 @@
 // The console's router: #/ (overview), #/dashboards/<uid>, #/alerts,
-// #/targets, #/rules, #/runbooks/<anchor>, #/query, #/chaos. Each page is
+// #/targets, #/rules, #/runbooks/<anchor>, #/query, #/chaos, #/learn/<lesson>,
+// #/traces[/<traceID>]. Each page is
 // a module whose mount(el, path) returns a stop function that clears its
 // timers. The server answers the same pages by path (/targets, and
 // Prometheus's /graph for the query page): a path becomes its hash route.
@@ -9,12 +10,14 @@ import * as overview from './overview.js';
 import * as dashboards from './dashboards.js';
 import * as chaos from './chaos.js';
 import * as query from './query.js';
+import * as traces from './traces.js';
 import * as targets from './targets.js';
 import * as rules from './rules.js';
 import * as alerts from './alerts.js';
 import * as runbooks from './runbooks.js';
+import * as learn from './learn.js';
 
-const pages = { overview, dashboards, chaos, query, graph: query, targets, rules, alerts, runbooks };
+const pages = { overview, dashboards, chaos, query, graph: query, targets, rules, alerts, runbooks, learn, traces };
 const navOf = { graph: 'query' };
 const app = document.getElementById('app');
 

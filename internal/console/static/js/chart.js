@@ -129,6 +129,7 @@ export function renderTimeSeries(el, series, opts) {
     }
     if (d) svg.append(s('path', { d, class: 'series', stroke: colors[i] }));
   });
+  if (opts.onDrawn) opts.onDrawn({ svg, x, y, lo, hi }); // e.g. exemplars.js
   const cursor = s('line', { x1: 0, x2: 0, y1: pad.top, y2: pad.top + ht, class: 'cursor' });
   svg.append(cursor);
   plot.append(svg);

@@ -5,6 +5,7 @@
 // changes) behind a filter, so a busy shop does not push alerts away.
 
 import * as api from './api.js';
+import { recentTraces } from './traces.js';
 import { h, replace, timeAgo } from './dom.js';
 import { formatValue, thresholdColor } from './format.js';
 import { renderTimeSeries } from './chart.js';
@@ -29,7 +30,7 @@ export function mount(el) {
   const alerts = h('section', { class: 'card', id: 'alerts', 'data-state': 'loading' }, h('h2', {}, 'Alerts'), h('p', { class: 'muted' }, 'Loading…'));
   const notes = h('section', { class: 'card wide', id: 'notifications', 'data-state': 'loading' }, h('h2', {}, 'Recent notifications'), h('p', { class: 'muted' }, 'Loading…'));
   const traffic = h('section', { class: 'card wide', id: 'traffic', 'data-state': 'loading' }, h('h2', {}, 'Requests per second'), h('div', { class: 'panel-body' }));
-  replace(el, h('h1', {}, 'Overview'), h('div', { class: 'overview' }, services, alerts, notes, traffic));
+  replace(el, h('h1', {}, 'Overview'), h('div', { class: 'overview' }, services, alerts, notes, traffic, recentTraces()));
   // Which notifications show: alert notifications (the default), events, or both.
   let noteFilter = 'alert';
 

@@ -5,6 +5,7 @@
 import * as api from './api.js';
 import { renderTimeSeries, renderStat, renderBarGauge } from './chart.js';
 import { seriesName, promDuration } from './format.js';
+import * as exemplars from './exemplars.js';
 
 // timeContext is the window a refresh draws: end is now, step follows the
 // range (about 240 points), and $__rate_interval is Grafana's
@@ -53,7 +54,8 @@ function values(result) {
 export async function runPanel(panel, ctx, vars, allValues) {
   const targets = (panel.targets || []).filter((t) => !t.hide && t.expr);
   if (panel.type === 'timeseries') {
-    const answers = await Promise.all(targets.map((t) => api.range(expand(t.expr, ctx, vars, allValues), ctx.start, ctx.end, ctx.step)));
+    const exprs = targets.map((t) => expand(t.expr, ctx, vars, allValues));
+    const answers = await Promise.all(exprs.map((e) => api.range(e, ctx.start, ctx.end, ctx.step)));
     const series = [];
     answers.forEach((a, i) => {
       for (const r of a.result || []) {
@@ -63,7 +65,7 @@ export async function runPanel(panel, ctx, vars, allValues) {
         });
       }
     });
-    return { series, count: series.length };
+    return { series, count: series.length, exprs };
   }
   const answers = await Promise.all(targets.map((t) => api.instant(expand(t.expr, ctx, vars, allValues), ctx.end)));
   const items = [];
@@ -97,6 +99,9 @@ export function render(el, panel, data, ctx, extra) {
     stacked: (d.custom?.stacking?.mode || 'none') !== 'none',
     start: ctx.start, end: ctx.end, step: ctx.step,
   };
+  if (panel.type === 'timeseries' && d.unit === 's' && data.exprs) {
+    opts.onDrawn = (g) => { exemplars.draw(g, data.exprs, ctx.start, ctx.end); }; // latency: dots open traces
+  }
   if (panel.type === 'timeseries') renderTimeSeries(el, data.series, opts);
   else if (panel.type === 'bargauge') renderBarGauge(el, data.items, opts);
   else renderStat(el, data.items, opts);

@@ -8,6 +8,7 @@ import * as api from './api.js';
 import { h, replace, hashParams, setHashParams } from './dom.js';
 import { formatValue, formatTime, parseDuration, seriesName, seriesColors } from './format.js';
 import { renderTimeSeries } from './chart.js';
+import * as exemplars from './exemplars.js';
 import { fleetRange } from './panels.js';
 
 const RANGES = ['auto', '2m', '5m', '15m', '30m', '1h', '3h', '6h', '24h'];
@@ -100,7 +101,8 @@ export function mount(el) {
     });
     replace(out, chart, rows.length ? h('table', { class: 'results' }, h('thead', {}, h('tr', {}, h('th', {}, 'Series'),
       h('th', { class: 'num' }, 'Last value'), h('th', { class: 'num' }, 'Samples'))), h('tbody', {}, rows)) : h('p', { class: 'muted' }, 'Empty result.'));
-    renderTimeSeries(chart, series, { unit: 'none', start, end, step, legend: false, onZoom: (a, b) => { setZoom({ start: a, end: b }); run(); } });
+    renderTimeSeries(chart, series, { unit: 'none', start, end, step, legend: false, onZoom: (a, b) => { setZoom({ start: a, end: b }); run(); },
+      onDrawn: (g) => { exemplars.draw(g, [expr.value], start, end); } });
     out.dataset.state = rows.length ? 'data' : 'nodata';
   }
 

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/alecthomas/units"
+	"github.com/prometheus/common/model"
+
+	"github.com/cloudcart/cloudcart/internal/fleet"
+)
+
+// engineFlags configure the embedded engine, its console, trace store and
+// OTLP receiver: in `cloudcart run`, and in `cloudcart serve prometheus`
+// where they run alone.
+type engineFlags struct {
+	pc            fleet.PrometheusConfig
+	profile       string
+	retentionTime model.Duration
+	retentionSize string
+	tc            fleet.TracesConfig
+	traceBytes    string
+	keepBytes     string
+	fs            *flag.FlagSet
+}
+
+func (e *engineFlags) register(fs *flag.FlagSet, otlpListen string) {
+	e.retentionTime, e.retentionSize = model.Duration(15*24*time.Hour), "0"
+	e.traceBytes, e.keepBytes = "64MiB", "0"
+	e.fs = fs
+	pc := &e.pc
+	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
+	fs.StringVar(&pc.AlertmanagerURL, "alertmanager.url", "", "send alerts to this Alertmanager (v2 API), e.g. http://localhost:9093")
+	fs.StringVar(&pc.WebhookURL, "alerts.webhook-url", "", "without --alertmanager.url: post alert state changes here as Alertmanager webhook JSON (default: the notification worker's /alerts)")
+	fs.Var(&e.retentionTime, "prometheus.retention.time", "how long the embedded TSDB keeps samples")
+	fs.StringVar(&e.retentionSize, "prometheus.retention.size", e.retentionSize, "maximum TSDB size, e.g. 512MB (0 = no limit)")
+	fs.BoolVar(&pc.EnableAdminAPI, "prometheus.enable-admin-api", false, "enable /api/v1/admin/tsdb/* (snapshot for backups)")
+	fs.StringVar(&pc.ExternalURL, "prometheus.external-url", "", "URL users reach the Prometheus API and console at, e.g. behind a proxy (alert links; the console accepts writes addressed to it besides its listen address)")
+	fs.StringVar(&e.profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert 'for' and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
+	fs.StringVar(&e.traceBytes, "traces.max-bytes", e.traceBytes, "memory budget of the in-process trace store, e.g. 64MiB; oldest traces are evicted first; 0 turns the store off (docs/traces.md)")
+	fs.StringVar(&e.keepBytes, "traces.keep-bytes", e.keepBytes, "part of --traces.max-bytes where error traces and the slowest 1% live longer (0 = an eighth of it)")
+	fs.StringVar(&e.tc.OTLPListen, "otlp.listen", otlpListen, "OTLP/HTTP receiver address: /v1/traces into the trace store, /v1/metrics into the embedded TSDB (\"\" = off)")
+}
+
+// apply checks the flags and puts the engine (and the trace store, unless
+// --traces.max-bytes is 0) into cfg.
+func (e *engineFlags) apply(cfg *fleet.Config) error {
+	switch e.profile {
+	case "demo":
+		e.pc.Profile = fleet.DemoProfile
+	case "production":
+		e.pc.Profile = fleet.ProductionProfile
+	default:
+		return fmt.Errorf("--profile must be demo or production, got %q", e.profile)
+	}
+	size, err := units.ParseBase2Bytes(e.retentionSize)
+	if err != nil {
+		return fmt.Errorf("--prometheus.retention.size: %w", err)
+	}
+	e.pc.RetentionTime, e.pc.RetentionSize = time.Duration(e.retentionTime), int64(size)
+	tb, err := units.ParseBase2Bytes(e.traceBytes)
+	if err != nil {
+		return fmt.Errorf("--traces.max-bytes: %w", err)
+	}
+	kb, err := units.ParseBase2Bytes(e.keepBytes)
+	if err != nil || kb > tb {
+		return fmt.Errorf("--traces.keep-bytes %q: want a size up to --traces.max-bytes", e.keepBytes)
+	}
+	e.tc.MaxBytes, e.tc.KeepBytes = int64(tb), int64(kb)
+	// The default address may be taken (the compose stack's Collector
+	// publishes 4318): then no receiver, with a warning. A chosen one must work.
+	e.tc.OTLPOptional = true
+	e.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "otlp.listen" {
+			e.tc.OTLPOptional = false
+		}
+	})
+	cfg.Prometheus = &e.pc
+	if e.tc.MaxBytes > 0 {
+		cfg.Traces = &e.tc
+	}
+	return nil
+}
