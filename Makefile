@@ -2,7 +2,9 @@
 # the two commands the README starts with, and CI runs `make test`.
 
 GO          ?= go
-STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# staticcheck is a tool of go.mod (`tool` directive): `go tool staticcheck`
+# builds it once into the build cache, at the version go.sum pins.
+STATICCHECK ?= $(GO) tool staticcheck
 # The race detector roughly doubles test time; CI has room for it.
 TESTFLAGS   ?= -race -count=1 -timeout 40m
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
@@ -11,32 +13,86 @@ TESTFLAGS   ?= -race -count=1 -timeout 40m
 # and would make a 2-core machine, not the fleet, burn the latency budget).
 E2EPKGS     ?= ./internal/scenario/
 E2EFLAGS    ?= -count=1 -timeout 20m
+# Test-only modules nested in the repository, each with its own go.mod, so
+# that their libraries stay out of the main one: the deployment files'
+# validation (compose-go, kustomize, Kubernetes API types) and the browser
+# tests (chromedp). They test the main module's code through a replace
+# directive. Their tests run without the race detector: they check files
+# and a page in a browser, and the race detector covers the fleet's code in
+# internal/fleet's tests.
+NESTED      ?= deploy/validate e2e
+NESTEDFLAGS ?= -count=1 -timeout 20m
 BENCHFLAGS  ?= -run '^$$' -benchmem -benchtime 2s
+# ARGS are passed to `cloudcart run`: make run ARGS='--users.admin-email a@b.c'
+ARGS        ?=
+# Every file `make generate` writes; check-generated compares them.
+GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboards \
+	deploy/k8s/base/prometheusrule.yaml deploy/k8s/base/init-databases.sql docs/tutorial.md
+# Prints a phase's duration after it (CI's log shows where the time goes).
+PHASE       := scripts/phase.sh
 
-.PHONY: help run build test lint fmt vet check-fmt bench clean screenshots fuzz
+.PHONY: help run build bin/cloudcart test test-unit test-nested test-scenarios lint fmt vet check-fmt check-size \
+	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_\/-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: ## run the whole fleet and the embedded Prometheus in one process
-	$(GO) run ./cmd/cloudcart run
+run: bin/cloudcart ## build bin/cloudcart if a source changed, then run the whole fleet and the embedded Prometheus (ARGS='--flag value ...')
+	bin/cloudcart run $(ARGS)
 
-build: ## build bin/cloudcart
-	$(GO) build -o bin/cloudcart ./cmd/cloudcart
+build: bin/cloudcart ## build bin/cloudcart
 
-test: vet check-fmt lint ## vet, format check, staticcheck, then every test (race detector on; the scenarios' end-to-end test after, alone)
+# go build is the dependency check: it relinks only when a Go source, an
+# embedded file or go.mod changed, and otherwise leaves bin/cloudcart as it
+# is (the first build compiles about 1,100 packages: see README.md).
+bin/cloudcart:
+	$(GO) build -o $@ ./cmd/cloudcart
+
+test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test last, alone)
+	@$(PHASE) check-size $(MAKE) -s check-size
+	@$(PHASE) check-fmt $(MAKE) -s check-fmt
+	@$(PHASE) vet $(MAKE) -s vet
+	@$(PHASE) check-generated $(MAKE) -s check-generated
+	@$(PHASE) lint $(MAKE) -s lint
+	@$(PHASE) "tests (race)" $(MAKE) -s test-unit
+	@$(PHASE) "tests (nested modules)" $(MAKE) -s test-nested
+	@$(PHASE) "tests (scenarios, alone)" $(MAKE) -s test-scenarios
+
+test-unit: ## the main module's tests with the race detector, but the scenarios' end-to-end test
 	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v '/internal/scenario$$')
+
+test-nested: ## the nested modules' tests (deploy/validate, e2e)
+	@set -e; for m in $(NESTED); do echo "== $$m"; (cd $$m && $(GO) test $(NESTEDFLAGS) ./...); done
+
+test-scenarios: ## the failure scenarios' end-to-end test, alone and without the race detector
 	$(GO) test $(E2EFLAGS) $(E2EPKGS)
 
-vet: ## go vet
+vet: ## go vet, every module
 	$(GO) vet ./...
+	@set -e; for m in $(NESTED); do (cd $$m && $(GO) vet ./...); done
 
 check-fmt: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-lint: ## staticcheck
+check-size: ## fail on a tracked file over 1 MiB (build output, data)
+	@scripts/check-size.sh
+
+lint: ## staticcheck, every module (the main go.mod's tool, run in each)
 	$(STATICCHECK) ./...
+	@set -e; sc=$$($(GO) tool -n staticcheck); for m in $(NESTED); do (cd $$m && $$sc ./...); done
+
+generate: ## regenerate every generated file: SLO rules, dashboards, Kubernetes files, docs/tutorial.md (commit the result)
+	$(GO) run ./cmd/cloudcart slo generate
+	$(GO) run ./cmd/cloudcart dashboards generate
+	$(MAKE) -s k8s-generate
+	$(GO) test -count=1 -run '^TestTutorialIsGenerated$$' ./internal/learn -update
+
+check-generated: ## fail if `make generate` would change a generated file
+	@scripts/check-generated.sh
+
+print-generated:
+	@echo $(GENERATED)
 
 fmt: ## gofmt -w
 	gofmt -w $$(git ls-files '*.go')
@@ -45,7 +101,7 @@ bench: ## run the Go benchmarks
 	$(GO) test $(BENCHFLAGS) -bench . ./...
 
 screenshots: ## regenerate docs/images/console-*.png (the console in headless chromium; a few minutes)
-	CLOUDCART_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -timeout 15m -run '^TestConsoleInBrowser$$' ./internal/fleet/
+	cd e2e && CLOUDCART_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -timeout 15m -run '^TestConsoleInBrowser$$' .
 
 fuzz: ## run every Fuzz target for FUZZTIME (default 1m) each, one at a time (scripts/fuzz.sh)
 	scripts/fuzz.sh $(or $(FUZZTIME),1m)
@@ -84,20 +140,20 @@ infra-clean: ## stop the compose stack and delete its volumes
 infra-logs: ## follow the compose stack's logs
 	$(COMPOSE) logs -f
 
-run-order: ## run the order service alone on :8003 (SQLite and NATS embedded)
-	$(GO) run ./cmd/cloudcart serve orders --bind 127.0.0.1
+run-order: bin/cloudcart ## run the order service alone on :8003 (SQLite and NATS embedded)
+	bin/cloudcart serve orders --bind 127.0.0.1 $(ARGS)
 
-run-gateway: ## run the API gateway alone on :8080, in front of localhost's services
-	$(GO) run ./cmd/cloudcart serve gateway --bind 127.0.0.1
+run-gateway: bin/cloudcart ## run the API gateway alone on :8080, in front of localhost's services
+	bin/cloudcart serve gateway --bind 127.0.0.1 $(ARGS)
 
 run-request: ## send one request through the gateway (GATEWAY_URL=http://localhost:8080)
 	curl -fsS '$(GATEWAY_URL)/api/products?limit=3'; echo
 
-run-traffic: ## generate load through the gateway (TRAFFIC_RATE/s for TRAFFIC_DURATION)
-	$(GO) run ./cmd/cloudcart load --target $(GATEWAY_URL) --rate $(TRAFFIC_RATE) --duration $(TRAFFIC_DURATION)
+run-traffic: bin/cloudcart ## generate load through the gateway (TRAFFIC_RATE/s for TRAFFIC_DURATION)
+	bin/cloudcart load --target $(GATEWAY_URL) --rate $(TRAFFIC_RATE) --duration $(TRAFFIC_DURATION)
 
-k8s-generate: ## regenerate deploy/k8s/base's PrometheusRule and init SQL from deploy/
-	$(GO) test ./deploy -run TestK8sGeneratedFiles -count=1 -update
+k8s-generate: ## regenerate deploy/k8s/base's PrometheusRule and init SQL from deploy/ (part of make generate)
+	cd deploy/validate && $(GO) test -count=1 -run '^TestK8sGeneratedFiles$$' . -update
 
 k8s-secrets: ## write random secrets for K8S_OVERLAY (dev|production) unless present (needs openssl)
 	@mkdir -p $(K8S_SECRETS)

@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
@@ -32,9 +34,13 @@ import (
 // nats-server (JetStream) as the bus; Debian's Prometheus 2.42 scrapes them
 // with the shipped prometheus.yml and rules, and Debian's Alertmanager routes
 // with the shipped alertmanager.yml. The test copies of both files differ
-// from the shipped ones only in addresses (checked) and, for 2.42, the
-// two native-histogram fields of Prometheus 3, so the production
-// timing applies: 15 s scrapes and the rules' own `for`.
+// from the shipped ones in addresses (checked), for 2.42 in the two
+// native-histogram fields of Prometheus 3, and, since the test is about
+// the wiring and not the production timing, in their timing: 2 s scrapes
+// and evaluations instead of 15 s, and each rule's `for` scaled as
+// `cloudcart run`'s demo profile scales it (× 0.05, at least 10 s;
+// fastTimings), so the chaos alert arrives in well under a minute instead
+// of three.
 //
 // It checks that every target is up, every rule group loaded and evaluates,
 // and that chaos (every product-service request failing with 503, traffic
@@ -129,7 +135,7 @@ func TestMultiProcessFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustWriteFile(t, filepath.Join(promDir, "prometheus.yml"), promCfg)
+	mustWriteFile(t, filepath.Join(promDir, "prometheus.yml"), fastTimings(t, promCfg))
 	ruleFiles, err := filepath.Glob("../../deploy/prometheus/rules/*.yml")
 	if err != nil || len(ruleFiles) == 0 {
 		t.Fatalf("no rule files: %v", err)
@@ -139,7 +145,7 @@ func TestMultiProcessFleet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustWriteFile(t, filepath.Join(promDir, "rules", filepath.Base(f)), b)
+		mustWriteFile(t, filepath.Join(promDir, "rules", filepath.Base(f)), fastTimings(t, b))
 	}
 	prom := startDaemon(t, logs, "prometheus", nil, promBin,
 		"--config.file="+filepath.Join(promDir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(promDir, "data"),
@@ -455,6 +461,48 @@ func mustWriteFile(tb testing.TB, path string, b []byte) {
 // address occurs in the file and, parsed as YAML, the test copy equals the
 // shipped file with the addresses replaced in its values: the test runs
 // the shipped configuration, only somewhere else.
+// The test's timing: see TestMultiProcessFleet.
+const (
+	testInterval = 2 * time.Second
+	forScale     = 0.05
+	minFor       = 10 * time.Second
+)
+
+var (
+	intervalLine = regexp.MustCompile(`(?m)^(\s*(?:scrape_interval|scrape_timeout|evaluation_interval):\s*)(\S+)\s*$`)
+	forLine      = regexp.MustCompile(`(?m)^(\s*for:\s*)(\S+)\s*$`)
+)
+
+// fastTimings rewrites a shipped Prometheus configuration or rule file to
+// the test's timing: every scrape interval, scrape timeout and evaluation
+// interval becomes testInterval, and every `for` forScale of itself, at
+// least minFor. Only those lines change; the result must still parse.
+func fastTimings(tb testing.TB, shipped []byte) []byte {
+	tb.Helper()
+	parse := func(s string) time.Duration {
+		d, err := model.ParseDuration(s)
+		if err != nil {
+			tb.Fatalf("duration %q: %v", s, err)
+		}
+		return time.Duration(d)
+	}
+	out := intervalLine.ReplaceAllFunc(shipped, func(m []byte) []byte {
+		g := intervalLine.FindSubmatch(m)
+		parse(string(g[2]))
+		return append(slices.Clone(g[1]), model.Duration(testInterval).String()...)
+	})
+	out = forLine.ReplaceAllFunc(out, func(m []byte) []byte {
+		g := forLine.FindSubmatch(m)
+		d := max(time.Duration(float64(parse(string(g[2])))*forScale), minFor)
+		return append(slices.Clone(g[1]), model.Duration(d).String()...)
+	})
+	var parsed any
+	if err := yaml.Unmarshal(out, &parsed); err != nil {
+		tb.Fatalf("rewritten timing: %v\n%s", err, out)
+	}
+	return out
+}
+
 func mustRewriteAddrs(tb testing.TB, path string, addrs map[string]string) []byte {
 	tb.Helper()
 	shipped, err := os.ReadFile(path)

@@ -7,8 +7,8 @@
 // Rates and latencies cover a sliding window (default 5m, like the
 // recording rules): the difference between the newest scrape and the
 // oldest one inside the window. The p95 is computed from the difference of
-// the histogram's buckets by promql.BucketQuantile, the function behind
-// PromQL's histogram_quantile, so it equals
+// the histogram's buckets by Quantile (quantile.go), which interpolates as
+// PromQL's histogram_quantile does on classic buckets, so it equals
 // histogram_quantile(0.95, sum by (le) (<duration>_bucket - <duration>_bucket offset <age of the oldest scrape>))
 // exactly. (PromQL's increase() would extrapolate each bucket series to
 // the window's edges separately, which can move the quantile by a little.)
@@ -33,7 +33,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/promql"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -291,21 +290,6 @@ func windowed(st *Stats, base, cur snapshot) {
 	if q := Quantile(0.95, delta); !math.IsNaN(q) {
 		st.P95LatencyMS = ptr(round3(1000 * q))
 	}
-}
-
-// Quantile is histogram_quantile over classic buckets given as upper bound
-// → cumulative count (+Inf included): promql.BucketQuantile, the very
-// function PromQL evaluates.
-func Quantile(q float64, buckets map[float64]float64) float64 {
-	bs := make(promql.Buckets, 0, len(buckets))
-	for le, c := range buckets {
-		bs = append(bs, promql.Bucket{UpperBound: le, Count: c})
-	}
-	if len(bs) == 0 {
-		return math.NaN()
-	}
-	v, _, _, _, _, _ := promql.BucketQuantile(q, bs)
-	return v
 }
 
 // summarise sums a target's requests, 5xx and duration histogram series.

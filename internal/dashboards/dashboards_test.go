@@ -341,12 +341,17 @@ func TestProvisioning(t *testing.T) {
 		}
 	}
 	mustYAML(t, filepath.Join(provisioning, "datasources", "prometheus.yml"), &ds)
-	if ds.APIVersion != 1 || len(ds.Datasources) != 1 {
+	// The Prometheus data source the dashboards default to, and Jaeger
+	// for the traces behind exemplars (docs/traces.md).
+	if ds.APIVersion != 1 || len(ds.Datasources) != 2 {
 		t.Fatalf("datasources: %+v", ds)
 	}
 	d := ds.Datasources[0]
 	if d.UID != dashboards.DatasourceUID || d.Type != "prometheus" || d.URL != "http://prometheus:9090" || d.Access != "proxy" || !d.IsDefault {
 		t.Errorf("datasource %+v", d)
+	}
+	if j := ds.Datasources[1]; j.Type != "jaeger" || j.URL != "http://jaeger:16686" || j.Access != "proxy" || j.IsDefault {
+		t.Errorf("datasource %+v", j)
 	}
 	var prov struct {
 		APIVersion int `yaml:"apiVersion"`

@@ -1,12 +1,10 @@
 package fleet_test
 
 import (
-	"encoding/json"
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 )
 
 // commerceTraffic returns a function that exercises the product service and
@@ -14,41 +12,7 @@ import (
 // product, cancel it.
 func commerceTraffic(tb testing.TB, f *fleet.Fleet) func() {
 	tb.Helper()
-	products, orders := f.URL("products"), f.URL("orders")
-	return func() {
-		var page struct {
-			Products []struct{ SKU string }
-		}
-		getJSON(tb, products+"/products?category=toys&limit=5", &page)
-		if len(page.Products) == 0 {
-			tb.Fatal("no toys in the seeded catalog")
-		}
-		sku := page.Products[0].SKU
-		get(tb, products+"/products/"+sku)
-		get(tb, products+"/products/search?q=wooden")
-		get(tb, products+"/products/NOPE-0000") // a product error
-		resp, err := http.Post(orders+"/orders", "application/json",
-			strings.NewReader(`{"customer":"shopper","items":[{"sku":"`+sku+`","qty":1}]}`))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var o struct{ ID string }
-		_ = json.NewDecoder(resp.Body).Decode(&o)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusCreated {
-			post(tb, orders+"/orders/"+o.ID+"/cancel", "")
-		}
-	}
+	return fleettest.CommerceTraffic(tb, f)
 }
 
-func getJSON(tb testing.TB, url string, v any) {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		tb.Fatalf("GET %s: %v", url, err)
-	}
-}
+func getJSON(tb testing.TB, url string, v any) { tb.Helper(); fleettest.GetJSON(tb, url, v) }

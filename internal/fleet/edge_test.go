@@ -1,12 +1,8 @@
 package fleet_test
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
@@ -23,76 +20,31 @@ import (
 // JSON answer into out (when not nil), returning the status.
 func call(tb testing.TB, method, url, tok, body string, out any) int {
 	tb.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			tb.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
-		}
-	}
-	return resp.StatusCode
+	return fleettest.Call(tb, method, url, tok, body, out)
 }
 
 // The admin every test fleet creates at start (Config.Users.AdminEmail).
 const (
-	testAdminEmail    = "admin@example.com"
-	testAdminPassword = "admin password 1"
+	testAdminEmail    = fleettest.AdminEmail
+	testAdminPassword = fleettest.AdminPassword
 )
-
-var userSeq atomic.Int64
 
 // mustUser registers a new user through the gateway and logs in.
 func mustUser(tb testing.TB, gw string) (email, tok string) {
 	tb.Helper()
-	email = fmt.Sprintf("user%d@example.com", userSeq.Add(1))
-	if c := call(tb, "POST", gw+"/api/auth/register", "", `{"email":"`+email+`","name":"Test","password":"correct horse battery"}`, nil); c != http.StatusAccepted {
-		tb.Fatalf("register: %d", c)
-	}
-	return email, mustLogin(tb, gw, email, "correct horse battery")
+	return fleettest.MustUser(tb, gw)
 }
 
 func mustLogin(tb testing.TB, gw, email, password string) string {
 	tb.Helper()
-	var login struct {
-		AccessToken string `json:"access_token"`
-	}
-	if c := call(tb, "POST", gw+"/api/auth/login", "", `{"email":"`+email+`","password":"`+password+`"}`, &login); c != http.StatusOK {
-		tb.Fatalf("login %s: %d", email, c)
-	}
-	return login.AccessToken
+	return fleettest.MustLogin(tb, gw, email, password)
 }
 
 // mustPlaceOrder places an order of one catalog product through the
 // gateway and returns its id.
 func mustPlaceOrder(tb testing.TB, gw, tok string) string {
 	tb.Helper()
-	var page struct {
-		Products []struct {
-			SKU   string          `json:"sku"`
-			Price json.RawMessage `json:"price"`
-		} `json:"products"`
-	}
-	if c := call(tb, "GET", gw+"/api/products?limit=1", "", "", &page); c != http.StatusOK || len(page.Products) == 0 {
-		tb.Fatalf("GET /api/products: %d %+v", c, page)
-	}
-	p := page.Products[0]
-	var o struct{ ID, Status string }
-	body := fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, p.SKU, p.Price)
-	if c := call(tb, "POST", gw+"/api/orders", tok, body, &o); c != http.StatusCreated || o.ID == "" {
-		tb.Fatalf("POST /api/orders: %d %+v", c, o)
-	}
-	return o.ID
+	return fleettest.MustPlaceOrder(tb, gw, tok)
 }
 
 // TestEdgeEndToEnd is the curl walk-through of the README on the real
@@ -198,16 +150,5 @@ func TestTraceAcrossGatewayAndOrders(t *testing.T) {
 // fleet repeatedly.
 func edgeTraffic(tb testing.TB, f *fleet.Fleet) func() {
 	tb.Helper()
-	gw := f.URL("gateway")
-	_, tok := mustUser(tb, gw)
-	admin := mustLogin(tb, gw, testAdminEmail, testAdminPassword)
-	call(tb, "PATCH", gw+"/api/users/me", tok, `{"name":"Renamed"}`, nil)
-	call(tb, "POST", gw+"/api/auth/login", "", `{"email":"nobody@example.com","password":"wrong password"}`, nil)
-	return func() {
-		call(tb, "GET", gw+"/api/users/me", tok, "", nil)
-		call(tb, "GET", gw+"/api/products?limit=2", "", "", nil)
-		call(tb, "GET", gw+"/api/orders", "not-a-token", "", nil)
-		call(tb, "GET", gw+"/api/nowhere", "", "", nil)
-		call(tb, "GET", gw+"/api/users?limit=1", admin, "", nil)
-	}
+	return fleettest.EdgeTraffic(tb, f)
 }

@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,12 +17,13 @@ import (
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
 // testChaosToken is the chaos admin token of every test fleet.
-const testChaosToken = "test-chaos-token-0123456789"
+const testChaosToken = fleettest.ChaosToken
 
 // hook is a local HTTP receiver standing in for Slack or a webhook: it
 // records every post and answers like Slack ("ok"), except for the first
@@ -63,20 +63,6 @@ func (h *hook) received() []hookPost {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]hookPost(nil), h.posts...)
-}
-
-// eventsDefaults is the test fleets' configuration of the event side: a
-// known chaos token, the embedded NATS also listening (tests publish to
-// it), a fast aggregator, and local Slack and webhook receivers; the
-// webhook fails its first sends, so the retry path always runs.
-func eventsDefaults(tb testing.TB, c *fleet.Config) {
-	tb.Helper()
-	c.Bus.Listen = "127.0.0.1:0"
-	c.Chaos.Token = testChaosToken
-	c.Notifier.SlackWebhookURL = mustHook(tb, 0).srv.URL
-	c.Notifier.WebhookURL = mustHook(tb, 2).srv.URL
-	c.Notifier.MaxAttempts = 2
-	c.Aggregator.Interval = 250 * time.Millisecond
 }
 
 // chaosAPI calls the chaos admin API with the test token (tok "" sends
@@ -202,17 +188,7 @@ func eventTraffic(tb testing.TB, f *fleet.Fleet) func() {
 }
 
 // testAlert is an Alertmanager webhook message (version 4) with one alert.
-func testAlert(status string) string {
-	ends := "0001-01-01T00:00:00Z"
-	if status == "resolved" {
-		ends = time.Now().UTC().Format(time.RFC3339)
-	}
-	return fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"TestAlert\"}","truncatedAlerts":0,"status":%q,"receiver":"ticket",
-		"groupLabels":{"alertname":"TestAlert"},"commonLabels":{"alertname":"TestAlert","severity":"ticket"},"commonAnnotations":{},
-		"externalURL":"http://localhost:9093","alerts":[{"status":%q,"labels":{"alertname":"TestAlert","job":"order-service","severity":"ticket"},
-		"annotations":{"summary":"a test alert"},"startsAt":"2026-01-01T00:00:00Z","endsAt":%q,
-		"generatorURL":"http://localhost:9090/graph","fingerprint":"0123456789abcdef"}]}`, status, status, ends)
-}
+func testAlert(status string) string { return fleettest.TestAlert(status) }
 
 // TestChaosErrorsEndToEnd: without the token the chaos API says 401;
 // with it, 50% errors on the order service make about half of its
@@ -380,20 +356,7 @@ func TestEventFlowEndToEnd(t *testing.T) {
 	})
 }
 
-func getJSONInto(tb testing.TB, url string, v any) {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		tb.Fatal(err)
-	}
-}
+func getJSONInto(tb testing.TB, url string, v any) { tb.Helper(); fleettest.MustGetJSON(tb, url, v) }
 
 // TestAlertsReachNotifier: in `cloudcart run` the embedded Prometheus posts
 // its alerts to the notification worker by default. Chaos errors on the

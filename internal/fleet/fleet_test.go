@@ -1,14 +1,10 @@
 package fleet_test
 
 import (
-	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
-	"github.com/cloudcart/cloudcart/internal/users"
 )
 
 // mustFleet builds and runs the real wiring in-process on free ports.
@@ -19,42 +15,16 @@ func mustFleet(tb testing.TB) *fleet.Fleet {
 
 func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 	tb.Helper()
-	ports := map[string]int{}
-	for _, p := range fleet.Planned {
-		ports[p.Name] = 0
-	}
-	cfg := fleet.Config{DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
-		Products: fleet.ProductsConfig{SeedSize: 300},
-		Users:    fleet.UsersConfig{BcryptCost: users.MinBcryptCost, AdminEmail: testAdminEmail, AdminPassword: testAdminPassword},
-		// bcrypt under the race detector on a busy 2-core box can take
-		// seconds; a login must not become the gateway's 504.
-		Gateway: fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second}}
-	eventsDefaults(tb, &cfg)
+	cfg := fleettest.Config(tb)
 	for _, o := range opts {
 		o(&cfg)
 	}
 	return fleettest.Start(tb, cfg)
 }
 
-func post(tb testing.TB, url, body string) int {
-	tb.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
+func post(tb testing.TB, url, body string) int { tb.Helper(); return fleettest.Post(tb, url, body) }
 
-func get(tb testing.TB, url string) int {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
+func get(tb testing.TB, url string) int { tb.Helper(); return fleettest.Get(tb, url) }
 
 // TestMetricsAreDocumented drives every code path that creates a series
 // and checks each service's live families against docs/metrics.md.

@@ -27,6 +27,10 @@ type shop struct {
 	// refuseFirstToken: every user's first token is answered 401, as if it
 	// had expired, so the generator must log in again.
 	refuseFirstToken bool
+	// legacyRegister answers registration as fleets before the uniform
+	// answer did, and as the generator still accepts: 201 for a new
+	// email, 409 for a taken one.
+	legacyRegister bool
 
 	mu       sync.Mutex
 	log      []string       // "METHOD /path?query body", in arrival order
@@ -133,6 +137,15 @@ func (s *shop) register(w http.ResponseWriter, r *http.Request, body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	accepted := map[string]string{"status": "accepted"} // the same for a new and a taken email
+	if _, ok := s.accounts[req.Email]; ok && s.legacyRegister {
+		writeJSON(w, 409, map[string]string{"error": "exists"})
+		return
+	}
+	if s.legacyRegister {
+		s.accounts[req.Email] = 0
+		writeJSON(w, 201, map[string]string{"email": req.Email})
+		return
+	}
 	if _, ok := s.accounts[req.Email]; ok {
 		writeJSON(w, 202, accepted)
 		return

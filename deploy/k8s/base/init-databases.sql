@@ -6,8 +6,8 @@
 -- The postgres image runs this once, on an empty data directory
 -- (docker-entrypoint-initdb.d). deploy/k8s/base/init-databases.sql is a
 -- copy for the Kubernetes ConfigMap (kustomize reads files below its own
--- folder only): `make k8s-generate` writes it, deploy/k8s_test.go fails
--- when it differs.
+-- folder only): `make generate` writes it, deploy/validate/k8s_test.go
+-- fails when it differs.
 CREATE DATABASE cloudcart_users;
 CREATE DATABASE cloudcart_products;
 CREATE DATABASE cloudcart_orders;

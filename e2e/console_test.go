@@ -1,4 +1,4 @@
-package fleet_test
+package e2e_test
 
 import (
 	"context"
@@ -19,8 +19,19 @@ import (
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/dashboards"
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/scenario"
 )
+
+// mustFleetWithPrometheus runs the whole fleet in-process, the embedded
+// Prometheus on the demo profile included, with internal/fleet's test
+// configuration.
+func mustFleetWithPrometheus(tb testing.TB) *fleet.Fleet {
+	tb.Helper()
+	cfg := fleettest.Config(tb)
+	cfg.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
+	return fleettest.Start(tb, cfg)
+}
 
 // TestConsoleInBrowser drives the built-in console of `cloudcart run` in
 // headless Chromium (Debian's chromium). Every page is opened by its URL
@@ -140,7 +151,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	var cfg struct {
 		Dashboards []struct{ UID string }
 	}
-	getJSONInto(t, base+"/console/api/config", &cfg)
+	fleettest.MustGetJSON(t, base+"/console/api/config", &cfg)
 	var uids []string
 	for _, d := range cfg.Dashboards {
 		uids = append(uids, d.UID)
@@ -192,7 +203,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// firing; the test keeps failing orders coming so it stays firing.
 	orders := f.URL("orders")
 	b.load = func() {
-		post(t, orders+"/simulate?count=10&error_rate=0.6", "")
+		fleettest.Post(t, orders+"/simulate?count=10&error_rate=0.6", "")
 		load()
 	}
 	b.click(`button[data-scenario="error-spike"]`)
@@ -269,14 +280,14 @@ func mustChromium(tb testing.TB) string {
 
 // consoleTraffic is the load of the browser test: the edge, the shop, the
 // order service's simulation, and an alert and a malformed message for the
-// notification worker. Unlike eventTraffic it switches no chaos on: the
-// test turns chaos on itself, through the console.
+// notification worker. Unlike internal/fleet's eventTraffic it switches
+// no chaos on: the test turns chaos on itself, through the console.
 func consoleTraffic(tb testing.TB, f *fleet.Fleet) func() {
 	tb.Helper()
-	edge := edgeTraffic(tb, f)
-	commerce := commerceTraffic(tb, f)
+	edge := fleettest.EdgeTraffic(tb, f)
+	commerce := fleettest.CommerceTraffic(tb, f)
 	notifier := f.URL("notifier")
-	if c := post(tb, notifier+"/alerts", testAlert("firing")); c != http.StatusOK {
+	if c := fleettest.Post(tb, notifier+"/alerts", fleettest.TestAlert("firing")); c != http.StatusOK {
 		tb.Fatalf("POST /alerts: %d", c)
 	}
 	c, err := bus.Connect(bus.ConnectOptions{URL: f.BusURL(), Name: "console-test"})
@@ -292,10 +303,10 @@ func consoleTraffic(tb testing.TB, f *fleet.Fleet) func() {
 	}
 	orders := f.URL("orders")
 	return func() {
-		post(tb, orders+"/simulate?count=10&error_rate=0.1", "")
+		fleettest.Post(tb, orders+"/simulate?count=10&error_rate=0.1", "")
 		edge()
 		commerce()
-		get(tb, notifier+"/notifications?limit=5")
+		fleettest.Get(tb, notifier+"/notifications?limit=5")
 	}
 }
 

@@ -1,9 +1,11 @@
-package deploy_test
+package validate_test
 
 // Shared by the tests of the deployment files (dockerfile_test.go,
-// compose_test.go, k8s_test.go): the naming contract, the binary built the
-// way deploy/Dockerfile builds it, and URL checks. Docker is not needed:
-// the files are validated, not run.
+// compose_test.go, k8s_test.go): the naming contract, the binary's flags,
+// and URL checks. Docker is not needed: the files are validated, not run.
+//
+// The tests run in deploy/ (TestMain changes there), so the paths they
+// read are the ones the deployment files themselves use.
 
 import (
 	"bufio"
@@ -29,6 +31,10 @@ var tmpDir string
 func TestMain(m *testing.M) {
 	var err error
 	if tmpDir, err = os.MkdirTemp("", "cloudcart-deploy-test"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.Chdir(".."); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -103,15 +109,23 @@ var binary struct {
 	err  error
 }
 
-// mustBinary builds cmd/cloudcart with deploy/Dockerfile's build line, from
-// the build context deploy/Dockerfile.dockerignore leaves, once per test
-// binary (dockerfile_test.go).
+// mustBinary builds cmd/cloudcart once per test binary, the plain way (`go
+// build`, as `make build` and cmd/cloudcart's tests do), so the build
+// reuses their cache: only the link is new. The Dockerfile's own build
+// line is checked by dockerfile_test.go without a second build of the
+// graph.
 func mustBinary(tb testing.TB) string {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("builds the binary; skipped with -short")
 	}
-	binary.once.Do(func() { binary.path, binary.err = buildLikeDockerfile(tb) })
+	binary.once.Do(func() {
+		binary.path = filepath.Join(tmpDir, "cloudcart")
+		cmd := exec.Command("go", "build", "-o", binary.path, "github.com/cloudcart/cloudcart/cmd/cloudcart")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build ./cmd/cloudcart: %v\n%s", err, out)
+		}
+	})
 	if binary.err != nil {
 		tb.Fatal(binary.err)
 	}
@@ -128,25 +142,34 @@ var (
 )
 
 // mustServeEnv returns the CLOUDCART_* variables `cloudcart serve` reads:
-// one per flag, as its -h lists them.
+// one per flag, as `serve -h` and each `serve NAME -h` list them (a
+// service's own flags may be listed only with its name).
 func mustServeEnv(tb testing.TB) map[string]bool {
 	tb.Helper()
 	bin := mustBinary(tb)
 	flagEnv.once.Do(func() {
-		out, err := exec.Command(bin, "serve", "-h").CombinedOutput()
-		if err != nil {
-			flagEnv.err = fmt.Errorf("cloudcart serve -h: %v\n%s", err, out)
-			return
-		}
 		flagEnv.names = map[string]bool{}
 		r := strings.NewReplacer(".", "_", "-", "_")
-		for line := range strings.Lines(string(out)) {
-			if m := flagLine.FindStringSubmatch(line); m != nil {
-				flagEnv.names["CLOUDCART_"+strings.ToUpper(r.Replace(m[1]))] = true
+		args := [][]string{{"serve", "-h"}}
+		for _, s := range fleet.Services {
+			args = append(args, []string{"serve", s.Name, "-h"})
+		}
+		var all strings.Builder
+		for _, a := range args {
+			out, err := exec.Command(bin, a...).CombinedOutput()
+			if err != nil {
+				flagEnv.err = fmt.Errorf("cloudcart %s: %v\n%s", strings.Join(a, " "), err, out)
+				return
+			}
+			all.Write(out)
+			for line := range strings.Lines(string(out)) {
+				if m := flagLine.FindStringSubmatch(line); m != nil {
+					flagEnv.names["CLOUDCART_"+strings.ToUpper(r.Replace(m[1]))] = true
+				}
 			}
 		}
 		if !flagEnv.names["CLOUDCART_POSTGRES_DSN"] || !flagEnv.names["CLOUDCART_NATS_URL"] {
-			flagEnv.err = fmt.Errorf("cloudcart serve -h: no --postgres-dsn or --nats.url in\n%s", out)
+			flagEnv.err = fmt.Errorf("cloudcart serve [NAME] -h: no --postgres-dsn or --nats.url in\n%s", all.String())
 		}
 	})
 	if flagEnv.err != nil {

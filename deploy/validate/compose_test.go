@@ -1,4 +1,4 @@
-package deploy_test
+package validate_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package deploy_test
+package validate_test
 
 import (
 	"bytes"
@@ -45,7 +45,8 @@ var update = flag.Bool("update", false, "rewrite the generated files under deplo
 // ---------------------------------------------------------------- generated
 
 // k8sGenerated are the files under deploy/k8s made from other files of
-// deploy/, by path: `make k8s-generate` writes them.
+// deploy/, by path relative to deploy/: `make generate` writes them (with
+// every other generated file).
 func k8sGenerated(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	return map[string][]byte{
@@ -55,8 +56,8 @@ func k8sGenerated(tb testing.TB) map[string][]byte {
 	}
 }
 
-const prometheusRuleHeader = `# Code generated from deploy/prometheus/rules/*.yml by ` + "`make k8s-generate`" + `
-# (go test ./deploy -run TestK8sGeneratedFiles -update). DO NOT EDIT.
+const prometheusRuleHeader = `# Code generated from deploy/prometheus/rules/*.yml by ` + "`make generate`" + `
+# (deploy/validate: go test -run TestK8sGeneratedFiles -update). DO NOT EDIT.
 #
 # One PrometheusRule per rule file, for the Prometheus Operator: the rules
 # and alerts the compose Prometheus and ` + "`cloudcart run`" + ` load. A Prometheus
@@ -126,7 +127,7 @@ func TestK8sGeneratedFiles(t *testing.T) {
 			if err != nil {
 				why = err.Error()
 			}
-			t.Errorf("deploy/%s is stale: %s; regenerate it with\n\n\tmake k8s-generate\n\n(go test ./deploy -run TestK8sGeneratedFiles -update) and commit the result", path, why)
+			t.Errorf("deploy/%s is stale: %s; regenerate it with\n\n\tmake generate\n\nand commit the result", path, why)
 		}
 	}
 }
@@ -678,7 +679,7 @@ func checkCluster(t *testing.T, c *cluster) {
 				continue
 			}
 			if got := c.PrometheusRules[i].Spec; !reflect.DeepEqual(got, want) {
-				t.Errorf("PrometheusRule %s differs from %s: run make k8s-generate", ruleObjectName(f), f)
+				t.Errorf("PrometheusRule %s differs from %s: run make generate", ruleObjectName(f), f)
 			}
 		}
 	})

@@ -1,11 +1,15 @@
-package deploy_test
+package validate_test
 
 import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
@@ -13,10 +17,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/distribution/reference"
@@ -160,21 +164,28 @@ func expandArgs(s string) string {
 	})
 }
 
-// buildLikeDockerfile copies the build context that
-// deploy/Dockerfile.dockerignore leaves and runs the Dockerfile's go build
-// line in it, writing the binary into the test's temp dir.
-func buildLikeDockerfile(tb testing.TB) (string, error) {
+// The Dockerfile's go build line, checked without building the 1,100
+// packages of the binary a second time (-trimpath and CGO_ENABLED=0 change
+// every package's cache key, so that build would be a cold one):
+//
+//   - dockerfileGraph lists, in the build context the .dockerignore leaves
+//     and with the line's environment, every package ./cmd/cloudcart needs:
+//     all present, embedded files included, none needing cgo;
+//   - buildLikeDockerfile runs the very line, flags and environment, on a
+//     one-file main package beside cmd/cloudcart in that context, which
+//     shows what the flags make of a pure-Go program: a static binary
+//     carrying VERSION in main.Version.
+
+// dockerfileCmd is the Dockerfile's go build line for package pkg, with
+// the test's values for the ARGs and the output in out, to run in dir.
+func dockerfileCmd(tb testing.TB, dir, pkg, out string, extra ...string) *exec.Cmd {
+	tb.Helper()
 	b := mustGoBuild(tb, parseDockerfile(mustRead(tb, "Dockerfile")))
-	ctxDir := filepath.Join(tmpDir, "context")
-	if err := copyContext(repo(), ctxDir); err != nil {
-		return "", err
-	}
-	out := filepath.Join(tmpDir, "cloudcart")
 	var args []string
 	for i := 0; i < len(b.Args); i++ {
 		a := expandArgs(b.Args[i])
 		if strings.Contains(a, "${") {
-			return "", fmt.Errorf("Dockerfile go build: unknown variable in %q", b.Args[i])
+			tb.Fatalf("Dockerfile go build: unknown variable in %q", b.Args[i])
 		}
 		if a == "-o" && i+1 < len(b.Args) {
 			args = append(args, "-o", out)
@@ -183,17 +194,103 @@ func buildLikeDockerfile(tb testing.TB) (string, error) {
 		}
 		args = append(args, a)
 	}
+	if last := args[len(args)-1]; last != "./cmd/cloudcart" {
+		tb.Fatalf("Dockerfile go build builds %s, want ./cmd/cloudcart", last)
+	}
+	args = append(append(args[:len(args)-1], extra...), pkg)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = ctxDir
+	cmd.Dir = dir
 	// The container's environment: no GOFLAGS, no toolchain download.
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOTOOLCHAIN=local")
 	for k, v := range b.Env {
 		cmd.Env = append(cmd.Env, k+"="+expandArgs(v))
 	}
-	if o, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go %s (in the Dockerfile's build context): %v\n%s", strings.Join(args, " "), err, o)
+	return cmd
+}
+
+var buildContext struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// mustBuildContext copies, once, the files `docker build` sends.
+func mustBuildContext(tb testing.TB) string {
+	tb.Helper()
+	buildContext.once.Do(func() {
+		buildContext.dir = filepath.Join(tmpDir, "context")
+		buildContext.err = copyContext(repo(), buildContext.dir)
+	})
+	if buildContext.err != nil {
+		tb.Fatal(buildContext.err)
 	}
-	return out, nil
+	return buildContext.dir
+}
+
+// graphPackage is what dockerfileGraph reads of `go list -json`.
+type graphPackage struct {
+	ImportPath string
+	Module     *struct{ Path string }
+	CgoFiles   []string
+	EmbedFiles []string
+	Error      *struct{ Err string }
+	DepsErrors []*struct{ Err string }
+}
+
+// dockerfileGraph lists ./cmd/cloudcart and its dependencies as the
+// Dockerfile's go build line sees them in the build context: `go list`
+// with the line's flags and environment, which resolves build
+// constraints, cgo and embed patterns as the build would, without
+// compiling.
+func dockerfileGraph(tb testing.TB) []graphPackage {
+	tb.Helper()
+	dir := mustBuildContext(tb)
+	cmd := dockerfileCmd(tb, dir, "./cmd/cloudcart", filepath.Join(tmpDir, "unused"), "-e", "-deps", "-json=ImportPath,Module,CgoFiles,EmbedFiles,Error,DepsErrors")
+	cmd.Args[1] = "list"
+	// go list takes the build flags but not -o.
+	for i, a := range cmd.Args {
+		if a == "-o" {
+			cmd.Args = slices.Delete(cmd.Args, i, i+2)
+			break
+		}
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, stderr.Bytes())
+	}
+	var pkgs []graphPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p graphPackage
+		if err := dec.Decode(&p); err != nil {
+			tb.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// buildLikeDockerfile runs the Dockerfile's go build line on a one-file
+// main package declaring main.Version as cmd/cloudcart does, placed beside
+// cmd/cloudcart in the build context, and returns the binary.
+func buildLikeDockerfile(tb testing.TB) string {
+	tb.Helper()
+	dir := mustBuildContext(tb)
+	src := "package main\n\nimport \"os\"\n\n// Version is set like cmd/cloudcart's.\nvar Version = \"\"\n\nfunc main() { os.Stdout.WriteString(Version + \"\\n\") }\n"
+	if err := os.MkdirAll(filepath.Join(dir, "cmd", "flagcheck"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cmd", "flagcheck", "main.go"), []byte(src), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(tmpDir, "flagcheck")
+	cmd := dockerfileCmd(tb, dir, "./cmd/flagcheck", out)
+	if o, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("%s (in the Dockerfile's build context): %v\n%s", strings.Join(cmd.Args, " "), err, o)
+	}
+	return out
 }
 
 // copyContext copies what `docker build` would send from root: every file
@@ -261,47 +358,124 @@ func copyFile(src, dst string) error {
 // documented way; CGO_ENABLED=0 builds at all only because every
 // dependency is pure Go (SQLite: modernc.org/sqlite).
 func TestDockerfileBuildsStaticBinary(t *testing.T) {
-	bin := mustBinary(t)
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatalf("not an ELF binary: %v", err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Error("binary has a PT_INTERP program header: it is dynamically linked")
+	t.Run("graph is complete and pure Go", func(t *testing.T) {
+		pkgs := dockerfileGraph(t)
+		var sqlite, embeds bool
+		for _, p := range pkgs {
+			if p.Error != nil {
+				t.Errorf("%s: %s", p.ImportPath, p.Error.Err)
+			}
+			for _, e := range p.DepsErrors {
+				t.Errorf("%s: %s", p.ImportPath, e.Err)
+			}
+			// With CGO_ENABLED=0 no cgo file is compiled: a package
+			// that needed one would have failed above; runtime/cgo
+			// would mean a dynamic binary.
+			if p.ImportPath == "runtime/cgo" || len(p.CgoFiles) > 0 {
+				t.Errorf("%s uses cgo with the Dockerfile's environment", p.ImportPath)
+			}
+			if p.Module != nil && p.Module.Path == "modernc.org/sqlite" {
+				sqlite = true
+			}
+			if p.ImportPath == "github.com/cloudcart/cloudcart/deploy" && len(p.EmbedFiles) > 0 {
+				embeds = true
+			}
 		}
-	}
-	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
-		t.Errorf("binary imports shared libraries %v (%v)", libs, err)
-	}
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings := map[string]string{}
-	for _, s := range info.Settings {
-		settings[s.Key] = s.Value
-	}
-	for k, want := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "GOOS": "linux"} {
-		if settings[k] != want {
-			t.Errorf("build setting %s = %q, want %q", k, settings[k], want)
+		if len(pkgs) < 100 {
+			t.Errorf("go list gave %d packages for ./cmd/cloudcart", len(pkgs))
 		}
-	}
-	// The SQLite driver is in it: pure Go, so CGO_ENABLED=0 loses nothing.
-	if !slices.ContainsFunc(info.Deps, func(m *debug.Module) bool { return m.Path == "modernc.org/sqlite" }) {
-		t.Error("binary does not contain modernc.org/sqlite")
-	}
-	// -trimpath keeps -ldflags out of the build info: look for the value.
-	if !bytes.Contains(mustRead(t, bin), []byte(testVersion)) {
-		t.Errorf("binary does not contain the VERSION build argument %q (-X main.Version)", testVersion)
-	}
-	if runtime.GOOS == "linux" {
-		out, err := exec.Command(bin, "version").CombinedOutput()
-		if err != nil || !strings.HasPrefix(string(out), "cloudcart "+testVersion+" ") {
-			t.Errorf("cloudcart version = %q (%v), want it to start with %q", out, err, "cloudcart "+testVersion)
+		// The SQLite driver is in it: pure Go, so CGO_ENABLED=0 loses nothing.
+		if !sqlite {
+			t.Error("the graph does not contain modernc.org/sqlite")
 		}
-	}
+		if !embeds {
+			t.Error("package deploy embeds no file in the build context (deploy/prometheus/rules)")
+		}
+	})
+
+	t.Run("cmd/cloudcart has main.Version", func(t *testing.T) {
+		// -X main.Version=... sets nothing, silently, unless main
+		// declares a string variable Version.
+		files, err := filepath.Glob(repo("cmd", "cloudcart", "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range f.Decls {
+				g, ok := d.(*ast.GenDecl)
+				if !ok || g.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range g.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, id := range vs.Names {
+						if id.Name != "Version" {
+							continue
+						}
+						typ, _ := vs.Type.(*ast.Ident)
+						found = found || typ != nil && typ.Name == "string" ||
+							vs.Type == nil && i < len(vs.Values) && isStringLit(vs.Values[i])
+					}
+				}
+			}
+		}
+		if !found {
+			t.Error("cmd/cloudcart has no package-level string variable Version for -X main.Version")
+		}
+	})
+
+	t.Run("flags make a static binary with VERSION", func(t *testing.T) {
+		bin := buildLikeDockerfile(t)
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatalf("not an ELF binary: %v", err)
+		}
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Error("binary has a PT_INTERP program header: it is dynamically linked")
+			}
+		}
+		if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+			t.Errorf("binary imports shared libraries %v (%v)", libs, err)
+		}
+		info, err := buildinfo.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := map[string]string{}
+		for _, s := range info.Settings {
+			settings[s.Key] = s.Value
+		}
+		for k, want := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "GOOS": "linux"} {
+			if settings[k] != want {
+				t.Errorf("build setting %s = %q, want %q", k, settings[k], want)
+			}
+		}
+		// -trimpath keeps -ldflags out of the build info: look for the value.
+		if !bytes.Contains(mustRead(t, bin), []byte(testVersion)) {
+			t.Errorf("binary does not contain the VERSION build argument %q (-X main.Version)", testVersion)
+		}
+		if runtime.GOOS == "linux" {
+			out, err := exec.Command(bin).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != testVersion {
+				t.Errorf("main.Version = %q (%v), want %q", out, err, testVersion)
+			}
+		}
+	})
+}
+
+func isStringLit(e ast.Expr) bool {
+	l, ok := e.(*ast.BasicLit)
+	return ok && l.Kind == token.STRING
 }
 
 var goDirective = regexp.MustCompile(`(?m)^go (\S+)$`)
@@ -414,12 +588,12 @@ func TestDockerContext(t *testing.T) {
 	if err := copyContext(repo(), dst); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"go.mod", "go.sum", "cmd/cloudcart/main.go", "deploy/embed.go", "deploy/prometheus/rules/orders.yml"} {
+	for _, p := range []string{"go.mod", "go.sum", "cmd/cloudcart/main.go", "deploy/embed.go", "deploy/prometheus/rules/orders.yml", "docs/docs.go", "docs/runbooks.md"} {
 		if _, err := os.Stat(filepath.Join(dst, p)); err != nil {
 			t.Errorf("context lacks %s: %v", p, err)
 		}
 	}
-	for _, p := range []string{".git", "data", "docs", "deploy/k8s", "deploy/Dockerfile", "cmd/cloudcart/main_test.go"} {
+	for _, p := range []string{".git", "data", "docs/metrics.md", "docs/images", "deploy/k8s", "deploy/Dockerfile", "cmd/cloudcart/main_test.go"} {
 		if _, err := os.Stat(filepath.Join(dst, p)); err == nil {
 			t.Errorf("context holds %s", p)
 		}
