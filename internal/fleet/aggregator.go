@@ -93,7 +93,7 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 // services it scrapes under serve.
 func aggregatorFlags(fs *flag.FlagSet, c *Config) {
 	a := &c.Aggregator
-	listFlag(fs, &a.Targets, "aggregator.targets", "comma-separated `NAME=URL` services the aggregator scrapes (default: the in-process services under run, every service on 127.0.0.1 at its port under serve)")
+	listFlag(fs, &a.Targets, "aggregator.targets", "comma-separated NAME=URL services the aggregator scrapes (default: the in-process services under run, every service on 127.0.0.1 at its port under serve)")
 	fs.DurationVar(&a.Interval, "aggregator.interval", 5*time.Second, "how often the aggregator scrapes")
 	fs.DurationVar(&a.Window, "aggregator.window", 5*time.Minute, "window of the aggregator's rates and latencies")
 	for _, s := range c.table() {
