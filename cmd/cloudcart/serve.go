@@ -23,20 +23,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		names = append(names, s.Name)
 	}
 	names = append(names, fleet.EngineRole)
-	var (
-		c   *commonFlags
-		eng *engineFlags
-	)
-	switch name := serveName(args); name {
-	case "":
-		c = newCommonFlags("serve", "", stderr)
-	case fleet.EngineRole:
-		c = newCommonFlags("serve", "", stderr, name)
-		eng = &engineFlags{}
-		eng.register(c.fs, ":4318")
-	default:
-		c = newCommonFlags("serve", "", stderr, name)
-	}
+	c := newCommonFlags("serve", "", stderr, serveName(args)...)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -51,8 +38,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := c.config(log)
-	if eng != nil {
-		if err := eng.apply(&cfg); err != nil {
+	if c.args[0] == fleet.EngineRole {
+		if err := cfg.ApplyEngineFlags(); err != nil {
 			return err
 		}
 	}
@@ -67,18 +54,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return f.Run(ctx)
 }
 
-// serveName finds the service that `serve` args name, "" when they name
-// none: it parses them, quietly, with every service's flags and the
-// engine's, so a flag's value is not taken for the name.
-func serveName(args []string) string {
+// serveName is the service that `serve` args name, none when they name
+// none: it parses them, quietly, with every flag, so a flag's value is not
+// taken for the name.
+func serveName(args []string) []string {
 	c := newCommonFlags("serve", "", io.Discard)
-	new(engineFlags).register(c.fs, "")
 	_ = c.parseArgs(args) // errors (-h included) are reported by the real parse
 	if len(c.args) == 0 {
-		return ""
+		return nil
 	}
 	if _, ok := fleet.Lookup(c.args[0]); !ok && c.args[0] != fleet.EngineRole {
-		return ""
+		return nil
 	}
-	return c.args[0]
+	return c.args[:1]
 }

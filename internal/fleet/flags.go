@@ -16,11 +16,13 @@ import (
 // services a process runs, so `cloudcart serve orders -h` lists what the
 // order service reads.
 
-// RegisterFlags registers on fs the flags of the named services (every
-// service of the table and the embedded engine's port when names is empty;
-// for services.Prometheus.Name, the engine run alone, every port)
-// and those every service reads (the bus), writing into c. A flag two
-// services read (a port, the token issuer) is registered once.
+// RegisterFlags registers on fs the flags of the named services and those
+// every service reads (the bus), writing into c. With no names: every
+// service of the table and the embedded engine. The engine
+// (services.Prometheus.Name, run alone by serve prometheus) has its own
+// flags (engineflags.go; Config.ApplyEngineFlags) and every service's port,
+// since it scrapes them. A flag two services read (a port, the token
+// issuer) is registered once.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, names ...string) error {
 	table, err := Wire(c.table())
 	if err != nil {
@@ -28,8 +30,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, names ...string) error {
 	}
 	busFlags(fs, c)
 	// The engine run alone (serve prometheus) scrapes every service at its
-	// port. Its own flags (--prometheus.*, --traces.*, --otlp.listen, …)
-	// are registered by the commands that run it (cmd/cloudcart/engine.go).
+	// port.
 	engine := slices.Contains(names, services.Prometheus.Name)
 	for _, s := range table {
 		if len(names) == 0 || slices.Contains(names, s.Name) {
@@ -41,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, names ...string) error {
 	}
 	if len(names) == 0 || engine {
 		portFlag(fs, c, services.Prometheus.Name)
+		prometheusFlags(fs, c) // engineflags.go
 	}
 	return nil
 }

@@ -127,6 +127,8 @@ type Config struct {
 
 	// Telemetry hooks for tests, e.g. an in-memory span recorder.
 	TelemetryOptions func(*telemetry.Options)
+
+	engine *engineFlags // the engine's flags, when registered (engineflags.go)
 }
 
 // Env is what a service's build function gets.
