@@ -91,3 +91,25 @@ func TestPairCounter(t *testing.T) {
 		t.Errorf("%d series, want 3", n)
 	}
 }
+
+// TestPairCounterZero: Zero creates a pair's series at 0 before its first
+// event, and counting afterwards adds to that series.
+func TestPairCounterZero(t *testing.T) {
+	tel := telemetrytest.MustNew(t)
+	in := telemetry.NewInstruments(tel.Meter("test"))
+	p := telemetry.NewPairCounter(in.Counter("order.errors", "{error}", "Errors."), "error_type", "endpoint")
+	ctx := context.Background()
+	p.Zero(ctx, "internal", "/orders")
+	p.Zero(ctx, "not_found", "/orders/{id}")
+	if n := telemetrytest.Count(t, tel.Registry, "order_errors_total"); n != 2 {
+		t.Fatalf("%d series after Zero, want 2", n)
+	}
+	if v := telemetrytest.Value(t, tel.Registry, "order_errors_total", map[string]string{"error_type": "internal", "endpoint": "/orders"}); v != 0 {
+		t.Errorf("after Zero: %v, want 0", v)
+	}
+	p.Add(ctx, "internal", "/orders")
+	p.Zero(ctx, "internal", "/orders") // adds nothing
+	if v := telemetrytest.Value(t, tel.Registry, "order_errors_total", map[string]string{"error_type": "internal", "endpoint": "/orders"}); v != 1 {
+		t.Errorf("after Zero and one Add: %v, want 1", v)
+	}
+}
