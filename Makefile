@@ -158,7 +158,7 @@ k8s-generate: ## regenerate deploy/k8s/base's PrometheusRule and init SQL from d
 k8s-secrets: ## write random secrets for K8S_OVERLAY (dev|production) unless present (needs openssl)
 	@mkdir -p $(K8S_SECRETS)
 	@if [ ! -f $(K8S_SECRETS)/cloudcart.env ]; then \
-		(umask 077; printf 'POSTGRES_PASSWORD=%s\nCHAOS_TOKEN=%s\n' "$$(openssl rand -hex 24)" "$$(openssl rand -hex 24)" \
+		(umask 077; printf 'POSTGRES_PASSWORD=%s\nCHAOS_TOKEN=%s\nSERVICE_TOKEN=%s\n' "$$(openssl rand -hex 24)" "$$(openssl rand -hex 24)" "$$(openssl rand -hex 32)" \
 			> $(K8S_SECRETS)/cloudcart.env) && echo "wrote $(K8S_SECRETS)/cloudcart.env"; fi
 	@if [ ! -f $(K8S_SECRETS)/users-signing-key.pem ]; then \
 		(umask 077; openssl genpkey -algorithm ed25519 -out $(K8S_SECRETS)/users-signing-key.pem) \

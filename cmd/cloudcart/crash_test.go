@@ -57,7 +57,9 @@ func TestKillOrdersMidBurst(t *testing.T) {
 				}
 				p := page.Products[(i+n)%len(page.Products)]
 				body := fmt.Sprintf(`{"customer":"c%d","items":[{"sku":%q,"qty":1}]}`, i, p.SKU)
-				resp, err := client.Post(orders.urls["orders"]+"/orders", "application/json", strings.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, orders.urls["orders"]+"/orders", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(asService(req))
 				if err != nil {
 					continue // the process is gone
 				}
@@ -154,7 +156,8 @@ func mustSQLite(tb testing.TB, path string) *sql.DB {
 
 func getInto(tb testing.TB, url string, v any) {
 	tb.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(asService(req))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func TestKillOrdersEventsExactlyOnce(t *testing.T) {
 					req, _ := http.NewRequest("POST", *ordersURL.Load()+"/orders", strings.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
 					req.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", n))
-					resp, err := client.Do(req)
+					resp, err := client.Do(asService(req))
 					if err == nil {
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()

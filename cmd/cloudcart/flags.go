@@ -36,6 +36,7 @@ type commonFlags struct {
 func newCommonFlags(name, defaultBind string, stderr io.Writer, services ...string) *commonFlags {
 	c := &commonFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
 	c.fs.SetOutput(stderr)
+	c.cfg.AllInOne = name == "run" // defaults that differ under run (--orders.demo-endpoints)
 	c.fs.StringVar(&c.cfg.DataDir, "data-dir", "./data", "directory that holds all state (databases, TSDB, keys)")
 	c.fs.StringVar(&c.cfg.Bind, "bind", defaultBind, "interface to listen on (\"\" = all interfaces)")
 	c.fs.StringVar(&c.cfg.PostgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")

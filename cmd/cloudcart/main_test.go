@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
@@ -65,7 +66,7 @@ func mustStart(tb testing.TB, args ...string) *proc {
 		}
 	}
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=")
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=", serviceTokenEnv)
 	stdout, _ := cmd.StdoutPipe()
 	p := &proc{cmd: cmd, urls: map[string]string{}, stderr: &strings.Builder{}}
 	cmd.Stderr = p.stderr
@@ -130,10 +131,24 @@ func mustEventually(tb testing.TB, d time.Duration, what string, cond func() boo
 	}
 }
 
+// testServiceToken is the service credential of every process the tests
+// start (CLOUDCART_SERVICE_TOKEN): processes with separate data
+// directories must share one, and the tests' direct calls to the services
+// act as an internal caller with it (docs/security.md).
+const testServiceToken = "cmd-test-service-token-0123456789abcdef"
+
+var serviceTokenEnv = "CLOUDCART_SERVICE_TOKEN=" + testServiceToken
+
+// asService marks req as an internal caller's.
+func asService(req *http.Request) *http.Request {
+	req.Header.Set(authn.HeaderServiceToken, testServiceToken)
+	return req
+}
+
 func mustJSON(tb testing.TB, method, url string, wantStatus int, v any) {
 	tb.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), method, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(asService(req))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -260,9 +275,18 @@ func TestServeFlags(t *testing.T) {
 			t.Errorf("serve orders -h lacks --%s: %v", want, orders)
 		}
 	}
+	// Besides its own, the order service reads what verifying its callers
+	// takes (the tokens' issuer and audience, the user service's JWK Set at
+	// --users.port, the service credential).
+	verify := []string{"users.port", "users.token-issuer", "users.token-audience", "service-token", "service-token-file"}
 	for _, f := range orders {
-		if !slices.Contains(shared, f) && !strings.HasPrefix(f, "orders.") {
+		if !slices.Contains(shared, f) && !slices.Contains(verify, f) && !strings.HasPrefix(f, "orders.") {
 			t.Errorf("serve orders -h lists --%s, which the order service does not read", f)
+		}
+	}
+	for _, want := range verify {
+		if !slices.Contains(orders, want) {
+			t.Errorf("serve orders -h lacks --%s", want)
 		}
 	}
 	gw := flagsOf("serve", "--bind", "127.0.0.1", "gateway", "-h")

@@ -362,7 +362,7 @@ func startDaemon(tb testing.TB, logDir, name string, env []string, bin string, a
 	}
 	defer f.Close() // the child has its own copy
 	d.cmd = exec.Command(bin, args...)
-	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Env = append(append(os.Environ(), serviceTokenEnv), env...)
 	d.cmd.Stdout, d.cmd.Stderr = f, f
 	if err := d.cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)

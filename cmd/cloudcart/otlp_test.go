@@ -340,7 +340,9 @@ func portOf(addr string) string {
 
 func mustPostJSON(tb testing.TB, u, body string, v any) {
 	tb.Helper()
-	resp, err := http.Post(u, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(asService(req))
 	if err != nil {
 		tb.Fatal(err)
 	}

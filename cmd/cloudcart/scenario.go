@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/chaos"
 	"github.com/cloudcart/cloudcart/internal/scenario"
 	"github.com/cloudcart/cloudcart/internal/services"
@@ -32,6 +34,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var (
 		c         scenario.Config
 		tokenFile string
+		svcFile   string
 		service   string
 		noWait    bool
 		asJSON    bool
@@ -44,6 +47,8 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&c.Orders, "orders", scenario.DefaultOrders, "base URL of the order service (POST /simulate of error-spike)")
 	fs.StringVar(&c.ChaosToken, "chaos.token", "", "bearer token of the chaos admin API (default: read from --chaos.token-file)")
 	fs.StringVar(&tokenFile, "chaos.token-file", filepath.Join("data", "chaos.token"), "file holding the chaos admin token (cloudcart run writes <data-dir>/chaos.token)")
+	fs.StringVar(&c.ServiceToken, "service-token", "", "the fleet's service credential, for error-spike's POST /simulate on an order service without --orders.demo-endpoints (default: read from --service-token-file if it exists); prefer CLOUDCART_SERVICE_TOKEN")
+	fs.StringVar(&svcFile, "service-token-file", filepath.Join("data", authn.ServiceTokenFile), "file holding the service credential (cloudcart run writes <data-dir>/service.token)")
 	fs.StringVar(&c.AdminEmail, "users.admin-email", "", "the fleet's admin account, which low-stock needs to restock (the same as cloudcart run's; without it low-stock is skipped)")
 	fs.StringVar(&c.AdminPassword, "users.admin-password", "", "its password (prefer CLOUDCART_USERS_ADMIN_PASSWORD, as for cloudcart run)")
 	fs.StringVar(&service, "service", "orders", "the service service-down stops: "+strings.Join(outageNames(), ", "))
@@ -92,6 +97,14 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("%w (set --chaos.token, or --chaos.token-file to the <data-dir>/chaos.token of the fleet)", err)
 		}
 		c.ChaosToken = tok
+	}
+	if c.ServiceToken == "" {
+		c.ServiceToken = os.Getenv("CLOUDCART_SERVICE_TOKEN")
+	}
+	if c.ServiceToken == "" {
+		if tok, err := authn.ReadServiceToken(svcFile); err == nil {
+			c.ServiceToken = tok
+		} // none: /simulate works only with the demo endpoints on
 	}
 	if noWait {
 		c.ResolveTimeout = -1

@@ -217,7 +217,7 @@ func isSecretFile(p string) bool {
 
 // requiredSecrets are the keys of cloudcart-secrets the pods cannot start
 // without; `make k8s-secrets` writes each.
-var requiredSecrets = []string{"POSTGRES_PASSWORD", "CHAOS_TOKEN"}
+var requiredSecrets = []string{"POSTGRES_PASSWORD", "CHAOS_TOKEN", "SERVICE_TOKEN"}
 
 // mustSecrets writes an overlay's secrets/ into dir the way `make
 // k8s-secrets` does: by running it when make and openssl are there, else

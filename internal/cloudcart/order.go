@@ -39,7 +39,13 @@ var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Order is a customer's order.
 type Order struct {
-	ID            string      `json:"id"`
+	ID string `json:"id"`
+	// UserID is the owner: the subject of the verified token that placed
+	// the order, never a value from the request body. Empty for anonymous
+	// demo orders (`cloudcart run`'s loopback POST /orders and /simulate)
+	// and orders placed by a service.
+	UserID string `json:"user_id,omitempty"`
+	// Customer is a display name chosen by the client; it proves nothing.
 	Customer      string      `json:"customer"`
 	Items         []Item      `json:"items"`
 	Total         Money       `json:"total"`
@@ -102,9 +108,17 @@ func (o *Order) validate(pricesRequired bool) error {
 	return nil
 }
 
+// OrderVisible is who may see, cancel or replay an order: its owner, and a
+// privileged caller (an admin, or a service). An order without an owner
+// (anonymous demo orders) is visible only to the privileged.
+func OrderVisible(o *Order, userID string, privileged bool) bool {
+	return privileged || (userID != "" && o.UserID == userID)
+}
+
 // OrderFilter selects orders in FindOrders. Zero values mean "any".
 type OrderFilter struct {
 	Status        OrderStatus
+	UserID        string // the owner; "" means any owner
 	Customer      string
 	UpdatedBefore time.Time // only orders last changed before this
 	// StockHeld selects failed and cancelled orders whose stock has not
@@ -132,9 +146,10 @@ type OrderStore interface {
 	// FindOrders returns one page of orders, newest first, and the total
 	// number of orders matching the filter.
 	FindOrders(ctx context.Context, f OrderFilter) ([]*Order, int, error)
-	// FindOrderByIdempotencyKey returns the order created with key, or
-	// ENOTFOUND.
-	FindOrderByIdempotencyKey(ctx context.Context, key string) (*Order, error)
+	// FindOrderByIdempotencyKey returns the order userID created with
+	// key, or ENOTFOUND. Keys are unique per user: another user's key is
+	// not found.
+	FindOrderByIdempotencyKey(ctx context.Context, userID, key string) (*Order, error)
 	// UpdateOrderStatus moves an order from its current status to `to`,
 	// atomically: ECONFLICT if the current status cannot go there.
 	// failCode and reason explain a move to failed or cancelled.
@@ -145,5 +160,5 @@ type OrderStore interface {
 }
 
 // ErrIdempotencyKeyUsed is OrderStore.CreateOrder's answer when another
-// order holds the idempotency key; nothing was written.
+// order of the same user holds the idempotency key; nothing was written.
 var ErrIdempotencyKeyUsed = Errorf(ECONFLICT, "idempotency key already used")

@@ -112,10 +112,13 @@ const (
 // every step is idempotent: reserving twice, releasing twice, or releasing
 // before a late reserve arrives all leave stock right.
 type Reservation struct {
-	OrderID string            `json:"order_id"`
-	State   ReservationState  `json:"state"`
-	Items   []ReservationItem `json:"items"`
-	Prices  map[string]Money  `json:"prices"` // unit price per SKU at reservation time
+	OrderID string           `json:"order_id"`
+	State   ReservationState `json:"state"`
+	// ExpiresAt is when a held reservation is released unless committed;
+	// zero once committed or released.
+	ExpiresAt time.Time         `json:"expires_at,omitzero"`
+	Items     []ReservationItem `json:"items"`
+	Prices    map[string]Money  `json:"prices"` // unit price per SKU at reservation time
 }
 
 // ProductFilter selects products.
@@ -151,11 +154,16 @@ type ProductStore interface {
 	// it would go below zero.
 	AdjustStock(ctx context.Context, sku string, delta int, reason StockReason) (StockChange, error)
 	// Reserve takes stock for every item or for none (ECONFLICT naming the
-	// first short item). Reserving an order id again returns the existing
-	// reservation; a released one is ECONFLICT.
-	Reserve(ctx context.Context, orderID string, items []ReservationItem) (*Reservation, []StockChange, error)
-	// Commit marks a held reservation final. Idempotent.
+	// first short item), held until expiresAt. Reserving an order id again
+	// returns the existing reservation; a released one is ECONFLICT.
+	Reserve(ctx context.Context, orderID string, items []ReservationItem, expiresAt time.Time) (*Reservation, []StockChange, error)
+	// Commit marks a held reservation final: it no longer expires.
+	// Idempotent; ECONFLICT if it was released (e.g. it expired).
 	Commit(ctx context.Context, orderID string) error
+	// ExpireReservations releases (reason cancellation) up to limit held
+	// reservations that expired at or before now, and returns their order
+	// ids and the stock changes.
+	ExpireReservations(ctx context.Context, now time.Time, limit int) ([]string, []StockChange, error)
 	// Release gives held or committed stock back with the reason and marks
 	// the reservation released; releasing an unknown order id records a
 	// released tombstone so a late Reserve cannot take stock. Idempotent.

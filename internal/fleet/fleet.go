@@ -103,6 +103,13 @@ type Config struct {
 	Version     string
 	Logger      *slog.Logger
 	AllInOne    bool // OTEL_SERVICE_NAME is ignored in the all-in-one process
+	// ServiceToken is the service credential (package authn) that opens
+	// service-only endpoints. Empty: the one in ServiceTokenFile, generated
+	// (mode 0600) on first start if the file does not exist. Processes of
+	// one fleet must share it. Only the services that send or check it
+	// (products, orders) read it.
+	ServiceToken     string
+	ServiceTokenFile string // <data-dir>/service.token if empty
 
 	Orders   OrdersConfig
 	Products ProductsConfig
@@ -142,6 +149,7 @@ type Env struct {
 
 	platform *platform         // the bus connection and chaos middleware (common.go)
 	traces   *tracestore.Store // where spans go in-process (traces.go); nil: nowhere
+	secret   *lazySecret       // the service credential, read once when a service needs it (auth.go)
 }
 
 // BuiltURL is the base URL of an already built service of this process,
@@ -224,12 +232,13 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
+	secret := &lazySecret{}
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	for _, s := range chosen {
 		env := &Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", s.ServiceName), Built: f.units,
-			platform: &platform{server: f.bus}, traces: f.traces}
+			platform: &platform{server: f.bus}, traces: f.traces, secret: secret}
 		u := &Unit{Service: s, log: env.Log}
 		err := newTelemetry(ctx, env, u)
 		if err == nil {
@@ -246,7 +255,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
 		s := Service{Service: services.Prometheus}
-		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces}, f.units)
+		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces, secret: secret}, f.units)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/orders"
@@ -24,6 +25,10 @@ type OrdersConfig struct {
 	PaymentLatency, PaymentJitter           time.Duration
 	PaymentFailureRate                      float64
 	ShipAfter, DeliverAfter, PendingTimeout time.Duration
+	// DemoEndpoints opens POST /orders and POST /simulate to anonymous
+	// callers (reference 001's demo). `cloudcart run` sets it: it binds
+	// loopback. Never set it on a service other machines can reach.
+	DemoEndpoints bool
 }
 
 // ordersFlags are the order service's flags.
@@ -31,7 +36,7 @@ func ordersFlags(fs *flag.FlagSet, c *Config) {
 	o := &c.Orders
 	fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
 	fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
-	fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL that GET /users on the order service proxies to (reference 003)")
+	fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL: its JWK Set verifies callers' tokens, and GET /users on the order service proxies to it (reference 003) (default: the in-process one under run, http://localhost:<users.port> under serve)")
 	fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
 	fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
 	fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
@@ -39,6 +44,9 @@ func ordersFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&o.ShipAfter, "orders.ship-after", 5*time.Second, "a confirmed order ships after this long")
 	fs.DurationVar(&o.DeliverAfter, "orders.deliver-after", 10*time.Second, "a shipped order is delivered after this long")
 	fs.DurationVar(&o.PendingTimeout, "orders.pending-timeout", 30*time.Second, "a pending order older than this was abandoned: fail it and release its stock")
+	fs.BoolVar(&o.DemoEndpoints, "orders.demo-endpoints", c.AllInOne, "let anonymous callers use the order service's POST /orders and POST /simulate (reference 001's demo; on under run, which binds loopback; keep it off on a reachable address)")
+	authFlags(fs, c)
+	portFlag(fs, c, "users") // the user service's JWK Set, under serve
 }
 
 // buildOrders assembles the order service: telemetry, instrumented store,
@@ -65,18 +73,31 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	c := env.Orders
+	secret, err := env.serviceToken()
+	if err != nil {
+		return err
+	}
 	var inv orders.Inventory
 	if url := cmp.Or(c.ProductsURL, env.BuiltURL("products")); url != "" {
+		// The reservation API is for services only: every call carries the
+		// service credential.
 		client := &http.Client{Transport: &httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator,
-			Base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}
+			Base: &authn.ServiceTransport{Token: secret,
+				Base: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}}
 		inv = orders.NewProductClient(url, client)
 	}
+	users := cmp.Or(c.UsersURL, env.BuiltURL("users"))
+	auth, err := newAuthenticator(env, u, usersURL(env, users))
+	if err != nil {
+		return err
+	}
 	svc, err := orders.New(orders.Options{
-		ServiceName: env.Service.ServiceName, Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
+		ServiceName: env.Service.ServiceName, Auth: auth, DemoEndpoints: c.DemoEndpoints,
+		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
 		Workers: c.Workers, QueueSize: c.QueueSize, Inventory: inv,
 		Payments: orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())).
 			WithChaos(env.platform.chaos.PaymentFailureRate),
-		Users: orders.UsersProxy(cmp.Or(c.UsersURL, env.BuiltURL("users")),
+		Users: orders.UsersProxy(users,
 			&httpkit.Transport{Tracer: tracer, Propagator: u.Telemetry.Propagator}),
 		ShipAfter: c.ShipAfter, DeliverAfter: c.DeliverAfter, PendingTimeout: c.PendingTimeout,
 	})

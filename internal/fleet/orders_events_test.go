@@ -14,7 +14,6 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/fleet"
-	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/notifier"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
@@ -41,11 +40,12 @@ func outboxTraffic(tb testing.TB, f *fleet.Fleet) {
 		tb.Fatal("no products")
 	}
 	p := page.Products[0]
+	admin := mustLogin(tb, f.URL("gateway"), testAdminEmail, testAdminPassword)
 	adjust := func(delta int, reason string) {
 		req, _ := http.NewRequest("POST", products+"/products/"+p.SKU+"/stock",
 			strings.NewReader(fmt.Sprintf(`{"delta":%d,"reason":%q}`, delta, reason)))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(httpkit.HeaderUserRole, string(cloudcart.RoleAdmin))
+		req.Header.Set("Authorization", "Bearer "+admin) // verified by the product service
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			tb.Fatal(err)

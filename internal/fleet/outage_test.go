@@ -21,7 +21,7 @@ func mustServe(tb testing.TB, busURL string, names ...string) *fleet.Fleet {
 		ports[n] = 0
 	}
 	cfg := fleet.Config{DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test",
-		Chaos: fleet.ChaosConfig{Token: testChaosToken}, Bus: fleet.BusConfig{URL: busURL}}
+		Chaos: fleet.ChaosConfig{Token: testChaosToken}, Bus: fleet.BusConfig{URL: busURL}, ServiceToken: fleettest.ServiceToken}
 	if busURL == "" {
 		cfg.Bus.Listen = "127.0.0.1:0"
 	}

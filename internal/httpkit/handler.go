@@ -90,15 +90,6 @@ func ErrorType(err error) string {
 	return "internal"
 }
 
-// RequireAdmin is an EFORBIDDEN error unless the gateway vouched for an
-// admin caller (HeaderUserRole).
-func RequireAdmin(r *http.Request) error {
-	if r.Header.Get(HeaderUserRole) != string(cloudcart.RoleAdmin) {
-		return cloudcart.Errorf(cloudcart.EFORBIDDEN, "this operation needs the admin role")
-	}
-	return nil
-}
-
 // ErrorCounter records a service's <svc>_errors_total{error_type,endpoint}.
 // Both labels come from closed sets (ErrorType's values and route
 // templates), so counting an error builds no attributes.

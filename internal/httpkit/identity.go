@@ -1,10 +1,10 @@
 package httpkit
 
-// Identity headers. The gateway sets them on every request it forwards for
-// an authenticated caller, after validating the caller's token, and removes
-// any copies the client sent, so a service behind the gateway can read who
-// is calling without parsing the token again. A service reachable other
-// than through the gateway must verify the bearer token itself instead.
+// Identity headers. The gateway sets them on the requests it forwards for
+// a caller whose token it verified, and removes any copies the client
+// sent. They are informational (logs, debugging): no service decides
+// anything on them. Services verify the forwarded bearer token themselves
+// (package authn), because a header proves nothing about who sent it.
 const (
 	HeaderUserID   = "X-User-Id"
 	HeaderUserRole = "X-User-Role"

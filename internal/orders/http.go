@@ -9,17 +9,24 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
 // Handler returns the service's routes on a new mux. Wrap it with the
 // httpkit middleware; /healthz, /readyz and /metrics come from the server.
+//
+// Who may call what (docs/security.md): every route but /slow and /health
+// verifies its caller with authn. A user (bearer token) places orders it
+// owns and sees, cancels and replays only those; an admin or a service
+// (service credential) sees all. POST /orders and POST /simulate also
+// accept anonymous callers when DemoEndpoints is on.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
 	h.HandleFunc(mux, "POST /orders", s.createOrder, "fail")
-	h.HandleFunc(mux, "GET /orders", s.listOrders, "status", "customer", "limit", "offset")
+	h.HandleFunc(mux, "GET /orders", s.listOrders, "status", "customer", "user_id", "limit", "offset")
 	h.HandleFunc(mux, "GET /orders/{id}", s.getOrder)
 	h.HandleFunc(mux, "POST /orders/{id}/cancel", s.cancel)
 	h.HandleFunc(mux, "POST /simulate", s.simulate, "count", "error_rate")
@@ -36,7 +43,21 @@ type orderRequest struct {
 	Items    []cloudcart.Item `json:"items"`
 }
 
+// demoCaller is the caller of a route that anonymous callers may use when
+// the demo endpoints are on; otherwise anonymous is errAnonymous.
+func (s *Service) demoCaller(r *http.Request, errAnonymous error) (authn.Caller, error) {
+	c, err := s.auth.Caller(r)
+	if err == nil && c.Anonymous() && !s.demo {
+		err = errAnonymous
+	}
+	return c, err
+}
+
 func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.demoCaller(r, authn.ErrNeedUser)
+	if err != nil {
+		return err
+	}
 	fail, err := httpkit.BoolParam(r, "fail")
 	if err != nil {
 		return err
@@ -48,14 +69,18 @@ func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	o := &cloudcart.Order{Customer: req.Customer, Items: req.Items}
+	customer := req.Customer
+	if customer == "" {
+		customer = c.UserID // a display name; the owner is UserID
+	}
+	o := &cloudcart.Order{UserID: c.UserID, Customer: customer, Items: req.Items}
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" {
 		if len(key) > 128 {
 			return cloudcart.Errorf(cloudcart.EINVALID, "Idempotency-Key must be at most 128 characters")
 		}
 		o.IdempotencyKey, o.RequestHash = key, requestHash(req, fail)
-		if prev, err := s.store.FindOrderByIdempotencyKey(r.Context(), key); err == nil {
+		if prev, err := s.store.FindOrderByIdempotencyKey(r.Context(), c.UserID, key); err == nil {
 			return replay(w, prev, o.RequestHash)
 		} else if cloudcart.ErrorCode(err) != cloudcart.ENOTFOUND {
 			return err
@@ -63,7 +88,7 @@ func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	err = s.PlaceOrder(r.Context(), o, fail, httpkit.RouteLabel(r.Pattern))
 	if errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) { // a concurrent retry won
-		prev, ferr := s.store.FindOrderByIdempotencyKey(r.Context(), key)
+		prev, ferr := s.store.FindOrderByIdempotencyKey(r.Context(), c.UserID, key)
 		if ferr != nil {
 			return ferr
 		}
@@ -105,7 +130,14 @@ func replay(w http.ResponseWriter, prev *cloudcart.Order, hash string) error {
 }
 
 func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.Cancel(r.Context(), r.PathValue("id"))
+	c, err := s.auth.Caller(r)
+	if err != nil {
+		return err
+	}
+	if c.Anonymous() {
+		return authn.ErrNeedUser
+	}
+	o, err := s.Cancel(r.Context(), c, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -134,11 +166,18 @@ func (s *Service) slow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.auth.Caller(r)
+	if err != nil {
+		return err
+	}
+	if c.Anonymous() {
+		return authn.ErrNeedUser
+	}
 	id := r.PathValue("id")
 	if len(id) > 64 {
 		return cloudcart.Errorf(cloudcart.EINVALID, "order id must be at most 64 characters")
 	}
-	o, err := s.GetOrder(r.Context(), id)
+	o, err := s.GetOrder(r.Context(), c, id)
 	if err != nil {
 		return err
 	}
@@ -154,6 +193,13 @@ type orderPage struct {
 }
 
 func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.auth.Caller(r)
+	if err != nil {
+		return err
+	}
+	if c.Anonymous() {
+		return authn.ErrNeedUser
+	}
 	var f cloudcart.OrderFilter
 	status, err := httpkit.EnumParam(r, "status", "", orderStatuses...)
 	if err != nil {
@@ -163,13 +209,16 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
 	if f.Customer, err = httpkit.StringParam(r, "customer", 128); err != nil {
 		return err
 	}
+	if f.UserID, err = httpkit.StringParam(r, "user_id", 64); err != nil {
+		return err
+	}
 	if f.Limit, err = httpkit.IntParam(r, "limit", 50, 1, 500); err != nil {
 		return err
 	}
 	if f.Offset, err = httpkit.IntParam(r, "offset", 0, 0, 1_000_000); err != nil {
 		return err
 	}
-	orders, total, err := s.ListOrders(r.Context(), f)
+	orders, total, err := s.ListOrders(r.Context(), c, f)
 	if err != nil {
 		return err
 	}
@@ -180,7 +229,17 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// errSimulate refuses an anonymous POST /simulate outside the demo.
+var errSimulate = cloudcart.Errorf(cloudcart.EUNAUTHORIZED, "POST /simulate needs an admin's bearer token or the %s header (or --orders.demo-endpoints)", authn.HeaderServiceToken)
+
 func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.demoCaller(r, errSimulate)
+	if err != nil {
+		return err
+	}
+	if c.UserID != "" && !c.Admin() && !c.Service {
+		return authn.ErrNeedAdmin
+	}
 	count, err := httpkit.IntParam(r, "count", 20, 1, MaxSimulate)
 	if err != nil {
 		return err

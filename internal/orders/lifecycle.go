@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
 
@@ -77,8 +78,12 @@ func (s *Service) advance(ctx context.Context, from, to cloudcart.OrderStatus, c
 	return n
 }
 
-// Cancel cancels a confirmed order and returns its stock.
-func (s *Service) Cancel(ctx context.Context, id string) (*cloudcart.Order, error) {
+// Cancel cancels a confirmed order the caller may see (GetOrder) and
+// returns its stock.
+func (s *Service) Cancel(ctx context.Context, c authn.Caller, id string) (*cloudcart.Order, error) {
+	if _, err := s.GetOrder(ctx, c, id); err != nil {
+		return nil, err
+	}
 	o, err := s.store.UpdateOrderStatus(ctx, id, cloudcart.OrderCancelled, "", "cancelled by the customer", s.now())
 	if err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
+	"github.com/cloudcart/cloudcart/internal/authn/authntest"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/orders"
 	"github.com/cloudcart/cloudcart/internal/products"
@@ -38,7 +40,7 @@ func mustShop(tb testing.TB, backend string, opts ...option) *shop {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	psvc, err := products.New(context.Background(), products.Options{Store: pstore, Metrics: pm, Meter: ptel.Meter("p")})
+	psvc, err := products.New(context.Background(), products.Options{Store: pstore, Metrics: pm, Meter: ptel.Meter("p"), Auth: authntest.MustNew(tb).Auth})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func mustShop(tb testing.TB, backend string, opts ...option) *shop {
 	}
 	srv := httptest.NewServer(psvc.Handler())
 	tb.Cleanup(srv.Close)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	client := &http.Client{Transport: &authn.ServiceTransport{Token: authntest.ServiceToken, Base: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	inv := orders.NewProductClient(srv.URL, client)
 	opts = append([]option{func(o *orders.Options) { o.Inventory = inv; o.Workers = 8; o.QueueSize = 512 }}, opts...)
 	return &shop{fixture: mustFixture(tb, backend, opts...), products: psvc, ptel: ptel, pstore: pstore}
@@ -161,7 +163,7 @@ func TestCatalogPricesWin(t *testing.T) {
 func TestIdempotencyKey(t *testing.T) {
 	s := mustShop(t, "sqlite")
 	post := func(key, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("POST", "/orders", strings.NewReader(body))
+		req := authntest.AsService(httptest.NewRequest("POST", "/orders", strings.NewReader(body)))
 		req.Header.Set("Idempotency-Key", key)
 		rec := httptest.NewRecorder()
 		s.h.ServeHTTP(rec, req)
@@ -184,7 +186,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if rec := post("k-1", `{"customer":"c","items":[{"sku":"HOT-1","qty":2}]}`); rec.Code != 400 || !strings.Contains(rec.Body.String(), "different request") {
 		t.Fatalf("reused key with another body: %d %s", rec.Code, rec.Body)
 	}
-	declined := httptest.NewRequest("POST", "/orders?fail=true", strings.NewReader(hotOrder))
+	declined := authntest.AsService(httptest.NewRequest("POST", "/orders?fail=true", strings.NewReader(hotOrder)))
 	declined.Header.Set("Idempotency-Key", "k-2")
 	for range 2 {
 		rec := httptest.NewRecorder()
@@ -193,7 +195,7 @@ func TestIdempotencyKey(t *testing.T) {
 		if rec.Code != http.StatusPaymentRequired {
 			t.Fatalf("replayed failure: %d %s", rec.Code, rec.Body)
 		}
-		declined = httptest.NewRequest("POST", "/orders?fail=true", strings.NewReader(hotOrder))
+		declined = authntest.AsService(httptest.NewRequest("POST", "/orders?fail=true", strings.NewReader(hotOrder)))
 		declined.Header.Set("Idempotency-Key", "k-2")
 	}
 }

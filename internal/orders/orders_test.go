@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cloudcart/cloudcart/internal/authn/authntest"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/orders"
@@ -28,6 +29,7 @@ type fixture struct {
 	svc   *orders.Service
 	tel   *telemetry.Telemetry
 	store cloudcart.OrderStore
+	kit   *authntest.Kit
 	h     http.Handler
 }
 
@@ -46,7 +48,8 @@ func mustFixture(tb testing.TB, backend string, opts ...option) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	o := orders.Options{Store: store, Metrics: m, Meter: meter, Tracer: tel.Tracer("test")}
+	kit := authntest.MustNew(tb)
+	o := orders.Options{Store: store, Metrics: m, Meter: meter, Tracer: tel.Tracer("test"), Auth: kit.Auth}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -60,7 +63,7 @@ func mustFixture(tb testing.TB, backend string, opts ...option) *fixture {
 		tb.Fatal(err)
 	}
 	mustRun(tb, svc)
-	return &fixture{svc: svc, tel: tel, store: o.Store, h: httpkit.LimitBody(httpkit.DefaultMaxBodyBytes, mw.Wrap(svc.Handler()))}
+	return &fixture{svc: svc, tel: tel, store: o.Store, kit: kit, h: httpkit.LimitBody(httpkit.DefaultMaxBodyBytes, mw.Wrap(svc.Handler()))}
 }
 
 func mustRun(tb testing.TB, svc *orders.Service) {
@@ -75,10 +78,12 @@ func mustRun(tb testing.TB, svc *orders.Service) {
 	})
 }
 
+// do sends a request as a service (the service credential): it may do
+// everything but act as a user.
 func (f *fixture) do(tb testing.TB, method, target, body string) *httptest.ResponseRecorder {
 	tb.Helper()
 	rec := httptest.NewRecorder()
-	f.h.ServeHTTP(rec, httptest.NewRequest(method, target, strings.NewReader(body)))
+	f.h.ServeHTTP(rec, authntest.AsService(httptest.NewRequest(method, target, strings.NewReader(body))))
 	return rec
 }
 
@@ -305,7 +310,7 @@ func TestShutdownFinishesQueuedOrders(t *testing.T) {
 	m, _ := orders.NewMetrics(tel.Meter("t"))
 	db := sqlstoretest.MustOpen(t, "sqlite", sqlstore.Options{})
 	store, _ := sqlstore.NewOrderStore(context.Background(), db)
-	svc, _ := orders.New(orders.Options{Store: store, Metrics: m, Workers: 1, QueueSize: 100})
+	svc, _ := orders.New(orders.Options{Store: store, Metrics: m, Workers: 1, QueueSize: 100, Auth: authntest.MustNew(t).Auth})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- svc.Run(ctx) }()

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
@@ -28,7 +29,7 @@ const (
 	DefaultWorkers   = 4
 )
 
-// Options build a Service. Store and Metrics are required.
+// Options build a Service. Store, Metrics and Auth are required.
 type Options struct {
 	// ServiceName is the service's service.name (its row of the service
 	// table), which GET /health reports.
@@ -49,6 +50,13 @@ type Options struct {
 	Payments Payments
 	// Users serves GET /users (reference 003's shape): UsersProxy.
 	Users http.Handler
+	// Auth verifies callers.
+	Auth *authn.Authenticator
+	// DemoEndpoints lets anonymous callers use POST /orders and POST
+	// /simulate (reference 001's demo), their orders owned by nobody.
+	// `cloudcart run` turns it on (it binds loopback); `cloudcart serve`
+	// leaves it off unless --orders.demo-endpoints.
+	DemoEndpoints bool
 	// Lifecycle timings: a confirmed order ships after ShipAfter and is
 	// delivered DeliverAfter later; a pending order older than
 	// PendingTimeout was abandoned (its process died) and is failed with
@@ -77,6 +85,8 @@ type Service struct {
 	inv     Inventory
 	pay     Payments
 	users   http.Handler
+	auth    *authn.Authenticator
+	demo    bool
 
 	shipAfter, deliverAfter, pendingTimeout, sweepEvery time.Duration
 
@@ -98,8 +108,8 @@ type job struct {
 
 // New builds the service. Call Run to start its workers.
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Metrics == nil {
-		return nil, errors.New("orders: Store and Metrics are required")
+	if o.Store == nil || o.Metrics == nil || o.Auth == nil {
+		return nil, errors.New("orders: Store, Metrics and Auth are required")
 	}
 	s := &Service{
 		name:    o.ServiceName,
@@ -113,6 +123,8 @@ func New(o Options) (*Service, error) {
 		inv:     o.Inventory,
 		pay:     o.Payments,
 		users:   o.Users,
+		auth:    o.Auth,
+		demo:    o.DemoEndpoints,
 
 		shipAfter:      cmp.Or(o.ShipAfter, DefaultShipAfter),
 		deliverAfter:   cmp.Or(o.DeliverAfter, DefaultDeliverAfter),
@@ -326,9 +338,14 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 		return s.fail(ctx, j, err, "upstream")
 	}
 
-	// The order is paid: committing the reservation is bookkeeping, and the
-	// stock stays taken whether or not it succeeds.
-	if err := s.inv.Commit(ctx, o.ID); err != nil {
+	// The order is paid: committing the reservation stops the product
+	// service from expiring it. A reservation that already expired (its
+	// stock is back on sale) fails the order; any other error leaves the
+	// reservation held, which its expiry bound makes far longer than any
+	// order's processing.
+	if err := s.inv.Commit(ctx, o.ID); cloudcart.ErrorCode(err) == cloudcart.ECONFLICT {
+		return s.fail(ctx, j, cloudcart.Errorf(cloudcart.EUNAVAILABLE, "the stock reservation of order %s expired before payment completed; retry", o.ID), "upstream")
+	} else if err != nil {
 		s.log.WarnContext(ctx, "commit reservation", "order", o.ID, "err", err)
 	}
 	done, err := s.store.UpdateOrderStatus(ctx, o.ID, cloudcart.OrderConfirmed, "", "", s.now())
@@ -399,12 +416,31 @@ func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
 	s.m.errors.Add(ctx, errorType, endpoint)
 }
 
-// GetOrder returns one order.
-func (s *Service) GetOrder(ctx context.Context, id string) (*cloudcart.Order, error) {
-	return s.store.FindOrderByID(ctx, id)
+// GetOrder returns one order the caller may see: a user sees their own,
+// an admin or a service any. Another user's order is ENOTFOUND, exactly as
+// a missing one, so its existence is not revealed.
+func (s *Service) GetOrder(ctx context.Context, c authn.Caller, id string) (*cloudcart.Order, error) {
+	o, err := s.store.FindOrderByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !cloudcart.OrderVisible(o, c.UserID, c.Admin() || c.Service) {
+		return nil, cloudcart.Errorf(cloudcart.ENOTFOUND, "order %q not found", id)
+	}
+	return o, nil
 }
 
-// ListOrders returns a page of orders and the total matching.
-func (s *Service) ListOrders(ctx context.Context, f cloudcart.OrderFilter) ([]*cloudcart.Order, int, error) {
+// ListOrders returns a page of orders and the total matching: only the
+// caller's own unless it is an admin or a service.
+func (s *Service) ListOrders(ctx context.Context, c authn.Caller, f cloudcart.OrderFilter) ([]*cloudcart.Order, int, error) {
+	if !c.Admin() && !c.Service {
+		if c.UserID == "" {
+			return nil, 0, authn.ErrNeedUser
+		}
+		if f.UserID != "" && f.UserID != c.UserID {
+			return nil, 0, cloudcart.Errorf(cloudcart.EFORBIDDEN, "only admins may list other users' orders (user_id)")
+		}
+		f.UserID = c.UserID
+	}
 	return s.store.FindOrders(ctx, f)
 }

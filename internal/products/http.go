@@ -9,8 +9,8 @@ import (
 )
 
 // Handler returns the service's routes. Catalog reads are public; changes
-// need the admin role the gateway vouches for (httpkit.HeaderUserRole);
-// reservations are the order service's.
+// need an admin's verified bearer token; reservations are for services
+// only (the service credential). Identity headers are never read.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
@@ -22,15 +22,25 @@ func (s *Service) Handler() *http.ServeMux {
 	h.HandleFunc(mux, "POST /products", s.create)
 	h.HandleFunc(mux, "PUT /products/{sku}", s.update)
 	h.HandleFunc(mux, "POST /products/{sku}/stock", s.adjustStock)
-	h.HandleFunc(mux, "POST /reservations", s.reserve)
-	h.HandleFunc(mux, "GET /reservations/{order}", s.getReservation)
-	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.commit)
-	h.HandleFunc(mux, "POST /reservations/{order}/release", s.release)
+	h.HandleFunc(mux, "POST /reservations", s.serviceOnly(s.reserve))
+	h.HandleFunc(mux, "GET /reservations/{order}", s.serviceOnly(s.getReservation))
+	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.serviceOnly(s.commit))
+	h.HandleFunc(mux, "POST /reservations/{order}/release", s.serviceOnly(s.release))
 	return mux
 }
 
 func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
 	s.m.errors.Add(ctx, errorType, endpoint)
+}
+
+// serviceOnly runs fn only for callers with the service credential.
+func (s *Service) serviceOnly(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := s.auth.Service(r); err != nil {
+			return err
+		}
+		return fn(w, r)
+	}
 }
 
 type productPage struct {
@@ -119,7 +129,7 @@ type productRequest struct {
 }
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
-	if err := httpkit.RequireAdmin(r); err != nil {
+	if _, err := s.auth.Admin(r); err != nil {
 		return err
 	}
 	var req productRequest
@@ -137,7 +147,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
-	if err := httpkit.RequireAdmin(r); err != nil {
+	if _, err := s.auth.Admin(r); err != nil {
 		return err
 	}
 	var req productRequest
@@ -171,7 +181,7 @@ type stockRequest struct {
 }
 
 func (s *Service) adjustStock(w http.ResponseWriter, r *http.Request) error {
-	if err := httpkit.RequireAdmin(r); err != nil {
+	if _, err := s.auth.Admin(r); err != nil {
 		return err
 	}
 	var req stockRequest

@@ -27,6 +27,9 @@ type Metrics struct {
 	StockUpdates    metric.Int64Counter     // product_stock_updates_total{reason}
 	InventoryAlerts metric.Int64Counter     // inventory_alerts_total{severity}
 	Errors          metric.Int64Counter     // product_errors_total{error_type,endpoint}
+	// ReservationsExpired counts reservations the service released itself
+	// because their order was not confirmed in time.
+	ReservationsExpired metric.Int64Counter // product_reservations_expired_total
 
 	// Observed at collection time from the store and the pool.
 	countByCategory metric.Int64ObservableGauge   // products_count_by_category{category}
@@ -53,6 +56,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.StockUpdates = in.Counter("product.stock_updates", "{update}", "Stock changes per product line by reason (purchase, cancellation, return, restock).")
 	m.InventoryAlerts = in.Counter("inventory.alerts", "{alert}", "Low-stock crossings: warning below a product's threshold, critical below 5 units.")
 	m.Errors = in.Counter("product.errors", "{error}", "Product service errors by type and route template.")
+	m.ReservationsExpired = in.Counter("product.reservations.expired", "{reservation}", "Stock reservations released by the product service because their order was not confirmed within the reservation TTL.")
 	m.countByCategory = in.IntGauge("products.count_by_category", "{product}", "Products in the catalog per category, read from the database.")
 	m.avgPrice = in.Gauge("product.average_price.dollars", "", "Average list price in US dollars per category, read from the database.")
 	m.lowStock = in.IntGauge("low_stock_products.count", "{product}", "Products whose stock is below their low-stock threshold, read from the database.")
@@ -75,6 +79,7 @@ var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found"
 // primeRoute.
 func (m *Metrics) primeZero() {
 	ctx := context.Background()
+	m.ReservationsExpired.Add(ctx, 0)
 	m.reason, m.severity = map[cloudcart.StockReason]metric.AddOption{}, map[string]metric.AddOption{}
 	for _, r := range []cloudcart.StockReason{cloudcart.StockPurchase, cloudcart.StockCancellation, cloudcart.StockReturn, cloudcart.StockRestock} {
 		m.reason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))

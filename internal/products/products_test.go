@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn/authntest"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/products"
@@ -23,6 +24,7 @@ import (
 type fixture struct {
 	svc *products.Service
 	tel *telemetry.Telemetry
+	kit *authntest.Kit
 	h   http.Handler
 }
 
@@ -39,21 +41,22 @@ func mustFixture(tb testing.TB, backend string, seed int) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := products.New(context.Background(), products.Options{Store: store, Metrics: m, Meter: meter,
+	kit := authntest.MustNew(tb)
+	svc, err := products.New(context.Background(), products.Options{Store: store, Metrics: m, Meter: meter, Auth: kit.Auth,
 		SeedSize: seed, Seed: 42, PoolSize: func() int { return db.Stats().OpenConnections }})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = svc.Close() })
 	mw, _ := httpkit.NewMiddleware(meter, nil, nil, services.All.MustLookup("products").HTTP)
-	return &fixture{svc: svc, tel: tel, h: httpkit.LimitBody(1<<20, mw.Wrap(svc.Handler()))}
+	return &fixture{svc: svc, tel: tel, kit: kit, h: httpkit.LimitBody(1<<20, mw.Wrap(svc.Handler()))}
 }
 
 func (f *fixture) do(tb testing.TB, method, target, body string, admin bool) *httptest.ResponseRecorder {
 	tb.Helper()
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	if admin {
-		req.Header.Set(httpkit.HeaderUserRole, "admin")
+	if admin { // an admin's verified token, and the service credential
+		authntest.AsService(f.kit.AsUser(tb, req, "usr_admin", cloudcart.RoleAdmin))
 	}
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
@@ -166,7 +169,7 @@ func TestAdminAndBadInput(t *testing.T) {
 		status                     int
 		mentions                   string
 	}{
-		{"create needs admin", "POST", "/products", good, false, 403, "admin role"},
+		{"create needs a token", "POST", "/products", good, false, 401, "bearer token"},
 		{"unknown category", "POST", "/products", strings.Replace(good, "toys", "weapons", 1), true, 400, "category"},
 		{"negative stock", "POST", "/products", strings.Replace(good, `"stock":5`, `"stock":-5`, 1), true, 400, "stock"},
 		{"bad price", "POST", "/products", strings.Replace(good, "19.99", "19.999", 1), true, 400, "two decimals"},
@@ -176,8 +179,9 @@ func TestAdminAndBadInput(t *testing.T) {
 		{"unknown product", "GET", "/products/NOPE-1", ``, false, 404, "not found"},
 		{"list bad category", "GET", "/products?category=weapons", ``, false, 400, "category"},
 		{"search too short", "GET", "/products/search?q=a", ``, false, 400, "2-100"},
-		{"reserve empty", "POST", "/reservations", `{"order_id":"o1","items":[]}`, false, 400, "items"},
-		{"release bad reason", "POST", "/reservations/o1/release", `{"reason":"restock"}`, false, 400, "reason"},
+		{"reserve needs the service credential", "POST", "/reservations", `{"order_id":"o1","items":[]}`, false, 401, "services only"},
+		{"reserve empty", "POST", "/reservations", `{"order_id":"o1","items":[]}`, true, 400, "items"},
+		{"release bad reason", "POST", "/reservations/o1/release", `{"reason":"restock"}`, true, 400, "reason"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := f.do(t, tc.method, tc.target, tc.body, tc.admin)
@@ -185,6 +189,12 @@ func TestAdminAndBadInput(t *testing.T) {
 				t.Fatalf("%d %s; want %d mentioning %q", rec.Code, rec.Body, tc.status, tc.mentions)
 			}
 		})
+	}
+	user := f.kit.AsUser(t, httptest.NewRequest("POST", "/products", strings.NewReader(good)), "usr_1", cloudcart.RoleUser)
+	user.Header.Set(httpkit.HeaderUserRole, "admin") // believed by nobody
+	rec := httptest.NewRecorder()
+	if f.h.ServeHTTP(rec, user); rec.Code != 403 || !strings.Contains(rec.Body.String(), "admin role") {
+		t.Fatalf("a user's create: %d %s", rec.Code, rec.Body)
 	}
 	if rec := f.do(t, "POST", "/products", good, true); rec.Code != 201 {
 		t.Fatalf("admin create: %d %s", rec.Code, rec.Body)
@@ -235,7 +245,7 @@ func TestReplicasSeedOnce(t *testing.T) {
 						errs <- err
 						return
 					}
-					svc, err := products.New(ctx, products.Options{Store: store, Metrics: m, SeedSize: seed, Seed: 42})
+					svc, err := products.New(ctx, products.Options{Store: store, Metrics: m, SeedSize: seed, Seed: 42, Auth: authntest.MustNew(t).Auth})
 					if err == nil {
 						t.Cleanup(func() { _ = svc.Close() })
 					}
@@ -260,5 +270,53 @@ func TestReplicasSeedOnce(t *testing.T) {
 				t.Fatalf("catalog holds %d products (err %v), want the seed's %d", n, err, seed)
 			}
 		})
+	}
+}
+
+// TestReservationsExpire: stock reserved for an order that is never
+// confirmed comes back once the TTL has passed, counted in
+// product_reservations_expired_total; a committed reservation stays.
+func TestReservationsExpire(t *testing.T) {
+	tel := telemetrytest.MustNew(t)
+	m, err := products.NewMetrics(tel.Meter("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlstore.NewProductStore(context.Background(), sqlstoretest.MustOpen(t, "sqlite", sqlstore.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	clock := func() time.Time { return now }
+	svc, err := products.New(context.Background(), products.Options{Store: store, Metrics: m, Auth: authntest.MustNew(t).Auth,
+		Now: clock, ReservationTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := store.CreateProducts(ctx, &cloudcart.Product{SKU: "X-1", Name: "X", Category: "toys", Price: 100, Stock: 14, LowStockThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ord_ghost", "ord_real"} {
+		if _, err := svc.Reserve(ctx, id, []cloudcart.ReservationItem{{SKU: "X-1", Qty: 5}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Commit(ctx, "ord_real"); err != nil {
+		t.Fatal(err)
+	}
+	stock := func() int { p, _ := store.FindProductBySKU(ctx, "X-1"); return p.Stock }
+	if n := svc.ExpireReservations(ctx); n != 0 || stock() != 4 {
+		t.Fatalf("before the TTL: released %d, stock %d", n, stock())
+	}
+	now = now.Add(time.Minute)
+	if n := svc.ExpireReservations(ctx); n != 1 || stock() != 9 {
+		t.Fatalf("after the TTL: released %d, stock %d; want 1 and 9", n, stock())
+	}
+	if v := telemetrytest.Value(t, tel.Registry, "product_reservations_expired_total", nil); v != 1 {
+		t.Fatalf("product_reservations_expired_total = %v", v)
+	}
+	if v := telemetrytest.Value(t, tel.Registry, "product_stock_updates_total", map[string]string{"reason": "cancellation"}); v != 1 {
+		t.Fatalf("cancellation stock updates = %v", v)
 	}
 }

@@ -15,11 +15,26 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
 
-// Options build a Service. Store and Metrics are required.
+// Defaults for Options.
+const (
+	// DefaultReservationTTL is how long stock stays reserved for an order
+	// that is not confirmed: far beyond an order's processing (the order
+	// service fails an order pending for 30 s), short enough that stock
+	// taken for an order that never comes back is on sale again soon.
+	DefaultReservationTTL = 10 * time.Minute
+	// expiryBatch bounds the reservations one sweep releases.
+	expiryBatch = 100
+)
+
+// Options build a Service. Store, Metrics and Auth are required.
 type Options struct {
+	// Auth verifies callers: admin writes need an admin's token, the
+	// reservation API the service credential.
+	Auth    *authn.Authenticator
 	Store   cloudcart.ProductStore
 	Metrics *Metrics
 	Meter   metric.Meter // for the store-derived gauges
@@ -31,6 +46,11 @@ type Options struct {
 	// SeedSize products are created on first start (empty catalog).
 	SeedSize int
 	Seed     uint64
+	// ReservationTTL is how long a reservation is held before Run's
+	// sweeper releases it (DefaultReservationTTL if 0); the sweep runs on
+	// start and every SweepEvery (a tenth of the TTL, between 1 s and 30 s,
+	// if 0).
+	ReservationTTL, SweepEvery time.Duration
 }
 
 // Service is the product service.
@@ -42,14 +62,24 @@ type Service struct {
 	now    func() time.Time
 	top    *topViews
 	reg    metric.Registration
+	auth   *authn.Authenticator
+
+	reservationTTL, sweepEvery time.Duration
 }
 
 // New builds the service, seeding the catalog if it is empty.
 func New(ctx context.Context, o Options) (*Service, error) {
-	if o.Store == nil || o.Metrics == nil {
-		return nil, errors.New("products: Store and Metrics are required")
+	if o.Store == nil || o.Metrics == nil || o.Auth == nil {
+		return nil, errors.New("products: Store, Metrics and Auth are required")
 	}
-	s := &Service{store: o.Store, m: o.Metrics, tracer: o.Tracer, log: o.Logger, now: o.Now}
+	s := &Service{store: o.Store, m: o.Metrics, tracer: o.Tracer, log: o.Logger, now: o.Now, auth: o.Auth,
+		reservationTTL: o.ReservationTTL, sweepEvery: o.SweepEvery}
+	if s.reservationTTL <= 0 {
+		s.reservationTTL = DefaultReservationTTL
+	}
+	if s.sweepEvery <= 0 {
+		s.sweepEvery = min(max(s.reservationTTL/10, time.Second), 30*time.Second)
+	}
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -206,11 +236,52 @@ func (s *Service) Reserve(ctx context.Context, orderID string, items []cloudcart
 	if err := validateReservation(orderID, items); err != nil {
 		return nil, err
 	}
-	r, changes, err := s.store.Reserve(ctx, orderID, items)
+	r, changes, err := s.store.Reserve(ctx, orderID, items, s.now().Add(s.reservationTTL))
 	for _, ch := range changes {
 		s.record(ctx, ch)
 	}
 	return r, err
+}
+
+// Run releases expired reservations until ctx is done: once at once (so
+// reservations that expired while the service was down are released on
+// start) and then every SweepEvery.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.sweepEvery)
+	defer t.Stop()
+	for {
+		s.ExpireReservations(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// ExpireReservations releases every held reservation past its expiry and
+// counts each in product_reservations_expired_total. It returns how many
+// it released.
+func (s *Service) ExpireReservations(ctx context.Context) int {
+	n := 0
+	for {
+		ids, changes, err := s.store.ExpireReservations(ctx, s.now(), expiryBatch)
+		for _, ch := range changes {
+			s.record(ctx, ch)
+		}
+		if len(ids) > 0 {
+			s.m.ReservationsExpired.Add(ctx, int64(len(ids)))
+			s.log.InfoContext(ctx, "released expired reservations", "count", len(ids), "first_order", ids[0])
+		}
+		n += len(ids)
+		if err != nil {
+			s.log.WarnContext(ctx, "expire reservations", "err", err)
+			return n
+		}
+		if len(ids) < expiryBatch || ctx.Err() != nil {
+			return n
+		}
+	}
 }
 
 // Commit makes a reservation final.

@@ -51,7 +51,7 @@ func withChaos(change func(*cloudcart.ChaosSettings)) func(context.Context, *env
 func simulateErrors(ctx context.Context, e *env) (func(context.Context) error, error) {
 	u := fmt.Sprintf("%s/simulate?count=%d&error_rate=%g", e.orders, simulateCount, simulateErrorRate)
 	post := func(ctx context.Context) error {
-		return e.do(ctx, http.MethodPost, u, "", nil, nil)
+		return e.doAsService(ctx, http.MethodPost, u)
 	}
 	e.now()
 	if err := post(ctx); err != nil {

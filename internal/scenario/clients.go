@@ -16,6 +16,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 )
 
@@ -25,6 +26,7 @@ type env struct {
 	log                       *slog.Logger
 	gateway, orders, notifier string
 	adminEmail, adminPassword string
+	serviceToken              string // sent to the order service's /simulate
 	chaos                     *chaosClient
 	prom                      promv1.API
 	// causeAt is when the current cause's effective action started; a
@@ -49,6 +51,24 @@ func (e *statusError) Error() string {
 // do sends a JSON request (body nil: none) with an optional bearer token
 // and decodes a 2xx answer into out (nil: discarded).
 func (e *env) do(ctx context.Context, method, u, token string, body, out any) error {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(ctx, method, u, h, body, out)
+}
+
+// doAsService sends a bodiless request with the service credential, if
+// the runner has one.
+func (e *env) doAsService(ctx context.Context, method, u string) error {
+	h := http.Header{}
+	if e.serviceToken != "" {
+		h.Set(authn.HeaderServiceToken, e.serviceToken)
+	}
+	return e.send(ctx, method, u, h, nil, nil)
+}
+
+func (e *env) send(ctx context.Context, method, u string, header http.Header, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -64,8 +84,8 @@ func (e *env) do(ctx context.Context, method, u, token string, body, out any) er
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

@@ -43,7 +43,8 @@ func mustFleet(tb testing.TB) *fleet.Fleet {
 		Products: fleet.ProductsConfig{SeedSize: 300},
 		Orders: fleet.OrdersConfig{Workers: 4, QueueSize: 256, PaymentLatency: 20 * time.Millisecond,
 			PaymentJitter: 30 * time.Millisecond, PaymentFailureRate: 0.02,
-			ShipAfter: 5 * time.Second, DeliverAfter: 10 * time.Second, PendingTimeout: 30 * time.Second},
+			ShipAfter: 5 * time.Second, DeliverAfter: 10 * time.Second, PendingTimeout: 30 * time.Second,
+			DemoEndpoints: true}, // as under `cloudcart run`: error-spike posts /simulate anonymously
 		// bcrypt under the race detector on a busy 2-core box can take
 		// seconds; a login must not become the gateway's 504.
 		Users:      fleet.UsersConfig{BcryptCost: users.MinBcryptCost, AdminEmail: testAdminEmail, AdminPassword: testAdminPassword},

@@ -32,6 +32,11 @@ const (
 type Config struct {
 	Gateway, Prometheus, Chaos, Notifier, Orders string // base URLs
 	ChaosToken                                   string // the chaos admin API's bearer token
+	// ServiceToken is the fleet's service credential (X-CloudCart-Service-
+	// Token), which error-spike's POST /simulate needs unless the order
+	// service runs with --orders.demo-endpoints (as under `cloudcart run`).
+	// Empty: none is sent.
+	ServiceToken string
 	// AdminEmail and AdminPassword are the fleet's admin account
 	// (--users.admin-email), which low-stock needs to restock.
 	AdminEmail, AdminPassword string
@@ -160,7 +165,7 @@ func New(c Config) (*Runner, error) {
 		return nil, fmt.Errorf("scenario: Prometheus URL: %w", err)
 	}
 	e := &env{client: c.Client, log: c.Logger, gateway: c.Gateway, orders: c.Orders, notifier: c.Notifier,
-		adminEmail: c.AdminEmail, adminPassword: c.AdminPassword, prom: prom}
+		adminEmail: c.AdminEmail, adminPassword: c.AdminPassword, prom: prom, serviceToken: c.ServiceToken}
 	e.chaos = &chaosClient{e: e, base: c.Chaos, token: c.ChaosToken}
 	return &Runner{c: c, env: e}, nil
 }

@@ -37,6 +37,22 @@ var orderMigrations = []Migration{
 		order_id TEXT NOT NULL REFERENCES orders (id),
 		request_hash TEXT NOT NULL,
 		created_at BIGINT NOT NULL)`},
+	// Orders belong to the user whose token placed them (user_id; '' for
+	// orders placed before, and for the anonymous demo orders of `cloudcart
+	// run`), and an idempotency key is unique per user, not globally: the
+	// keys recorded so far move over as the anonymous user's.
+	{Version: 3, SQL: `ALTER TABLE orders ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+	CREATE INDEX orders_user_idx ON orders (user_id, created_at);
+	CREATE TABLE order_idempotency_keys (
+		user_id TEXT NOT NULL,
+		idem_key TEXT NOT NULL,
+		order_id TEXT NOT NULL REFERENCES orders (id),
+		request_hash TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (user_id, idem_key));
+	INSERT INTO order_idempotency_keys (user_id, idem_key, order_id, request_hash, created_at)
+		SELECT '', idem_key, order_id, request_hash, created_at FROM order_idempotency;
+	DROP TABLE order_idempotency`},
 }
 
 // DefaultPageSize and MaxPageSize bound FindOrders.
@@ -71,14 +87,14 @@ func NewOrderStore(ctx context.Context, db *DB) (*OrderStore, error) {
 func (s *OrderStore) CreateOrder(ctx context.Context, o *cloudcart.Order) error {
 	idemClash := false
 	err := s.db.Tx(ctx, func(c Conn) error {
-		if _, err := c.Exec(ctx, `INSERT INTO orders (id, customer, total_cents, status, failure_code, failure_reason, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			o.ID, o.Customer, int64(o.Total), string(o.Status), o.FailureCode, o.FailureReason, o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro()); err != nil {
+		if _, err := c.Exec(ctx, `INSERT INTO orders (id, user_id, customer, total_cents, status, failure_code, failure_reason, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			o.ID, o.UserID, o.Customer, int64(o.Total), string(o.Status), o.FailureCode, o.FailureReason, o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro()); err != nil {
 			return err
 		}
 		if o.IdempotencyKey != "" {
-			if _, err := c.Exec(ctx, `INSERT INTO order_idempotency (idem_key, order_id, request_hash, created_at) VALUES ($1, $2, $3, $4)`,
-				o.IdempotencyKey, o.ID, o.RequestHash, o.CreatedAt.UnixMicro()); err != nil {
+			if _, err := c.Exec(ctx, `INSERT INTO order_idempotency_keys (user_id, idem_key, order_id, request_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
+				o.UserID, o.IdempotencyKey, o.ID, o.RequestHash, o.CreatedAt.UnixMicro()); err != nil {
 				idemClash = isUniqueViolation(err)
 				return err
 			}
@@ -114,10 +130,11 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *cloudcart.Order) error 
 	return nil
 }
 
-// FindOrderByIdempotencyKey returns the order created with key.
-func (s *OrderStore) FindOrderByIdempotencyKey(ctx context.Context, key string) (*cloudcart.Order, error) {
+// FindOrderByIdempotencyKey returns the order userID created with key.
+func (s *OrderStore) FindOrderByIdempotencyKey(ctx context.Context, userID, key string) (*cloudcart.Order, error) {
 	var id, hash string
-	err := s.db.Conn().QueryRow(ctx, `SELECT order_id, request_hash FROM order_idempotency WHERE idem_key = $1`, []any{key}, &id, &hash)
+	err := s.db.Conn().QueryRow(ctx, `SELECT order_id, request_hash FROM order_idempotency_keys WHERE user_id = $1 AND idem_key = $2`,
+		[]any{userID, key}, &id, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, cloudcart.Errorf(cloudcart.ENOTFOUND, "no order for this idempotency key")
 	}
@@ -211,7 +228,7 @@ func (s *OrderStore) MarkStockReleased(ctx context.Context, id string) error {
 	return err
 }
 
-const orderColumns = `id, customer, total_cents, status, failure_code, failure_reason, created_at, updated_at`
+const orderColumns = `id, user_id, customer, total_cents, status, failure_code, failure_reason, created_at, updated_at`
 
 // FindOrderByID returns the order or an ENOTFOUND error.
 func (s *OrderStore) FindOrderByID(ctx context.Context, id string) (*cloudcart.Order, error) {
@@ -236,6 +253,10 @@ func (s *OrderStore) FindOrders(ctx context.Context, f cloudcart.OrderFilter) ([
 	if f.Status != "" {
 		args = append(args, string(f.Status))
 		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.UserID != "" {
+		args = append(args, f.UserID)
+		where = append(where, fmt.Sprintf("user_id = $%d", len(args)))
 	}
 	if f.Customer != "" {
 		args = append(args, f.Customer)
@@ -281,7 +302,7 @@ func scanOrders(rows *sql.Rows) ([]*cloudcart.Order, error) {
 			total, cr, upd int64
 			status         string
 		)
-		if err := rows.Scan(&o.ID, &o.Customer, &total, &status, &o.FailureCode, &o.FailureReason, &cr, &upd); err != nil {
+		if err := rows.Scan(&o.ID, &o.UserID, &o.Customer, &total, &status, &o.FailureCode, &o.FailureReason, &cr, &upd); err != nil {
 			return nil, fmt.Errorf("scan order: %w", err)
 		}
 		o.Total, o.Status = cloudcart.Money(total), cloudcart.OrderStatus(status)

@@ -35,6 +35,13 @@ var productMigrations = []Migration{
 		qty INTEGER NOT NULL CHECK (qty > 0),
 		price_cents BIGINT NOT NULL,
 		PRIMARY KEY (order_id, sku))`},
+	// A held reservation expires (its stock is released by the product
+	// service's sweeper) at expires_at, microseconds; 0 means never
+	// (committed or released). Reservations held before this migration
+	// get ten minutes from their last change, the default bound.
+	{Version: 2, SQL: `ALTER TABLE reservations ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE reservations SET expires_at = updated_at + 600000000 WHERE state = 'reserved';
+	CREATE INDEX reservations_expiry_idx ON reservations (state, expires_at)`},
 }
 
 // ProductStore implements cloudcart.ProductStore.
@@ -253,16 +260,29 @@ func (s *ProductStore) AdjustStock(ctx context.Context, sku string, delta int, r
 
 // reservationState reads a reservation's state; "" if there is none.
 func reservationState(ctx context.Context, c Conn, orderID string) (cloudcart.ReservationState, error) {
-	var st string
-	err := c.QueryRow(ctx, `SELECT state FROM reservations WHERE order_id = $1`, []any{orderID}, &st)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return cloudcart.ReservationState(st), err
+	st, _, err := reservationRow(ctx, c, orderID)
+	return st, err
 }
 
-// Reserve takes stock for all items or none.
-func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) (*cloudcart.Reservation, []cloudcart.StockChange, error) {
+// reservationRow reads a reservation's state and expiry (zero: none).
+func reservationRow(ctx context.Context, c Conn, orderID string) (cloudcart.ReservationState, time.Time, error) {
+	var (
+		st  string
+		exp int64
+	)
+	err := c.QueryRow(ctx, `SELECT state, expires_at FROM reservations WHERE order_id = $1`, []any{orderID}, &st, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	var at time.Time
+	if exp > 0 {
+		at = time.UnixMicro(exp).UTC()
+	}
+	return cloudcart.ReservationState(st), at, err
+}
+
+// Reserve takes stock for all items or none, held until expiresAt.
+func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem, expiresAt time.Time) (*cloudcart.Reservation, []cloudcart.StockChange, error) {
 	merged := mergeItems(items)
 	var changes []cloudcart.StockChange
 	existing := false
@@ -279,8 +299,8 @@ func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []clou
 			return nil
 		}
 		now := s.now().UnixMicro()
-		if _, err := c.Exec(ctx, `INSERT INTO reservations (order_id, state, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
-			orderID, string(cloudcart.ReservationHeld), now); err != nil {
+		if _, err := c.Exec(ctx, `INSERT INTO reservations (order_id, state, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $3, $4)`,
+			orderID, string(cloudcart.ReservationHeld), now, expiresAt.UnixMicro()); err != nil {
 			return err
 		}
 		for _, it := range merged { // in SKU order: concurrent reservations lock rows in one order
@@ -323,7 +343,9 @@ func mergeItems(items []cloudcart.ReservationItem) []cloudcart.ReservationItem {
 	return out
 }
 
-// Commit marks a held reservation final.
+// Commit marks a held reservation final: it no longer expires. The update
+// is conditional on the reservation still being held, so a commit racing
+// the expiry sweep cannot mark released stock committed.
 func (s *ProductStore) Commit(ctx context.Context, orderID string) error {
 	return s.db.Tx(ctx, func(c Conn) error {
 		st, err := reservationState(ctx, c, orderID)
@@ -337,10 +359,89 @@ func (s *ProductStore) Commit(ctx context.Context, orderID string) error {
 		case st == cloudcart.ReservationCommitted:
 			return nil
 		}
-		_, err = c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2 WHERE order_id = $3`,
-			string(cloudcart.ReservationCommitted), s.now().UnixMicro(), orderID)
-		return err
+		res, err := c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3 AND state = $4`,
+			string(cloudcart.ReservationCommitted), s.now().UnixMicro(), orderID, string(cloudcart.ReservationHeld))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+		}
+		return nil
 	})
+}
+
+// ExpireReservations releases up to limit held reservations whose expiry
+// is at or before now, each in its own transaction, and returns the order
+// ids it released and the stock changes. The release is conditional on
+// the reservation still being held and expired, so replicas sweeping the
+// same database, or a commit arriving at the same moment, never release
+// stock twice or release committed stock.
+func (s *ProductStore) ExpireReservations(ctx context.Context, now time.Time, limit int) ([]string, []cloudcart.StockChange, error) {
+	rows, err := s.db.Conn().Query(ctx, `SELECT order_id FROM reservations WHERE state = $1 AND expires_at > 0 AND expires_at <= $2
+		ORDER BY expires_at LIMIT $3`, string(cloudcart.ReservationHeld), now.UnixMicro(), limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find expired reservations: %w", err)
+	}
+	var due []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		due = append(due, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	var (
+		expired []string
+		all     []cloudcart.StockChange
+		errs    []error
+	)
+	for _, id := range due {
+		var changes []cloudcart.StockChange
+		released := false
+		err := s.db.Tx(ctx, func(c Conn) error {
+			changes, released = nil, false
+			res, err := c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0
+				WHERE order_id = $3 AND state = $4 AND expires_at > 0 AND expires_at <= $5`,
+				string(cloudcart.ReservationReleased), s.now().UnixMicro(), id, string(cloudcart.ReservationHeld), now.UnixMicro())
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil // committed, released or expired by someone else meanwhile
+			}
+			items, err := reservationItems(ctx, c, id)
+			if err != nil {
+				return err
+			}
+			for _, it := range items {
+				ch, err := s.move(ctx, c, it.SKU, it.Qty, cloudcart.StockCancellation)
+				if err != nil {
+					return err
+				}
+				changes = append(changes, ch)
+			}
+			released = true
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("expire reservation %s: %w", id, err))
+			continue
+		}
+		if released {
+			expired = append(expired, id)
+			all = append(all, changes...)
+		}
+	}
+	if len(expired) > 0 {
+		s.notify()
+	}
+	return expired, all, errors.Join(errs...)
 }
 
 // Release gives the stock back and marks the reservation released. If a
@@ -383,7 +484,7 @@ func (s *ProductStore) release(ctx context.Context, orderID string, reason cloud
 			}
 			changes = append(changes, ch)
 		}
-		_, err = c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2 WHERE order_id = $3`,
+		_, err = c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3`,
 			string(cloudcart.ReservationReleased), now, orderID)
 		return err
 	})
@@ -422,7 +523,7 @@ func reservationItems(ctx context.Context, c Conn, orderID string) ([]reservedIt
 // FindReservation returns a reservation with its items and prices.
 func (s *ProductStore) FindReservation(ctx context.Context, orderID string) (*cloudcart.Reservation, error) {
 	c := s.db.Conn()
-	st, err := reservationState(ctx, c, orderID)
+	st, exp, err := reservationRow(ctx, c, orderID)
 	if err != nil {
 		return nil, err
 	}
@@ -433,7 +534,7 @@ func (s *ProductStore) FindReservation(ctx context.Context, orderID string) (*cl
 	if err != nil {
 		return nil, err
 	}
-	r := &cloudcart.Reservation{OrderID: orderID, State: st, Prices: map[string]cloudcart.Money{}}
+	r := &cloudcart.Reservation{OrderID: orderID, State: st, ExpiresAt: exp, Prices: map[string]cloudcart.Money{}}
 	for _, it := range items {
 		r.Items = append(r.Items, it.ReservationItem)
 		r.Prices[it.SKU] = it.price

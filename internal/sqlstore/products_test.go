@@ -53,7 +53,7 @@ func TestProductStore(t *testing.T) {
 				var wg sync.WaitGroup
 				for i := range 200 {
 					wg.Go(func() {
-						_, _, err := s.Reserve(ctx, fmt.Sprintf("ord_%03d", i), []cloudcart.ReservationItem{{SKU: "HOT-1", Qty: 1}})
+						_, _, err := s.Reserve(ctx, fmt.Sprintf("ord_%03d", i), []cloudcart.ReservationItem{{SKU: "HOT-1", Qty: 1}}, time.Now().Add(time.Hour))
 						switch cloudcart.ErrorCode(err) {
 						case "":
 							ok.Add(1)
@@ -71,7 +71,7 @@ func TestProductStore(t *testing.T) {
 			})
 			t.Run("all or nothing", func(t *testing.T) {
 				s := mustProductStore(t, backend, product("A", "books", 100, 5), product("B", "books", 200, 1))
-				_, _, err := s.Reserve(ctx, "ord_1", []cloudcart.ReservationItem{{SKU: "A", Qty: 2}, {SKU: "B", Qty: 2}})
+				_, _, err := s.Reserve(ctx, "ord_1", []cloudcart.ReservationItem{{SKU: "A", Qty: 2}, {SKU: "B", Qty: 2}}, time.Now().Add(time.Hour))
 				if cloudcart.ErrorCode(err) != cloudcart.ECONFLICT {
 					t.Fatalf("err = %v, want conflict", err)
 				}
@@ -81,7 +81,7 @@ func TestProductStore(t *testing.T) {
 				if _, err := s.FindReservation(ctx, "ord_1"); cloudcart.ErrorCode(err) != cloudcart.ENOTFOUND {
 					t.Fatalf("failed reservation left a row: %v", err)
 				}
-				_, _, err = s.Reserve(ctx, "ord_2", []cloudcart.ReservationItem{{SKU: "NOPE", Qty: 1}})
+				_, _, err = s.Reserve(ctx, "ord_2", []cloudcart.ReservationItem{{SKU: "NOPE", Qty: 1}}, time.Now().Add(time.Hour))
 				if cloudcart.ErrorCode(err) != cloudcart.ENOTFOUND {
 					t.Fatalf("unknown sku: %v", err)
 				}
@@ -89,11 +89,11 @@ func TestProductStore(t *testing.T) {
 			t.Run("reserve commit release are idempotent", func(t *testing.T) {
 				s := mustProductStore(t, backend, product("A", "books", 150, 10))
 				items := []cloudcart.ReservationItem{{SKU: "A", Qty: 2}, {SKU: "A", Qty: 1}}
-				r, ch, err := s.Reserve(ctx, "ord_1", items)
+				r, ch, err := s.Reserve(ctx, "ord_1", items, time.Now().Add(time.Hour))
 				if err != nil || len(ch) != 1 || ch[0].Before != 10 || ch[0].After != 7 || r.Prices["A"] != 150 {
 					t.Fatalf("reserve: %+v %+v %v", r, ch, err)
 				}
-				if _, ch, err := s.Reserve(ctx, "ord_1", items); err != nil || len(ch) != 0 || stockOf(t, s, "A") != 7 {
+				if _, ch, err := s.Reserve(ctx, "ord_1", items, time.Now().Add(time.Hour)); err != nil || len(ch) != 0 || stockOf(t, s, "A") != 7 {
 					t.Fatalf("second reserve changed stock: %v %v", ch, err)
 				}
 				if err := s.Commit(ctx, "ord_1"); err != nil {
@@ -114,7 +114,7 @@ func TestProductStore(t *testing.T) {
 				if _, err := s.Release(ctx, "ord_late", cloudcart.StockCancellation); err != nil {
 					t.Fatal(err)
 				}
-				_, _, err := s.Reserve(ctx, "ord_late", []cloudcart.ReservationItem{{SKU: "A", Qty: 1}})
+				_, _, err := s.Reserve(ctx, "ord_late", []cloudcart.ReservationItem{{SKU: "A", Qty: 1}}, time.Now().Add(time.Hour))
 				if cloudcart.ErrorCode(err) != cloudcart.ECONFLICT || stockOf(t, s, "A") != 10 {
 					t.Fatalf("late reserve: %v, stock %d", err, stockOf(t, s, "A"))
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/users"
 )
@@ -20,6 +21,8 @@ const (
 	AdminEmail    = "admin@example.com"
 	AdminPassword = "admin password 1"
 	ChaosToken    = "test-chaos-token-0123456789"
+	// ServiceToken is the test fleets' service credential (docs/security.md).
+	ServiceToken = "fleet-test-service-token-0123456789abcdef"
 )
 
 // Config is the configuration of a whole test fleet in one process
@@ -47,7 +50,36 @@ func Config(tb testing.TB) fleet.Config {
 	c.Notifier.WebhookURL = receiver(tb, 2)
 	c.Notifier.MaxAttempts = 2
 	c.Aggregator.Interval = 250 * time.Millisecond
+	// As under `cloudcart run`: the demo endpoints open (the console's
+	// traffic button and scenarios post /simulate anonymously), and a
+	// known service credential, which the helpers below send.
+	c.Orders.DemoEndpoints = true
+	c.ServiceToken = ServiceToken
 	return c
+}
+
+// do sends req as an internal caller: with the service credential, as
+// the tests' direct calls to the services are operators' calls.
+func do(tb testing.TB, req *http.Request) *http.Response {
+	tb.Helper()
+	req.Header.Set(authn.HeaderServiceToken, ServiceToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp
+}
+
+func newRequest(tb testing.TB, method, url, body string) *http.Request {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
 }
 
 // receiver is a local stand-in for Slack or a webhook that answers "ok",
@@ -66,49 +98,39 @@ func receiver(tb testing.TB, failFirst int) string {
 	return srv.URL
 }
 
-// Post posts a JSON body and returns the status.
+// Post posts a JSON body with the service credential and returns the
+// status.
 func Post(tb testing.TB, url, body string) int {
 	tb.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := do(tb, newRequest(tb, http.MethodPost, url, body))
 	resp.Body.Close()
 	return resp.StatusCode
 }
 
-// Get gets url and returns the status.
+// Get gets url with the service credential and returns the status.
 func Get(tb testing.TB, url string) int {
 	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := do(tb, newRequest(tb, http.MethodGet, url, ""))
 	resp.Body.Close()
 	return resp.StatusCode
 }
 
-// GetJSON decodes the JSON answer of url into v, whatever the status.
+// GetJSON decodes the JSON answer of url (asked with the service
+// credential) into v, whatever the status.
 func GetJSON(tb testing.TB, url string, v any) {
 	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := do(tb, newRequest(tb, http.MethodGet, url, ""))
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		tb.Fatalf("GET %s: %v", url, err)
 	}
 }
 
-// MustGetJSON decodes the JSON answer of url into v; a status other than
-// 200 fails the test.
+// MustGetJSON decodes the JSON answer of url (asked with the service
+// credential) into v; a status other than 200 fails the test.
 func MustGetJSON(tb testing.TB, url string, v any) {
 	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := do(tb, newRequest(tb, http.MethodGet, url, ""))
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("GET %s: %d", url, resp.StatusCode)
@@ -227,11 +249,7 @@ func CommerceTraffic(tb testing.TB, f *fleet.Fleet) func() {
 		Get(tb, products+"/products/"+sku)
 		Get(tb, products+"/products/search?q=wooden")
 		Get(tb, products+"/products/NOPE-0000") // a product error
-		resp, err := http.Post(orders+"/orders", "application/json",
-			strings.NewReader(`{"customer":"shopper","items":[{"sku":"`+sku+`","qty":1}]}`))
-		if err != nil {
-			tb.Fatal(err)
-		}
+		resp := do(tb, newRequest(tb, http.MethodPost, orders+"/orders", `{"customer":"shopper","items":[{"sku":"`+sku+`","qty":1}]}`))
 		var o struct{ ID string }
 		_ = json.NewDecoder(resp.Body).Decode(&o)
 		resp.Body.Close()
