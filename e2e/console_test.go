@@ -33,6 +33,31 @@ func mustFleetWithPrometheus(tb testing.TB) *fleet.Fleet {
 	return fleettest.Start(tb, cfg)
 }
 
+// newBrowser starts headless Chromium (Debian's) for one test, with the
+// flags this machine needs: no sandbox (tests run as root), no GPU, and
+// none of the background connections a closed network refuses. It returns
+// a tab's context; the browser stops when the test ends.
+func newBrowser(t *testing.T, ctx context.Context, path string, width, height int) context.Context {
+	t.Helper()
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the machine runs tests as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(ctx)
+	t.Cleanup(cancelTab)
+	return ctx
+}
+
 // TestConsoleInBrowser drives the built-in console of `cloudcart run` in
 // headless Chromium (Debian's chromium). Every page is opened by its URL
 // path, as a Prometheus user types it (/graph, /targets, /alerts, /rules,
@@ -59,22 +84,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the machine runs tests as root
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(ctx)
-	defer cancelTab()
+	ctx = newBrowser(t, ctx, browser, 1360, 900)
 	errs := collectConsoleErrors(ctx)
 
 	base := f.URL("prometheus")

@@ -31,7 +31,10 @@ func TestLessonsOnAFleet(t *testing.T) {
 	}
 	f := fleettest.Start(t, fleet.Config{
 		DataDir: t.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
-		Products:   fleet.ProductsConfig{SeedSize: 300},
+		Products: fleet.ProductsConfig{SeedSize: 300},
+		// As under `cloudcart run`: 001's POST /orders and /simulate are
+		// open to anonymous callers on a loopback fleet (docs/security.md).
+		Orders:     fleet.OrdersConfig{DemoEndpoints: true},
 		Users:      fleet.UsersConfig{BcryptCost: users.MinBcryptCost},
 		Chaos:      fleet.ChaosConfig{Token: testChaosToken},
 		Gateway:    fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second},
