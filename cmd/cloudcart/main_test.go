@@ -60,7 +60,10 @@ func mustStart(tb testing.TB, args ...string) *proc {
 		args = append([]string{"run", "--load.rate=0"}, args[1:]...)
 	}
 	for _, p := range fleet.Planned {
-		args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
+		// serve NAME has only that service's port flag.
+		if args[0] == "run" || args[1] == p.Name {
+			args = append(args, fmt.Sprintf("--%s.port=0", p.Name))
+		}
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=", serviceTokenEnv)
@@ -245,6 +248,76 @@ func TestCommandErrors(t *testing.T) {
 	out, err := exec.Command(binary, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "cloudcart ") {
 		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+// TestServeFlags: `serve NAME -h` lists the process's flags and what
+// that service reads, registered next to its wiring; `serve -h` and
+// `run -h` list every service's. CLOUDCART_* variables of another
+// service's flags are ignored, not errors (a shared env file works).
+func TestServeFlags(t *testing.T) {
+	flagsOf := func(args ...string) []string {
+		t.Helper()
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		var names []string
+		for _, m := range regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(string(out), -1) {
+			names = append(names, m[1])
+		}
+		return names
+	}
+	shared := []string{"bind", "data-dir", "log.format", "log.level", "nats.listen", "nats.url", "postgres-dsn", "telemetry.histograms"}
+	orders := flagsOf("serve", "orders", "-h")
+	for _, want := range append(shared, "orders.port", "orders.workers", "orders.products-url", "orders.payment-failure-rate") {
+		if !slices.Contains(orders, want) {
+			t.Errorf("serve orders -h lacks --%s: %v", want, orders)
+		}
+	}
+	// Besides its own, the order service reads what verifying its callers
+	// takes (the tokens' issuer and audience, the user service's JWK Set at
+	// --users.port, the service credential).
+	verify := []string{"users.port", "users.token-issuer", "users.token-audience", "service-token", "service-token-file"}
+	for _, f := range orders {
+		if !slices.Contains(shared, f) && !slices.Contains(verify, f) && !strings.HasPrefix(f, "orders.") {
+			t.Errorf("serve orders -h lists --%s, which the order service does not read", f)
+		}
+	}
+	for _, want := range verify {
+		if !slices.Contains(orders, want) {
+			t.Errorf("serve orders -h lacks --%s", want)
+		}
+	}
+	gw := flagsOf("serve", "--bind", "127.0.0.1", "gateway", "-h")
+	for _, want := range []string{"gateway.rate-limit", "gateway.orders-url", "orders.port", "users.token-issuer"} {
+		if !slices.Contains(gw, want) {
+			t.Errorf("serve gateway -h lacks --%s: %v", want, gw)
+		}
+	}
+	all, run := flagsOf("serve", "-h"), flagsOf("run", "-h")
+	for _, s := range fleet.Services {
+		if !slices.Contains(all, s.Name+".port") || !slices.Contains(run, s.Name+".port") {
+			t.Errorf("serve -h or run -h lacks --%s.port", s.Name)
+		}
+		if len(flagsOf("serve", s.Name, "-h")) >= len(all) {
+			t.Errorf("serve %s -h lists every flag", s.Name)
+		}
+	}
+	if len(run) <= len(all) || !slices.Contains(run, "prometheus.retention.time") {
+		t.Errorf("run -h lists %d flags, serve -h %d", len(run), len(all))
+	}
+	// The environment sets the flags a process has, and only those.
+	for _, tc := range []struct{ service, bad string }{{"orders", "CLOUDCART_ORDERS_WORKERS"}, {"gateway", "CLOUDCART_GATEWAY_RATE_LIMIT"}} {
+		env := exec.Command(binary, "serve", tc.service)
+		env.Env = append(os.Environ(), "CLOUDCART_ORDERS_WORKERS=x", "CLOUDCART_GATEWAY_RATE_LIMIT=x")
+		if out, err := env.CombinedOutput(); err == nil || !strings.Contains(string(out), tc.bad+`="x"`) {
+			t.Errorf("serve %s with %s=x (and the other service's set to x too): %v %s", tc.service, tc.bad, err, out)
+		}
+	}
+	cmd := exec.Command(binary, "serve", "orders", "--gateway.rate-limit", "1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "-gateway.rate-limit") {
+		t.Errorf("serve orders --gateway.rate-limit: %v %s", err, out)
 	}
 }
 

@@ -16,12 +16,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	started := time.Now()
 	c := newCommonFlags("run", "127.0.0.1", stderr)
 	var (
-		eng          engineFlags
 		noPrometheus bool
 		bg           backgroundLoad
 	)
 	fs := c.fs
-	eng.register(fs, "127.0.0.1:4318")
 	fs.BoolVar(&noPrometheus, "no-prometheus", false, "run the services without the embedded Prometheus")
 	bg.register(fs)
 	if err := c.parse(args); err != nil {
@@ -37,7 +35,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := c.config(log)
 	cfg.AllInOne = true
 	if !noPrometheus {
-		if err := eng.apply(&cfg); err != nil {
+		if err := cfg.ApplyEngineFlags(); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/chaos"
 	"github.com/cloudcart/cloudcart/internal/scenario"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // cmdScenario runs failure scenarios against a running fleet and prints
@@ -50,7 +51,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&svcFile, "service-token-file", filepath.Join("data", authn.ServiceTokenFile), "file holding the service credential (cloudcart run writes <data-dir>/service.token)")
 	fs.StringVar(&c.AdminEmail, "users.admin-email", "", "the fleet's admin account, which low-stock needs to restock (the same as cloudcart run's; without it low-stock is skipped)")
 	fs.StringVar(&c.AdminPassword, "users.admin-password", "", "its password (prefer CLOUDCART_USERS_ADMIN_PASSWORD, as for cloudcart run)")
-	fs.StringVar(&service, "service", "orders", "the service service-down stops: gateway, users, products, orders or aggregator")
+	fs.StringVar(&service, "service", "orders", "the service service-down stops: "+strings.Join(outageNames(), ", "))
 	fs.DurationVar(&c.Timeout, "timeout", scenario.DefaultTimeout, "per scenario: most time from the cause to the alert firing and notified")
 	fs.DurationVar(&c.ResolveTimeout, "resolve-timeout", scenario.DefaultResolveTimeout, "per scenario: most time for the alert to resolve after the restore (and for an earlier one to end before the cause)")
 	fs.BoolVar(&noWait, "no-restore-wait", false, "restore, but do not wait for the alert to resolve")
@@ -64,8 +65,8 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, ok := scenario.OutageTargets[service]; !ok {
-		return fmt.Errorf("--service %q: want one of gateway, users, products, orders, aggregator", service)
+	if _, ok := scenario.OutageTargets(services.All)[service]; !ok {
+		return fmt.Errorf("--service %q: want one of %s", service, strings.Join(outageNames(), ", "))
 	}
 	all := scenario.All(service)
 	names := fs.Args()
@@ -170,4 +171,15 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// outageNames are the services service-down can stop, in table order.
+func outageNames() []string {
+	var out []string
+	for _, s := range services.All {
+		if s.Outage {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }

@@ -4,32 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 )
 
-// cmdServe runs one service alone: the unit a container runs. `serve
-// prometheus` runs the embedded engine alone (with its console, trace store
-// and OTLP receiver), scraping the other services on their ports.
+// cmdServe runs one service alone: the unit a container runs. Its flags
+// are the process's and that service's (`serve orders -h`); without a
+// service name, every service's. `serve prometheus` runs the embedded
+// engine alone (with its console, trace store and OTLP receiver), scraping
+// the other services on their ports: its flags are the engine's and every
+// service's port.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
-	c := newCommonFlags("serve", "", stderr)
-	var eng *engineFlags
-	if slices.Contains(args, fleet.EngineRole) { // its flags only for it
-		eng = &engineFlags{}
-		eng.register(c.fs, ":4318")
-	}
-	if err := c.parse(args); err != nil {
-		return err
-	}
 	var names []string
 	for _, s := range fleet.Services {
 		names = append(names, s.Name)
 	}
 	names = append(names, fleet.EngineRole)
+	c := newCommonFlags("serve", "", stderr, serveName(args)...)
+	if err := c.parse(args); err != nil {
+		return err
+	}
 	if len(c.args) != 1 {
 		return fmt.Errorf("serve needs exactly one service name, one of: %s", strings.Join(names, ", "))
 	}
@@ -41,8 +38,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := c.config(log)
-	if eng != nil {
-		if err := eng.apply(&cfg); err != nil {
+	if c.args[0] == fleet.EngineRole {
+		if err := cfg.ApplyEngineFlags(); err != nil {
 			return err
 		}
 	}
@@ -55,4 +52,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  %-12s %-22s %s (OTEL_EXPORTER_OTLP_ENDPOINT; docs/traces.md)\n", "otlp", "OTLP/HTTP receiver", u)
 	}
 	return f.Run(ctx)
+}
+
+// serveName is the service that `serve` args name, none when they name
+// none: it parses them, quietly, with every flag, so a flag's value is not
+// taken for the name.
+func serveName(args []string) []string {
+	c := newCommonFlags("serve", "", io.Discard)
+	_ = c.parseArgs(args) // errors (-h included) are reported by the real parse
+	if len(c.args) == 0 {
+		return nil
+	}
+	if _, ok := fleet.Lookup(c.args[0]); !ok && c.args[0] != fleet.EngineRole {
+		return nil
+	}
+	return c.args[:1]
 }

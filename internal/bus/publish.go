@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // PublishBuckets are the publish latency bounds in seconds: an in-process
@@ -69,15 +69,10 @@ func NewPublisher(c *Conn, o PublisherOptions) (*Publisher, error) {
 	if p.prop == nil {
 		p.prop = propagation.TraceContext{}
 	}
-	var err, e error
-	p.published, e = o.Meter.Int64Counter(o.Prefix+".events.published", metric.WithUnit("{event}"),
-		metric.WithDescription("Events published to the bus, by type and outcome (success: JetStream stored it; failure: no ack)."))
-	err = errors.Join(err, e)
-	p.duration, e = o.Meter.Float64Histogram(o.Prefix+".event.publish.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from publishing an event to JetStream's ack."),
-		metric.WithExplicitBucketBoundaries(PublishBuckets...))
-	err = errors.Join(err, e)
-	if err != nil {
+	in := telemetry.NewInstruments(o.Meter)
+	p.published = in.Counter(o.Prefix+".events.published", "{event}", "Events published to the bus, by type and outcome (success: JetStream stored it; failure: no ack).")
+	p.duration = in.Histogram(o.Prefix+".event.publish.duration", "s", "Time from publishing an event to JetStream's ack.", PublishBuckets)
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
 	for _, t := range o.Types {

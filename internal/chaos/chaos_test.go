@@ -14,6 +14,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/chaos"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
@@ -75,7 +76,7 @@ func mustService(tb testing.TB, db *sqlstore.DB) *fixture {
 	done := make(chan struct{})
 	go func() { _ = svc.Run(rctx); close(done) }()
 	tb.Cleanup(func() { cancel(); <-done })
-	mw, err := httpkit.NewMiddleware(meter, nil, nil, httpkit.ServiceMetricNames("chaos", "chaos.request.duration"))
+	mw, err := httpkit.NewMiddleware(meter, nil, nil, services.All.MustLookup("chaos").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // InjectedLatencyBuckets are the bounds of chaos_injected_latency_ms, in
@@ -80,18 +80,11 @@ func NewMiddleware(o MiddlewareOptions) (*Middleware, error) {
 	if m.rnd == nil {
 		m.rnd = rand.Float64
 	}
-	var err, e error
-	m.latency, e = o.Meter.Float64Histogram("chaos.injected.latency_ms", metric.WithUnit("{ms}"),
-		metric.WithDescription("Latency the chaos middleware added to a request, in milliseconds."),
-		metric.WithExplicitBucketBoundaries(InjectedLatencyBuckets...))
-	err = errors.Join(err, e)
-	m.errors, e = o.Meter.Int64Counter("chaos.injected.errors", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests the chaos middleware answered with an injected 5xx error."))
-	err = errors.Join(err, e)
-	m.timeouts, e = o.Meter.Int64Counter("chaos.injected.timeouts", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests the chaos middleware made hang until the client gave up or the bound passed, then answered 504."))
-	err = errors.Join(err, e)
-	return m, err
+	in := telemetry.NewInstruments(o.Meter)
+	m.latency = in.Histogram("chaos.injected.latency_ms", "{ms}", "Latency the chaos middleware added to a request, in milliseconds.", InjectedLatencyBuckets)
+	m.errors = in.Counter("chaos.injected.errors", "{request}", "Requests the chaos middleware answered with an injected 5xx error.")
+	m.timeouts = in.Counter("chaos.injected.timeouts", "{request}", "Requests the chaos middleware made hang until the client gave up or the bound passed, then answered 504.")
+	return m, in.Err()
 }
 
 // Apply makes s the settings in force. The bus watcher calls it on every
@@ -212,15 +205,17 @@ func (m *Middleware) delay(l *cloudcart.LatencyFault) time.Duration {
 
 // RouteFinder finds the route pattern a request will be served by;
 // *http.ServeMux is one.
-type RouteFinder interface {
-	Handler(r *http.Request) (h http.Handler, pattern string)
-}
+type RouteFinder = httpkit.RouteFinder
 
 // Wrap injects faults into next's requests. Put it inside the HTTP metrics
 // middleware, so injected errors and delays are measured like real ones.
-// Per-route rules need the route template before the request is served:
-// next must be a RouteFinder (an *http.ServeMux is); for any other handler
-// only the target's rules apply.
+// next should be a RouteFinder (an *http.ServeMux is; httpkit.WithRoutes
+// makes one): per-route rules need the route template before the request
+// is served, and an injected answer carries the route the mux would have
+// matched in r.Pattern, so the metrics middleware labels it by its
+// template as the mux would have (an unmatched path stays unmatched). For
+// any other handler only the target's rules apply, and injected answers
+// are labelled unmatched.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	ctx := context.Background()
 	m.errors.Add(ctx, 0)
@@ -232,10 +227,11 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		pattern, found := "", false
 		route := ""
 		if mux != nil && s.HasRoutes(m.target) {
-			_, pattern := mux.Handler(r)
-			route = httpkit.RouteLabel(pattern)
+			_, pattern = mux.Handler(r)
+			route, found = httpkit.RouteLabel(pattern), true
 		}
 		f, ok := s.FaultsFor(m.target, route)
 		if !ok {
@@ -243,6 +239,13 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		ft := m.decide(f)
+		if ft.fail != 0 || ft.hangFor > 0 {
+			// The answer is ours: label it as the mux would have.
+			if !found && mux != nil {
+				_, pattern = mux.Handler(r)
+			}
+			r.Pattern = pattern
+		}
 		ctx := r.Context()
 		span := trace.SpanFromContext(ctx)
 		if ft.delay > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/chaos"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
@@ -35,7 +36,7 @@ func mustMiddleware(tb testing.TB, target string, rnd func() float64) *service {
 	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	mux.HandleFunc("GET /orders", ok)
 	mux.HandleFunc("GET /orders/{id}", ok)
-	hm, err := httpkit.NewMiddleware(meter, nil, nil, httpkit.ServiceMetricNames("order", "order.http.request.duration"))
+	hm, err := httpkit.NewMiddleware(meter, nil, nil, services.All.MustLookup("orders").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -83,6 +84,53 @@ func TestErrorRateMatches5xx(t *testing.T) {
 	served5xx := telemetrytest.Value(t, reg, "order_http_requests_total", map[string]string{"status": "503"})
 	if injected != float64(fivexx) || served5xx != float64(fivexx) {
 		t.Fatalf("injected = %v, order_http_requests_total{status=503} = %v, 5xx seen = %d: must be equal", injected, served5xx, fivexx)
+	}
+}
+
+// TestInjectedAnswersCarryTheRoute: an injected error or timeout is
+// counted under the route template the request would have been served by,
+// never under the catch-all pattern of a mux in front of the service
+// (httpkit.Server's "/"), and a path no route matches stays unmatched.
+func TestInjectedAnswersCarryTheRoute(t *testing.T) {
+	s := mustMiddleware(t, "orders", seq(0))
+	outer := http.NewServeMux() // as httpkit.Server mounts a service
+	outer.Handle("/", s.h)
+	s.h = outer
+	s.mw.Apply(settings(true, map[string]cloudcart.ChaosFaults{
+		"orders": {Error: &cloudcart.ErrorFault{Rate: 1, Status: 500}},
+	}))
+	for _, path := range []string{"/orders/42", "/orders/43", "/orders", "/nowhere"} {
+		if c := s.get(t, path); c != http.StatusInternalServerError {
+			t.Fatalf("GET %s: %d, want the injected 500", path, c)
+		}
+	}
+	// A timeout fault on one route: its 504 carries that route too.
+	s.mw.Apply(cloudcart.ChaosSettings{Enabled: true, Version: 2, Targets: map[string]cloudcart.ChaosFaults{
+		"orders": {Routes: map[string]cloudcart.ChaosFaults{"/orders/{id}": {Timeout: &cloudcart.TimeoutFault{Rate: 1, AfterMS: 1}}}},
+	}})
+	if c := s.get(t, "/orders/44"); c != http.StatusGatewayTimeout {
+		t.Fatalf("GET /orders/44: %d, want the injected 504", c)
+	}
+	reg := s.tel.Registry
+	for _, tc := range []struct {
+		endpoint, status string
+		want             float64
+	}{
+		{"/orders/{id}", "500", 2},
+		{"/orders", "500", 1},
+		{httpkit.UnmatchedRoute, "500", 1},
+		{"/orders/{id}", "504", 1},
+		{"/", "500", 0},
+		{"/", "504", 0},
+	} {
+		got := telemetrytest.Value(t, reg, "order_http_requests_total",
+			map[string]string{"method": "GET", "endpoint": tc.endpoint, "status": tc.status})
+		if got != tc.want {
+			t.Errorf("order_http_requests_total{endpoint=%q,status=%q} = %v, want %v", tc.endpoint, tc.status, got, tc.want)
+		}
+	}
+	if n := telemetrytest.Value(t, reg, "order_http_request_duration_seconds", map[string]string{"endpoint": "/orders/{id}"}); n != 3 {
+		t.Errorf("order_http_request_duration_seconds{endpoint=\"/orders/{id}\"} count = %v, want 3", n)
 	}
 }
 

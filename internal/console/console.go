@@ -31,6 +31,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/dashboards"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 //go:embed static
@@ -68,6 +69,9 @@ type Options struct {
 	// ScrapeInterval is the engine's scrape interval; the browser derives
 	// $__rate_interval from it as Grafana does. 15s if zero.
 	ScrapeInterval time.Duration
+	// Services is the fleet's service table (the chaos targets);
+	// services.All if nil.
+	Services services.Table
 	// ServiceURLs are the fleet's services by serve name, for the Learn
 	// page's buttons.
 	ServiceURLs map[string]string
@@ -96,6 +100,9 @@ type Console struct {
 // broken definition fails here and not in a browser.
 func New(o Options) (*Console, error) {
 	o.ScrapeInterval = cmp.Or(o.ScrapeInterval, 15*time.Second)
+	if o.Services == nil {
+		o.Services = services.All
+	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}

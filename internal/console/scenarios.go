@@ -11,11 +11,15 @@ import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/scenario"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
-// ChaosTargets are the services a fault can be set on, as the chaos
-// service names them, and "*" for every service without its own faults.
-var ChaosTargets = []string{"gateway", "users", "products", "orders", cloudcart.ChaosNotifierTarget, "aggregator", cloudcart.ChaosTargetAll}
+// ChaosTargets are the services of table t a fault can be set on, as the
+// chaos service names them, and "*" for every service without its own
+// faults.
+func ChaosTargets(t services.Table) []string {
+	return append(t.ChaosTargets(), cloudcart.ChaosTargetAll)
+}
 
 // scenarioLoadRate is the shopper journeys per second a scenario run adds,
 // as `cloudcart scenario --load.rate` does by default.
@@ -57,7 +61,7 @@ type runs struct {
 // for each.
 func (c *Console) scenarios() []ScenarioEntry {
 	var out []ScenarioEntry
-	for _, sc := range scenario.All("") {
+	for _, sc := range scenario.Of(c.o.Services, "") {
 		e := ScenarioEntry{Scenario: sc, Available: true}
 		switch {
 		case c.o.PrometheusURL == "" || c.o.GatewayURL == "" || c.o.NotifierURL == "" || c.o.OrdersURL == "":
@@ -75,7 +79,7 @@ func (c *Console) listScenarios(w http.ResponseWriter, _ *http.Request) {
 	st := c.runState()
 	c.runs.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"scenarios": c.scenarios(), "targets": ChaosTargets, "run": st})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"scenarios": c.scenarios(), "targets": ChaosTargets(c.o.Services), "run": st})
 }
 
 // runState copies the run's state; the caller holds c.runs.mu.

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/aggregator"
-	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // AggregatorConfig configures the metrics aggregator.
@@ -24,40 +25,32 @@ type AggregatorConfig struct {
 	Window   time.Duration // aggregator.DefaultWindow if 0
 }
 
-// httpFamilies are each service's HTTP requests counter and duration
-// histogram (docs/naming.md), the families the aggregator reads.
-var httpFamilies = map[string][2]string{
-	"gateway":    {"http_requests_total", "http_request_duration_seconds"},
-	"users":      {"user_http_requests_total", "user_request_duration_seconds"},
-	"products":   {"product_http_requests_total", "product_request_duration_seconds"},
-	"orders":     {"order_http_requests_total", "order_http_request_duration_seconds"},
-	"chaos":      {"chaos_http_requests_total", "chaos_request_duration_seconds"},
-	"notifier":   {"notification_http_requests_total", "notification_http_request_duration_seconds"},
-	"aggregator": {"aggregator_http_requests_total", "aggregator_http_request_duration_seconds"},
-}
-
-// serviceNames are the jobs of the plan's services, for targets given by
-// flag.
-var serviceNames = map[string]string{
-	"gateway": "api-gateway", "users": "user-service", "products": "product-service", "orders": "order-service",
-	"chaos": "chaos-service", "notifier": "notification-worker", "aggregator": "metrics-aggregator",
-}
-
-func aggregatorTarget(name, base string) (aggregator.Target, error) {
-	f, ok := httpFamilies[name]
+// aggregatorTarget is the target of the service named name of table t
+// (its job and HTTP families) at base.
+func aggregatorTarget(t services.Table, name, base string) (aggregator.Target, error) {
+	s, ok := t.Lookup(name)
 	if !ok {
-		return aggregator.Target{}, fmt.Errorf("unknown service %q", name)
+		return aggregator.Target{}, fmt.Errorf("unknown service %q, want one of %s", name, strings.Join(t.Names(), ", "))
 	}
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return aggregator.Target{}, fmt.Errorf("%s: %q is not an http(s) URL", name, base)
 	}
-	return aggregator.Target{Service: serviceNames[name], URL: base, Requests: f[0], Duration: f[1]}, nil
+	return aggregator.Target{Service: s.ServiceName, URL: base, Requests: s.RequestsFamily(), Duration: s.DurationFamily()}, nil
+}
+
+// AggregatorTargets are what the aggregator of this configuration scrapes
+// outside the all-in-one process: --aggregator.targets when given, else
+// every other service of the table on 127.0.0.1 at its configured port.
+// self is the aggregator's serve name: it does not scrape itself.
+func (c *Config) AggregatorTargets(self string) ([]aggregator.Target, error) {
+	return aggregatorTargets(&Env{Config: *c, Service: Service{Service: services.Service{Name: self}}})
 }
 
 // aggregatorTargets resolves what the aggregator scrapes (see
 // AggregatorConfig.Targets).
 func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 	var out []aggregator.Target
+	table := env.table()
 	switch {
 	case len(env.Aggregator.Targets) > 0:
 		for _, kv := range env.Aggregator.Targets {
@@ -65,7 +58,7 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 			if !ok {
 				return nil, fmt.Errorf("aggregator target %q must be NAME=URL", kv)
 			}
-			t, err := aggregatorTarget(name, base)
+			t, err := aggregatorTarget(table, name, base)
 			if err != nil {
 				return nil, fmt.Errorf("aggregator target: %w", err)
 			}
@@ -73,8 +66,8 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 		}
 	case env.AllInOne:
 		for _, b := range env.Built {
-			if _, ok := httpFamilies[b.Service.Name]; ok && b.Service.Name != env.Service.Name {
-				t, err := aggregatorTarget(b.Service.Name, b.Server.URL())
+			if b.Service.Name != env.Service.Name {
+				t, err := aggregatorTarget(table, b.Service.Name, b.Server.URL())
 				if err != nil {
 					return nil, err
 				}
@@ -82,15 +75,11 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 			}
 		}
 	default:
-		for _, p := range Planned {
-			if _, ok := httpFamilies[p.Name]; !ok || p.Name == env.Service.Name {
+		for _, s := range table {
+			if s.Name == env.Service.Name {
 				continue
 			}
-			port, ok := env.Ports[p.Name]
-			if !ok {
-				port = p.Port
-			}
-			t, err := aggregatorTarget(p.Name, "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			t, err := aggregatorTarget(table, s.Name, "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Port(s.Name))))
 			if err != nil {
 				return nil, err
 			}
@@ -98,6 +87,18 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 		}
 	}
 	return out, nil
+}
+
+// aggregatorFlags are the aggregator's flags, and the ports of the
+// services it scrapes under serve.
+func aggregatorFlags(fs *flag.FlagSet, c *Config) {
+	a := &c.Aggregator
+	listFlag(fs, &a.Targets, "aggregator.targets", "comma-separated NAME=URL services the aggregator scrapes (default: the in-process services under run, every service on 127.0.0.1 at its port under serve)")
+	fs.DurationVar(&a.Interval, "aggregator.interval", 5*time.Second, "how often the aggregator scrapes")
+	fs.DurationVar(&a.Window, "aggregator.window", 5*time.Minute, "window of the aggregator's rates and latencies")
+	for _, s := range c.table() {
+		portFlag(fs, c, s.Name)
+	}
 }
 
 // buildAggregator assembles the metrics aggregator. It comes after the
@@ -117,5 +118,5 @@ func buildAggregator(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, agg.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("aggregator", "aggregator.http.request.duration"), agg.Handler(), true)
+	return u.serve(env, agg.Handler())
 }

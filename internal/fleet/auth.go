@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"cmp"
+	"flag"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -48,14 +49,10 @@ func usersURL(env *Env, configured string) string {
 	if v := cmp.Or(configured, env.BuiltURL("users")); v != "" {
 		return v
 	}
-	port, ok := env.Ports["users"]
-	if !ok || port == 0 {
-		port = 8001
-		for _, p := range Planned {
-			if p.Name == "users" {
-				port = p.Port
-			}
-		}
+	port := env.Port("users")
+	if port == 0 { // any free port for it: the default
+		s, _ := env.table().Lookup("users")
+		port = s.Port
 	}
 	return fmt.Sprintf("http://localhost:%d", port)
 }
@@ -75,4 +72,16 @@ func newAuthenticator(env *Env, u *Unit, usersURL string) (*authn.Authenticator,
 		Issuer: env.Users.issuer(), Audience: env.Users.audience(),
 		ServiceToken: secret,
 	})
+}
+
+// authFlags are the flags of a service that verifies its callers (authn):
+// the tokens' issuer and audience, and the fleet's service credential.
+// Each is registered once.
+func authFlags(fs *flag.FlagSet, c *Config) {
+	tokenFlags(fs, c)
+	if fs.Lookup("service-token") != nil {
+		return
+	}
+	fs.StringVar(&c.ServiceToken, "service-token", "", "the fleet's service credential (at least 32 characters), sent by services in X-CloudCart-Service-Token to service-only endpoints; default: read from --service-token-file. Prefer CLOUDCART_SERVICE_TOKEN: flags show in ps")
+	fs.StringVar(&c.ServiceTokenFile, "service-token-file", "", "file holding the service credential, e.g. a mounted Docker or Kubernetes secret; generated (mode 0600) if it does not exist (default: <data-dir>/service.token)")
 }

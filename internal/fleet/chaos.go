@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"flag"
 	"path/filepath"
 
 	"github.com/cloudcart/cloudcart/internal/chaos"
@@ -18,16 +19,9 @@ type ChaosConfig struct {
 	Token string
 }
 
-// chaosTargets are the services chaos can target: every service of the
-// plan but the chaos service itself.
-func chaosTargets() []string {
-	var out []string
-	for _, p := range Planned {
-		if p.Name != cloudcart.ChaosServiceTarget && p.Name != "prometheus" {
-			out = append(out, p.Name)
-		}
-	}
-	return out
+// chaosFlags are the chaos service's flags.
+func chaosFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Chaos.Token, "chaos.token", "", "bearer token of the chaos admin API (at least 16 characters; default: <data-dir>/chaos.token, generated and logged on first start)")
 }
 
 // buildChaos assembles the chaos service: telemetry, settings store with
@@ -51,7 +45,7 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 	if created {
 		env.Log.Warn("chaos admin token generated; it is shown only this once (also in the file)", "token", token, "file", tokenFile)
 	}
-	outbox, pub, err := startOutbox(ctx, env, u, db, "chaos", cloudcart.EventChaosInjected)
+	outbox, pub, err := startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventChaosInjected)
 	if err != nil {
 		return err
 	}
@@ -60,7 +54,7 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	svc, err := chaos.New(ctx, chaos.Options{
-		Store: store, Publisher: env.platform.conn, Token: token, Targets: chaosTargets(),
+		Store: store, Publisher: env.platform.conn, Token: token, Targets: env.table().ChaosTargets(),
 		Source: env.Service.ServiceName, Metrics: m, Meter: meter, PublishStats: pub.Stats,
 		Committed: outbox.Notify, Logger: env.Log,
 	})
@@ -68,5 +62,5 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("chaos", "chaos.request.duration"), svc.Handler(), false, httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }

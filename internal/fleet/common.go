@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -25,6 +26,12 @@ type BusConfig struct {
 	// ... --nats.url`, the nats CLI) can use the same bus. Empty: only the
 	// services of this process, connected in-process.
 	Listen string
+}
+
+// busFlags are the flags of the bus every service is on.
+func busFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Bus.URL, "nats.url", "", "external NATS JetStream URL (nats://host:4222); NATS is embedded, its store under <data-dir>/nats, when empty")
+	fs.StringVar(&c.Bus.Listen, "nats.listen", "", "with the embedded NATS: also listen for NATS clients here (e.g. 127.0.0.1:4222), so other processes can share the bus")
 }
 
 // platform is one service's share of the fleet's infrastructure.

@@ -217,7 +217,8 @@ func TestChaosErrorsEndToEnd(t *testing.T) {
 	mustEventually(t, 10*time.Second, "first injected 503", func() bool { return get(t, orders) == http.StatusServiceUnavailable })
 	t.Logf("chaos settings reached the order service %s after the API call", time.Since(start).Round(time.Millisecond))
 
-	status503 := map[string]string{"status": "503"}
+	// Injected answers are counted under their route template (never "/").
+	status503 := map[string]string{"endpoint": "/orders", "status": "503"}
 	before5xx := unitValue(t, f, "orders", "order_http_requests_total", status503)
 	beforeInjected := unitValue(t, f, "orders", "chaos_injected_errors_total", nil)
 	const n = 400
@@ -235,10 +236,31 @@ func TestChaosErrorsEndToEnd(t *testing.T) {
 	if d5xx != float64(failed) || dInjected != float64(failed) {
 		t.Errorf("5xx seen %d, order_http_requests_total{status=503} +%v, chaos_injected_errors_total +%v: must be equal", failed, d5xx, dInjected)
 	}
+	if v := unitValue(t, f, "orders", "order_http_requests_total", map[string]string{"endpoint": "/"}); v != 0 {
+		t.Errorf(`order_http_requests_total{endpoint="/"} = %v, want 0: injected errors must carry their route`, v)
+	}
 	mustEventually(t, 10*time.Second, "aggregator error rate", func() bool {
 		v := telemetrytest.Value(t, telemetrytest.Scrape(t, f.URL("aggregator")+"/metrics"), "service_error_rate_percent", map[string]string{"service": "order-service"})
 		return v > 30 && v < 70
 	})
+
+	// The gateway's own routes too: every injected 503 under its template.
+	mustChaos(t, f, "PUT", "/chaos/targets/gateway", `{"error":{"rate":1,"status":503}}`)
+	products := f.URL("gateway") + "/api/products?limit=1"
+	mustEventually(t, 10*time.Second, "first injected 503 at the gateway", func() bool { return get(t, products) == http.StatusServiceUnavailable })
+	route503 := map[string]string{"method": "GET", "route": "/api/products", "status": "503"}
+	before := unitValue(t, f, "gateway", "http_requests_total", route503)
+	for range 20 {
+		if c := get(t, products); c != http.StatusServiceUnavailable {
+			t.Fatalf("GET /api/products with a 100%% error rate: %d", c)
+		}
+	}
+	if d := unitValue(t, f, "gateway", "http_requests_total", route503) - before; d != 20 {
+		t.Errorf(`http_requests_total{route="/api/products",status="503"} +%v, want +20`, d)
+	}
+	if v := unitValue(t, f, "gateway", "http_requests_total", map[string]string{"route": "/"}); v != 0 {
+		t.Errorf(`http_requests_total{route="/"} = %v, want 0: injected errors must carry their route`, v)
+	}
 	mustChaos(t, f, "POST", "/chaos/disable", "")
 	mustEventually(t, 10*time.Second, "chaos off", func() bool {
 		for range 20 {

@@ -8,55 +8,78 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/tracestore"
 )
 
-// Service describes one deployable service.
+// Service is one deployable service: its row of the service table
+// (internal/services) and its wiring here.
 type Service struct {
-	Name        string // `cloudcart serve` name, e.g. "orders"
-	ServiceName string // OTel service.name and Prometheus job, e.g. "order-service"
-	Port        int    // default port
+	services.Service
 	// build assembles the service into u, which arrives with its
 	// telemetry; whatever it registers in u.Closers is released if it
 	// fails.
 	build func(ctx context.Context, env *Env, u *Unit) error
+	// flags registers the service's own flags on fs, writing into c (see
+	// RegisterFlags); each service's are in its file.
+	flags func(fs *flag.FlagSet, c *Config)
 }
 
-// Services lists every service in start order. A service appears here once
-// its issue is implemented.
-var Services = []Service{
-	{Name: "users", ServiceName: "user-service", Port: 8001, build: buildUsers},
-	{Name: "products", ServiceName: "product-service", Port: 8002, build: buildProducts},
-	{Name: "orders", ServiceName: "order-service", Port: 8003, build: buildOrders},
-	{Name: "chaos", ServiceName: "chaos-service", Port: 8004, build: buildChaos},
-	{Name: "notifier", ServiceName: "notification-worker", Port: 8005, build: buildNotifier},
-	// The gateway comes last: it proxies to the services built before it.
-	{Name: "gateway", ServiceName: "api-gateway", Port: 8080, build: buildGateway},
-	// Except the aggregator, which scrapes every service built before it.
-	{Name: "aggregator", ServiceName: "metrics-aggregator", Port: 8006, build: buildAggregator},
+// wiring is each service's build and flags, by serve name. A row of
+// services.All without wiring here stops the program at start (Services
+// below), so no test and no command runs until it is wired.
+var wiring = map[string]Service{
+	"users":      {build: buildUsers, flags: usersFlags},
+	"products":   {build: buildProducts, flags: productsFlags},
+	"orders":     {build: buildOrders, flags: ordersFlags},
+	"chaos":      {build: buildChaos, flags: chaosFlags},
+	"notifier":   {build: buildNotifier, flags: notifierFlags},
+	"gateway":    {build: buildGateway, flags: gatewayFlags},
+	"aggregator": {build: buildAggregator, flags: aggregatorFlags},
 }
 
-// Planned are the ports of the fleet's plan (reference 002), including
-// services that are not implemented yet, so the plan is printed whole.
-var Planned = []struct {
-	Name string
-	Port int
-}{
-	{"gateway", 8080}, {"users", 8001}, {"products", 8002}, {"orders", 8003},
-	{"chaos", 8004}, {"notifier", 8005}, {"aggregator", 8006}, {"prometheus", 9090},
+// Wire pairs every row of the service table t with its wiring, in t's
+// order. It fails on a row that has none.
+func Wire(t services.Table) ([]Service, error) {
+	out := make([]Service, 0, len(t))
+	for _, d := range t {
+		w, ok := wiring[d.Name]
+		if !ok {
+			return nil, fmt.Errorf("service %q has no wiring in internal/fleet", d.Name)
+		}
+		w.Service = d
+		out = append(out, w)
+	}
+	return out, nil
 }
+
+// Services lists every service of services.All in start order.
+var Services = must(Wire(services.All))
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// Planned is every port of the fleet's plan: the services and the embedded
+// engine.
+var Planned = services.All.Planned()
 
 // Lookup finds a service by its serve name.
 func Lookup(name string) (Service, bool) {
@@ -70,10 +93,13 @@ func Lookup(name string) (Service, bool) {
 
 // Config is what every service needs from the command line.
 type Config struct {
-	DataDir     string
-	Bind        string         // listen host; "" means all interfaces
-	Ports       map[string]int // by serve name; missing means the default, 0 means any free port
-	PostgresDSN string         // PostgreSQL instead of SQLite when set
+	DataDir string
+	Bind    string         // listen host; "" means all interfaces
+	Ports   map[string]int // by serve name; missing means the default, 0 means any free port
+	// Services is the service table the fleet is built from;
+	// services.All when nil.
+	Services    services.Table
+	PostgresDSN string // PostgreSQL instead of SQLite when set
 	Version     string
 	Logger      *slog.Logger
 	AllInOne    bool // OTEL_SERVICE_NAME is ignored in the all-in-one process
@@ -108,6 +134,8 @@ type Config struct {
 
 	// Telemetry hooks for tests, e.g. an in-memory span recorder.
 	TelemetryOptions func(*telemetry.Options)
+
+	engine *engineFlags // the engine's flags, when registered (engineflags.go)
 }
 
 // Env is what a service's build function gets.
@@ -135,8 +163,26 @@ func (e *Env) BuiltURL(name string) string {
 	return ""
 }
 
+// table is the service table of the fleet.
+func (c *Config) table() services.Table {
+	if c.Services == nil {
+		return services.All
+	}
+	return c.Services
+}
+
+// Port is the configured port of a service of the plan by serve name: its
+// flag's value, else the table's default.
+func (c *Config) Port(name string) int {
+	if port, ok := c.Ports[name]; ok {
+		return port
+	}
+	s, _ := c.table().Planned().Lookup(name)
+	return s.Port
+}
+
 // Addr returns the listen address of a service.
-func (c *Config) Addr(s Service) string {
+func (c *Config) Addr(s services.Service) string {
 	port, ok := c.Ports[s.Name]
 	if !ok {
 		port = s.Port
@@ -145,7 +191,7 @@ func (c *Config) Addr(s Service) string {
 }
 
 // SQLitePath is where a service keeps its SQLite database.
-func (c *Config) SQLitePath(s Service) string {
+func (c *Config) SQLitePath(s services.Service) string {
 	return filepath.Join(c.DataDir, s.Name+".db")
 }
 
@@ -167,22 +213,25 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	if len(names) == 1 && names[0] == EngineRole {
 		return newEngineAlone(cfg) // traces.go
 	}
+	table, err := Wire(cfg.table())
+	if err != nil {
+		return nil, err
+	}
 	var chosen []Service
 	if len(names) == 0 {
-		chosen = Services
+		chosen = table
 	}
 	for _, n := range names {
-		s, ok := Lookup(n)
-		if !ok {
+		i := slices.IndexFunc(table, func(s Service) bool { return s.Name == n })
+		if i < 0 {
 			return nil, fmt.Errorf("unknown service %q", n)
 		}
-		chosen = append(chosen, s)
+		chosen = append(chosen, table[i])
 	}
 	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
 	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
-	var err error
 	secret := &lazySecret{}
 	if f.bus, err = startBus(cfg, names); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -205,7 +254,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	}
 	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
-		s := Service{Name: "prometheus", ServiceName: PrometheusJob, Port: 9090}
+		s := Service{Service: services.Prometheus}
 		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces, secret: secret}, f.units)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
@@ -366,7 +415,7 @@ func newTelemetry(ctx context.Context, env *Env, u *Unit) error {
 // own SQLite file under the data dir), instrumented as o says, and closes it
 // with the unit.
 func (u *Unit) openDB(ctx context.Context, env *Env, o sqlstore.Options) (*sqlstore.DB, error) {
-	o.DSN, o.Path = env.PostgresDSN, env.SQLitePath(env.Service)
+	o.DSN, o.Path = env.PostgresDSN, env.SQLitePath(env.Service.Service)
 	db, err := sqlstore.Open(ctx, o)
 	if err != nil {
 		return nil, err
@@ -376,20 +425,22 @@ func (u *Unit) openDB(ctx context.Context, env *Env, o sqlstore.Options) (*sqlst
 }
 
 // serve gives the unit its HTTP server: routes wrapped in the chaos
-// middleware (unless chaos is false: the chaos service must never fault the
-// API that switches faults off) and, outside it, the HTTP metrics and span
-// middleware, so injected errors and delays are measured like real ones.
-func (u *Unit) serve(env *Env, names httpkit.MetricNames, routes http.Handler, chaos bool, checks ...httpkit.Check) error {
+// middleware (unless the service table says the service takes no faults:
+// the chaos service must never fault the API that switches faults off)
+// and, outside it, the HTTP metrics and span middleware named by the
+// table, so injected errors and delays are measured like real ones.
+func (u *Unit) serve(env *Env, routes http.Handler, checks ...httpkit.Check) error {
+	names := env.Service.HTTP
 	mw, err := httpkit.NewMiddleware(u.Telemetry.Meter("cloudcart/http"), u.Telemetry.Tracer("cloudcart/http"),
 		u.Telemetry.Propagator, names)
 	if err != nil {
 		return err
 	}
-	if chaos {
+	if env.Service.Chaos {
 		routes = withChaos(env, u, routes)
 	}
 	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service),
+		Addr:    env.Addr(env.Service.Service),
 		Handler: mw.Wrap(routes),
 		Metrics: u.Telemetry.MetricsHandler(),
 		Logger:  env.Log,

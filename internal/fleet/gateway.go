@@ -3,6 +3,7 @@ package fleet
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
@@ -36,6 +37,42 @@ type GatewayConfig struct {
 	KeyRefresh time.Duration
 }
 
+// gatewayFlags are the gateway's flags, and those of its upstreams it
+// reads: their ports (under serve) and the tokens it accepts.
+func gatewayFlags(fs *flag.FlagSet, c *Config) {
+	g := &c.Gateway
+	g.Upstreams = map[string]string{}
+	for _, name := range gatewayUpstreams {
+		fs.Func("gateway."+name+"-url",
+			fmt.Sprintf("base URL of the %s service behind the gateway (default: the in-process service under run, http://localhost:<%s.port> under serve)", name, name),
+			func(v string) error {
+				if v == "" {
+					delete(g.Upstreams, name)
+				} else {
+					g.Upstreams[name] = v
+				}
+				return nil
+			})
+		portFlag(fs, c, name)
+	}
+	tokenFlags(fs, c)
+	fs.DurationVar(&g.UpstreamTimeout, "gateway.upstream-timeout", gateway.DefaultUpstreamTimeout, "longest wait for an upstream; then 504")
+	g.RateLimit = gateway.DefaultRate
+	fs.Var(offFloat{&g.RateLimit}, "gateway.rate-limit", "requests per second per client (user id, else client IP); 0 disables rate limiting")
+	fs.IntVar(&g.RateBurst, "gateway.rate-burst", gateway.DefaultBurst, "requests a client may send at once above its rate")
+	g.AuthRateLimit = gateway.DefaultAuthRate
+	fs.Var(offFloat{&g.AuthRateLimit}, "gateway.auth-rate-limit", "login and registration requests per second per client IP, a stricter limit than --gateway.rate-limit (each costs a bcrypt run); 0 disables it")
+	fs.IntVar(&g.AuthRateBurst, "gateway.auth-rate-burst", gateway.DefaultAuthBurst, "login and registration requests a client IP may send at once above its auth rate")
+	fs.IntVar(&g.RateLimitClients, "gateway.rate-limit-clients", gateway.DefaultMaxClients, "most clients tracked by the rate limiter (least recently seen dropped first)")
+	listFlag(fs, &g.TrustedProxies, "gateway.trusted-proxies", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For names the client")
+	g.CacheTTL = gateway.DefaultCacheTTL
+	fs.Var(offDuration{&g.CacheTTL}, "gateway.cache-ttl", "how long public product reads are cached, a `duration`; 0 disables the cache")
+	fs.Int64Var(&g.CacheBytes, "gateway.cache-bytes", gateway.DefaultCacheBytes, "most bytes the response cache holds")
+}
+
+// gatewayUpstreams are the services the gateway routes to.
+var gatewayUpstreams = []string{gateway.Users, gateway.Orders, gateway.Products, gateway.Chaos}
+
 // buildGateway assembles the gateway in front of the services built
 // before it.
 func buildGateway(ctx context.Context, env *Env, u *Unit) error {
@@ -58,7 +95,7 @@ func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 		burst = gateway.DefaultBurst
 	}
 	ups := map[string]string{}
-	for _, name := range []string{gateway.Users, gateway.Orders, gateway.Products, gateway.Chaos} {
+	for _, name := range gatewayUpstreams {
 		ups[name] = upstreamURL(env, name)
 		env.Log.Debug("upstream", "service", name, "url", ups[name])
 	}
@@ -81,7 +118,7 @@ func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	return u.serve(env, gateway.HTTPMetricNames, g.Handler(), true)
+	return u.serve(env, g.Handler())
 }
 
 // upstreamURL is where the gateway finds a service: the configured URL,
@@ -91,13 +128,10 @@ func upstreamURL(env *Env, name string) string {
 	if v := cmp.Or(env.Gateway.Upstreams[name], env.BuiltURL(name)); v != "" || env.AllInOne {
 		return v
 	}
-	port, ok := env.Ports[name]
-	if !ok || port == 0 {
-		for _, p := range Planned {
-			if p.Name == name {
-				port = p.Port
-			}
-		}
+	port := env.Port(name)
+	if port == 0 { // any free port: the default is the best guess
+		s, _ := env.table().Lookup(name)
+		port = s.Port
 	}
 	return fmt.Sprintf("http://localhost:%d", port)
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"flag"
 	"net/http"
 	"time"
 
@@ -21,6 +22,14 @@ type NotifierConfig struct {
 	MaxAttempts int
 }
 
+// notifierFlags are the notification worker's flags.
+func notifierFlags(fs *flag.FlagSet, c *Config) {
+	n := &c.Notifier
+	fs.StringVar(&n.SlackWebhookURL, "notifier.slack-webhook-url", "", "Slack incoming webhook the notification worker posts to")
+	fs.StringVar(&n.WebhookURL, "notifier.webhook-url", "", "generic webhook the notification worker posts notifications to as JSON")
+	fs.IntVar(&n.MaxAttempts, "notifier.max-attempts", 5, "failed deliveries of an event before it goes to the dead-letter subject")
+}
+
 // buildNotifier assembles the notification worker: telemetry, notification
 // store with its outbox, durable bus consumers, channels, HTTP server.
 func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
@@ -33,7 +42,7 @@ func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	outbox, _, err := startOutbox(ctx, env, u, db, "notification", cloudcart.EventNotificationSent)
+	outbox, _, err := startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventNotificationSent)
 	if err != nil {
 		return err
 	}
@@ -61,7 +70,7 @@ func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 	}
 	env.Log.Info("notification channels", "channels", svc.Channels())
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("notification", "notification.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }
 
 // alertWebhook makes the embedded Prometheus of `cloudcart run` post its

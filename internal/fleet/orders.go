@@ -3,6 +3,7 @@ package fleet
 import (
 	"cmp"
 	"context"
+	"flag"
 	"net/http"
 	"time"
 
@@ -30,6 +31,24 @@ type OrdersConfig struct {
 	DemoEndpoints bool
 }
 
+// ordersFlags are the order service's flags.
+func ordersFlags(fs *flag.FlagSet, c *Config) {
+	o := &c.Orders
+	fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
+	fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
+	fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL: its JWK Set verifies callers' tokens, and GET /users on the order service proxies to it (reference 003) (default: the in-process one under run, http://localhost:<users.port> under serve)")
+	fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
+	fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")
+	fs.DurationVar(&o.PaymentJitter, "orders.payment-jitter", 30*time.Millisecond, "random extra payment latency, up to this much")
+	fs.Float64Var(&o.PaymentFailureRate, "orders.payment-failure-rate", 0.005, "share of payments the simulated provider declines (0.5%: inside the orders SLO's 1% budget, so a healthy shop raises no burn alert)")
+	fs.DurationVar(&o.ShipAfter, "orders.ship-after", 5*time.Second, "a confirmed order ships after this long")
+	fs.DurationVar(&o.DeliverAfter, "orders.deliver-after", 10*time.Second, "a shipped order is delivered after this long")
+	fs.DurationVar(&o.PendingTimeout, "orders.pending-timeout", 30*time.Second, "a pending order older than this was abandoned: fail it and release its stock")
+	fs.BoolVar(&o.DemoEndpoints, "orders.demo-endpoints", c.AllInOne, "let anonymous callers use the order service's POST /orders and POST /simulate (reference 001's demo; on under run, which binds loopback; keep it off on a reachable address)")
+	authFlags(fs, c)
+	portFlag(fs, c, "users") // the user service's JWK Set, under serve
+}
+
 // buildOrders assembles the order service: telemetry, instrumented store,
 // work queue and workers, HTTP server.
 func buildOrders(ctx context.Context, env *Env, u *Unit) error {
@@ -38,11 +57,11 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	db, err := u.openDB(ctx, env, sqlstore.Options{
-		Tracer:           tracer,
-		QueryDuration:    m.DBQueryDuration,
-		ConnectionErrors: m.DBConnectionErrors,
-	})
+	dbm, err := sqlstore.NewMetrics(meter, sqlstore.MetricsOptions{Prefix: env.Service.Prefix, ConnectionErrors: true})
+	if err != nil {
+		return err
+	}
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, Metrics: dbm})
 	if err != nil {
 		return err
 	}
@@ -50,7 +69,7 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "order", cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
 		return err
 	}
 	c := env.Orders
@@ -73,7 +92,7 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	svc, err := orders.New(orders.Options{
-		Auth: auth, DemoEndpoints: c.DemoEndpoints,
+		ServiceName: env.Service.ServiceName, Auth: auth, DemoEndpoints: c.DemoEndpoints,
 		Store: store, Metrics: m, Meter: meter, Tracer: tracer, Logger: env.Log,
 		Workers: c.Workers, QueueSize: c.QueueSize, Inventory: inv,
 		Payments: orders.NewSimulatedPayments(c.PaymentLatency, c.PaymentJitter, c.PaymentFailureRate, uint64(time.Now().UnixNano())).
@@ -86,5 +105,5 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	u.Workers = append(u.Workers, svc.Run)
-	return u.serve(env, httpkit.ServiceMetricNames("order", "order.http.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable})
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"flag"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -21,6 +22,16 @@ type ProductsConfig struct {
 	ReservationTTL time.Duration
 }
 
+// productsFlags are the product service's flags.
+func productsFlags(fs *flag.FlagSet, c *Config) {
+	p := &c.Products
+	fs.IntVar(&p.SeedSize, "products.seed-size", 300, "products generated into an empty catalog")
+	fs.StringVar(&p.UsersURL, "products.users-url", "", "user service whose JWK Set verifies admin tokens (default: the in-process one under run, http://localhost:<users.port> under serve)")
+	fs.DurationVar(&p.ReservationTTL, "products.reservation-ttl", products.DefaultReservationTTL, "stock reserved for an order that is not confirmed within this long is released by the product service")
+	authFlags(fs, c)
+	portFlag(fs, c, "users") // the user service's JWK Set, under serve
+}
+
 // buildProducts assembles the product service.
 func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	meter, tracer := u.Telemetry.Meter("cloudcart/products"), u.Telemetry.Tracer("cloudcart/products")
@@ -28,7 +39,11 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, QueryDuration: m.DBQueryDuration, MaxOpenConns: 8})
+	dbm, err := sqlstore.NewMetrics(meter, sqlstore.MetricsOptions{Prefix: env.Service.Prefix})
+	if err != nil {
+		return err
+	}
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, Metrics: dbm, MaxOpenConns: 8})
 	if err != nil {
 		return err
 	}
@@ -36,7 +51,7 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "product", cloudcart.EventInventoryLowStock); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventInventoryLowStock); err != nil {
 		return err
 	}
 	auth, err := newAuthenticator(env, u, usersURL(env, env.Products.UsersURL))
@@ -54,5 +69,5 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	}
 	u.Closers = append(u.Closers, svc.Close)
 	u.Workers = append(u.Workers, svc.Run) // releases expired reservations
-	return u.serve(env, httpkit.ServiceMetricNames("product", "product.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable})
 }

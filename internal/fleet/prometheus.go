@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,10 +26,11 @@ import (
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/learn"
 	"github.com/cloudcart/cloudcart/internal/promengine"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // PrometheusJob is the embedded engine's own job and service name.
-const PrometheusJob = "cloudcart-prometheus"
+const PrometheusJob = services.PrometheusJob
 
 // PrometheusConfig configures the embedded engine of `cloudcart run`.
 type PrometheusConfig struct {
@@ -87,7 +89,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpkit.Server{
-		Addr:    env.Addr(env.Service),
+		Addr:    env.Addr(env.Service.Service),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}),
 		Logger:  env.Log,
 	}
@@ -173,7 +175,7 @@ func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (c
 	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil,
 		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
 		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL,
-		ServiceURLs: map[string]string{}}
+		ServiceURLs: map[string]string{}, Services: env.table()}
 	for _, u := range targets {
 		if u.Server.URL() == "" {
 			continue // another process's service (serve prometheus): no console controls
@@ -247,10 +249,36 @@ func writeRules(dir string) (string, error) {
 // engine itself, and the shipped rule files. It is also written to disk
 // beside the rules, so users can read what the engine runs.
 func generateConfig(p Profile, units []*Unit) ([]byte, error) {
+	var jobs [][2]string
+	for _, u := range units {
+		// A service of another process (serve prometheus) is not listening here.
+		addr, err := url.Parse(cmp.Or(u.Server.URL(), "http://"+u.Server.Addr))
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, [2]string{u.Service.ServiceName, addr.Host})
+	}
+	return scrapeConfig(p, jobs)
+}
+
+// ScrapeConfig is the prometheus.yml `cloudcart run` generates, for the
+// plan of this configuration: every service of its table and the engine,
+// each at its configured port on --bind (127.0.0.1 when all interfaces).
+func (c *Config) ScrapeConfig(p Profile) ([]byte, error) {
+	var jobs [][2]string
+	for _, s := range c.table().Planned() {
+		host := cmp.Or(c.Bind, "127.0.0.1")
+		jobs = append(jobs, [2]string{s.ServiceName, net.JoinHostPort(host, strconv.Itoa(c.Port(s.Name)))})
+	}
+	return scrapeConfig(p, jobs)
+}
+
+// scrapeConfig is a prometheus.yml scraping each job (name, host:port).
+func scrapeConfig(p Profile, jobs [][2]string) ([]byte, error) {
 	type staticConfig struct {
 		Targets []string `yaml:"targets"`
 	}
-	type scrapeConfig struct {
+	type scrapeJob struct {
 		JobName       string         `yaml:"job_name"`
 		StaticConfigs []staticConfig `yaml:"static_configs"`
 	}
@@ -266,9 +294,9 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 		AlwaysScrapeClassicHistograms bool `yaml:"always_scrape_classic_histograms"`
 	}
 	type config struct {
-		Global        global         `yaml:"global"`
-		RuleFiles     []string       `yaml:"rule_files"`
-		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
+		Global        global      `yaml:"global"`
+		RuleFiles     []string    `yaml:"rule_files"`
+		ScrapeConfigs []scrapeJob `yaml:"scrape_configs"`
 	}
 	c := config{
 		Global: global{
@@ -281,15 +309,10 @@ func generateConfig(p Profile, units []*Unit) ([]byte, error) {
 		},
 		RuleFiles: []string{"rules/*.yml"},
 	}
-	for _, u := range units {
-		// A service of another process (serve prometheus) is not listening here.
-		addr, err := url.Parse(cmp.Or(u.Server.URL(), "http://"+u.Server.Addr))
-		if err != nil {
-			return nil, err
-		}
-		c.ScrapeConfigs = append(c.ScrapeConfigs, scrapeConfig{
-			JobName:       u.Service.ServiceName,
-			StaticConfigs: []staticConfig{{Targets: []string{addr.Host}}},
+	for _, j := range jobs {
+		c.ScrapeConfigs = append(c.ScrapeConfigs, scrapeJob{
+			JobName:       j[0],
+			StaticConfigs: []staticConfig{{Targets: []string{j[1]}}},
 		})
 	}
 	b, err := yaml.Marshal(c)

@@ -8,9 +8,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/otlpin"
 	"github.com/cloudcart/cloudcart/internal/promengine"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/tracestore"
 )
 
@@ -95,7 +97,7 @@ func (f *Fleet) OTLPURL() string {
 // alone: Prometheus (TSDB, scrape, rules, API), the console, the trace
 // store and the OTLP receiver, for a fleet of single-service processes
 // that sends its metrics and traces to one place.
-const EngineRole = "prometheus"
+const EngineRole = services.PrometheusName
 
 // newEngineAlone builds the engine as its own process: it scrapes the
 // fleet's services at 127.0.0.1 on their configured ports (as the
@@ -110,20 +112,16 @@ func newEngineAlone(cfg Config) (*Fleet, error) {
 	}
 	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
 	var targets []*Unit
-	for _, s := range Services {
-		port, ok := cfg.Ports[s.Name]
-		if !ok {
-			port = s.Port
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		targets = append(targets, &Unit{Service: s, Server: &httpkit.Server{Addr: addr}})
-		if s.Name == "notifier" && cfg.Prometheus.AlertmanagerURL == "" && cfg.Prometheus.WebhookURL == "" {
+	for _, d := range cfg.table() {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port(d.Name)))
+		targets = append(targets, &Unit{Service: Service{Service: d}, Server: &httpkit.Server{Addr: addr}})
+		if d.Name == cloudcart.ChaosNotifierTarget && cfg.Prometheus.AlertmanagerURL == "" && cfg.Prometheus.WebhookURL == "" {
 			pc := *cfg.Prometheus
 			pc.WebhookURL = "http://" + addr + "/alerts"
 			cfg.Prometheus = &pc
 		}
 	}
-	s := Service{Name: EngineRole, ServiceName: PrometheusJob, Port: 9090}
+	s := Service{Service: services.Prometheus}
 	u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces}, targets)
 	if err != nil {
 		return nil, err

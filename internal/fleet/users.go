@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -41,6 +43,27 @@ type UsersConfig struct {
 func (c UsersConfig) issuer() string   { return cmp.Or(c.TokenIssuer, DefaultTokenIssuer) }
 func (c UsersConfig) audience() string { return cmp.Or(c.TokenAudience, DefaultTokenAudience) }
 
+// usersFlags are the user service's flags.
+func usersFlags(fs *flag.FlagSet, c *Config) {
+	u := &c.Users
+	fs.StringVar(&u.KeyFile, "users.key-file", "", "Ed25519 token signing key, PKCS#8 PEM (default: <data-dir>/users-signing-key.pem, generated with mode 0600 on first start)")
+	fs.DurationVar(&u.TokenTTL, "users.token-ttl", DefaultTokenTTL, "lifetime of access tokens")
+	tokenFlags(fs, c)
+	fs.IntVar(&u.BcryptCost, "users.bcrypt-cost", users.DefaultBcryptCost, fmt.Sprintf("bcrypt work factor of new password hashes (at least %d)", users.MinBcryptCost))
+	fs.StringVar(&u.AdminEmail, "users.admin-email", "", "create this admin account at start unless the email is taken (needs --users.admin-password)")
+	fs.StringVar(&u.AdminPassword, "users.admin-password", "", "password of --users.admin-email (prefer CLOUDCART_USERS_ADMIN_PASSWORD: flags show in ps)")
+}
+
+// tokenFlags name the tokens the user service issues and the gateway
+// accepts: both read them.
+func tokenFlags(fs *flag.FlagSet, c *Config) {
+	if fs.Lookup("users.token-issuer") != nil {
+		return
+	}
+	fs.StringVar(&c.Users.TokenIssuer, "users.token-issuer", DefaultTokenIssuer, "iss of access tokens; the gateway accepts only this issuer")
+	fs.StringVar(&c.Users.TokenAudience, "users.token-audience", DefaultTokenAudience, "aud of access tokens; the gateway accepts only this audience")
+}
+
 // buildUsers assembles the user service: telemetry, instrumented store,
 // signing key, service, HTTP server.
 func buildUsers(ctx context.Context, env *Env, u *Unit) error {
@@ -49,11 +72,11 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	db, err := u.openDB(ctx, env, sqlstore.Options{
-		Tracer:           tracer,
-		QueryDuration:    m.DBQueryDuration,
-		ConnectionErrors: m.DBConnectionErrors,
-	})
+	dbm, err := sqlstore.NewMetrics(meter, sqlstore.MetricsOptions{Prefix: env.Service.Prefix, ConnectionErrors: true})
+	if err != nil {
+		return err
+	}
+	db, err := u.openDB(ctx, env, sqlstore.Options{Tracer: tracer, Metrics: dbm})
 	if err != nil {
 		return err
 	}
@@ -61,7 +84,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, "user", cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
 		return err
 	}
 	keyFile := env.Users.KeyFile
@@ -99,5 +122,5 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	case a.AdminEmail != "" || a.AdminPassword != "":
 		return errors.New("--users.admin-email and --users.admin-password go together")
 	}
-	return u.serve(env, httpkit.ServiceMetricNames("user", "user.request.duration"), svc.Handler(), true, httpkit.Check{Name: "database", Check: db.Writable})
+	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable})
 }

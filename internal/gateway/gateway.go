@@ -223,8 +223,10 @@ func (g *Gateway) routes() {
 }
 
 // Handler is the gateway's routes, recording request and response sizes.
-// Wrap it with the httpkit middleware (HTTPMetricNames).
-func (g *Gateway) Handler() http.Handler { return g.measurePayload(g.mux) }
+// Wrap it with the httpkit middleware (names from the service table). It
+// is an httpkit.RouteFinder, so middleware between the two (chaos) can
+// label what it answers by route.
+func (g *Gateway) Handler() http.Handler { return httpkit.WithRoutes(g.measurePayload(g.mux), g.mux) }
 
 // Routes lists the route templates of the route table, sorted: with
 // "unmatched", the closed set of route label values.

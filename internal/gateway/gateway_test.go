@@ -22,6 +22,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/gateway"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 	"github.com/cloudcart/cloudcart/internal/users/token"
@@ -123,7 +124,7 @@ func mustFixture(tb testing.TB, opts ...func(*gateway.Options)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mw, err := httpkit.NewMiddleware(f.tel.Meter("test"), f.tel.Tracer("test"), f.tel.Propagator, gateway.HTTPMetricNames)
+	mw, err := httpkit.NewMiddleware(f.tel.Meter("test"), f.tel.Tracer("test"), f.tel.Propagator, services.All.MustLookup("gateway").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,26 +2,13 @@ package gateway
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/users/token"
 )
-
-// HTTPMetricNames are the gateway's HTTP families (reference 002 §2.1):
-// http_requests_total{method,route,status},
-// http_request_duration_seconds{method,route,status} and
-// http_requests_in_flight.
-var HTTPMetricNames = httpkit.MetricNames{
-	Requests:          "http.requests",
-	Duration:          "http.request.duration",
-	InFlight:          "http.requests.in_flight",
-	RouteLabel:        "route",
-	DurationHasStatus: true,
-}
 
 // Client classes label rate_limit_exceeded_total. Reference 002 labels it
 // by ip_address, which is unbounded; CloudCart keeps the class, and the
@@ -54,6 +41,7 @@ type Metrics struct {
 	JWTFailures       metric.Int64Counter     // jwt_validation_failures_total{reason}
 	UpstreamLatency   metric.Float64Histogram // upstream_service_latency_seconds{service,endpoint}
 	UpstreamErrors    metric.Int64Counter     // upstream_service_errors_total{service,status_code}
+	upstreamErrors    *telemetry.PairCounter  // UpstreamErrors, with precomputed attribute sets
 	CacheHits         metric.Int64Counter     // cache_hits_total
 	CacheMisses       metric.Int64Counter     // cache_misses_total
 	RequestPayload    metric.Float64Histogram // request_payload_bytes{route}
@@ -72,37 +60,16 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	for _, r := range token.Reasons {
 		m.reason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r))))
 	}
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	var err error
-	m.RateLimitExceeded, err = meter.Int64Counter("rate.limit.exceeded", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests rejected with 429 by the per-client rate limit, by client class (authenticated or anonymous)."))
-	add(err)
-	m.JWTFailures, err = meter.Int64Counter("jwt.validation.failures", metric.WithUnit("{failure}"),
-		metric.WithDescription("Bearer tokens refused by the gateway, by reason."))
-	add(err)
-	m.UpstreamLatency, err = meter.Float64Histogram("upstream.service.latency", metric.WithUnit("s"),
-		metric.WithDescription("Time from sending a request to a backend service to its response headers (or failure), by service and gateway route template."),
-		metric.WithExplicitBucketBoundaries(upstreamBuckets...))
-	add(err)
-	m.UpstreamErrors, err = meter.Int64Counter("upstream.service.errors", metric.WithUnit("{error}"),
-		metric.WithDescription("Backend calls that failed: a 4xx/5xx status, a timeout, a connection error, or no such service deployed."))
-	add(err)
-	m.CacheHits, err = meter.Int64Counter("cache.hits", metric.WithUnit("{request}"),
-		metric.WithDescription("Public product reads answered from the gateway's response cache."))
-	add(err)
-	m.CacheMisses, err = meter.Int64Counter("cache.misses", metric.WithUnit("{request}"),
-		metric.WithDescription("Public product reads the response cache could not answer."))
-	add(err)
-	m.RequestPayload, err = meter.Float64Histogram("request.payload", metric.WithUnit("By"),
-		metric.WithDescription("Size of incoming request bodies (Content-Length, or bytes read when chunked), by route template."),
-		metric.WithExplicitBucketBoundaries(payloadBuckets...))
-	add(err)
-	m.ResponsePayload, err = meter.Float64Histogram("response.payload", metric.WithUnit("By"),
-		metric.WithDescription("Size of response bodies sent to clients, by route template."),
-		metric.WithExplicitBucketBoundaries(payloadBuckets...))
-	add(err)
-	if err := errors.Join(errs...); err != nil {
+	in := telemetry.NewInstruments(meter)
+	m.RateLimitExceeded = in.Counter("rate.limit.exceeded", "{request}", "Requests rejected with 429 by the per-client rate limit, by client class (authenticated or anonymous).")
+	m.JWTFailures = in.Counter("jwt.validation.failures", "{failure}", "Bearer tokens refused by the gateway, by reason.")
+	m.UpstreamLatency = in.Histogram("upstream.service.latency", "s", "Time from sending a request to a backend service to its response headers (or failure), by service and gateway route template.", upstreamBuckets)
+	m.UpstreamErrors = in.Counter("upstream.service.errors", "{error}", "Backend calls that failed: a 4xx/5xx status, a timeout, a connection error, or no such service deployed.")
+	m.CacheHits = in.Counter("cache.hits", "{request}", "Public product reads answered from the gateway's response cache.")
+	m.CacheMisses = in.Counter("cache.misses", "{request}", "Public product reads the response cache could not answer.")
+	m.RequestPayload = in.Histogram("request.payload", "By", "Size of incoming request bodies (Content-Length, or bytes read when chunked), by route template.", payloadBuckets)
+	m.ResponsePayload = in.Histogram("response.payload", "By", "Size of response bodies sent to clients, by route template.", payloadBuckets)
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
@@ -114,6 +81,7 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	m.CacheHits.Add(ctx, 0)
 	m.CacheMisses.Add(ctx, 0)
+	m.upstreamErrors = telemetry.NewPairCounter(m.UpstreamErrors, "service", "status_code")
 	return m, nil
 }
 
@@ -126,5 +94,5 @@ func (m *Metrics) jwtFailed(ctx context.Context, r token.Reason) {
 // upstreamError counts one failed backend call; code is an HTTP status or
 // one of the code* constants.
 func (m *Metrics) upstreamError(ctx context.Context, service, code string) {
-	m.UpstreamErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("service", service), attribute.String("status_code", code)))
+	m.upstreamErrors.Add(ctx, service, code)
 }

@@ -1,9 +1,13 @@
 package httpkit_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
@@ -53,4 +57,29 @@ func BenchmarkMiddleware(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkErrorCounter compares counting an error with the precomputed
+// attribute sets of ErrorCounter against building the attributes per call,
+// as the order and product services did.
+func BenchmarkErrorCounter(b *testing.B) {
+	ctx := context.Background()
+	tel := telemetrytest.MustNew(b)
+	c, err := tel.Meter("bench").Int64Counter("bench.errors")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("precomputed", func(b *testing.B) {
+		e := httpkit.NewErrorCounter(c)
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Add(ctx, "validation", "/orders")
+		}
+	})
+	b.Run("per-call", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Add(ctx, 1, metric.WithAttributes(attribute.String("error_type", "validation"), attribute.String("endpoint", "/orders")))
+		}
+	})
 }

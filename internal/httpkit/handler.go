@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // Handlers adapts handlers that return an error: the error becomes the
@@ -17,19 +20,27 @@ type Handlers struct {
 	// CountError records one error; errorType is ErrorType(err) and
 	// endpoint the route template. May be nil.
 	CountError func(ctx context.Context, errorType, endpoint string)
-	// Route is called once per route as Handle registers it, so a service
-	// can create its per-route series at zero before the first request.
-	// May be nil.
+	// Route is called once per route as HandleFunc registers it, with its
+	// route template, so a service can create its per-route series at zero
+	// before the first request. May be nil.
 	Route func(endpoint string)
 }
 
-// Handle wraps fn, registered at the route template endpoint. params are
-// the query parameters the route accepts (CheckQuery): a request with any
-// other, or with a malformed query string, is refused before fn runs.
-func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
+// HandleFunc registers fn (Handle) on mux at pattern, and tells Route the
+// route template RouteLabel(pattern): the route is typed once, in pattern.
+func (h Handlers) HandleFunc(mux *http.ServeMux, pattern string, fn func(http.ResponseWriter, *http.Request) error, params ...string) {
+	mux.HandleFunc(pattern, h.Handle(fn, params...))
 	if h.Route != nil {
-		h.Route(endpoint)
+		h.Route(RouteLabel(pattern))
 	}
+}
+
+// Handle wraps fn. Its errors are counted under the route template the
+// mux matched (RouteLabel(r.Pattern)), so a route is typed once, in its
+// mux pattern. params are the query parameters the route accepts
+// (CheckQuery): a request with any other, or with a malformed query
+// string, is refused before fn runs.
+func (h Handlers) Handle(fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := CheckQuery(r, params...)
 		if err == nil {
@@ -43,7 +54,7 @@ func (h Handlers) Handle(endpoint string, fn func(http.ResponseWriter, *http.Req
 		}
 		var c counted
 		if h.CountError != nil && !errors.As(err, &c) {
-			h.CountError(r.Context(), ErrorType(err), endpoint)
+			h.CountError(r.Context(), ErrorType(err), RouteLabel(r.Pattern))
 		}
 		Error(w, r, h.Log, err)
 	}
@@ -77,4 +88,14 @@ func ErrorType(err error) string {
 		return "forbidden"
 	}
 	return "internal"
+}
+
+// ErrorCounter records a service's <svc>_errors_total{error_type,endpoint}.
+// Both labels come from closed sets (ErrorType's values and route
+// templates), so counting an error builds no attributes.
+type ErrorCounter = telemetry.PairCounter
+
+// NewErrorCounter counts on c.
+func NewErrorCounter(c metric.Int64Counter) *ErrorCounter {
+	return telemetry.NewPairCounter(c, "error_type", "endpoint")
 }

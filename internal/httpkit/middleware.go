@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // MetricNames names one service's HTTP instruments. They are OTel names;
@@ -86,17 +88,10 @@ func NewMiddleware(meter metric.Meter, tracer trace.Tracer, prop propagation.Tex
 	if m.prop == nil {
 		m.prop = propagation.TraceContext{}
 	}
-	var err, e error
-	m.requests, e = meter.Int64Counter(names.Requests, metric.WithUnit("{request}"),
-		metric.WithDescription("HTTP requests served, by method, route template and status code."))
-	err = errors.Join(err, e)
-	m.duration, e = meter.Float64Histogram(names.Duration, metric.WithUnit("s"),
-		metric.WithDescription("HTTP request latency from first byte read to handler return."),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...))
-	err = errors.Join(err, e)
-	m.inFlight, e = meter.Int64UpDownCounter(names.InFlight, metric.WithUnit("{request}"),
-		metric.WithDescription("HTTP requests being served right now."))
-	err = errors.Join(err, e)
+	in := telemetry.NewInstruments(meter)
+	m.requests = in.Counter(names.Requests, "{request}", "HTTP requests served, by method, route template and status code.")
+	m.duration = in.Histogram(names.Duration, "s", "HTTP request latency from first byte read to handler return.", DurationBuckets)
+	m.inFlight = in.UpDownCounter(names.InFlight, "{request}", "HTTP requests being served right now.")
 	if m.inFlight != nil {
 		// An up-down counter reports its real value from the first
 		// scrape: nothing in flight yet.
@@ -104,7 +99,7 @@ func NewMiddleware(meter metric.Meter, tracer trace.Tracer, prop propagation.Tex
 	}
 	empty := map[attrKey]*attrs{}
 	m.cache.Store(&empty)
-	return m, err
+	return m, in.Err()
 }
 
 // Wrap instruments next, which should be the service's *http.ServeMux.
@@ -200,6 +195,27 @@ func RouteLabel(pattern string) string {
 	}
 	return pattern
 }
+
+// RouteFinder finds the route pattern a request will be served by;
+// *http.ServeMux is one. Middleware that answers before the mux (the chaos
+// middleware) uses it to label the answer by its route template.
+type RouteFinder interface {
+	Handler(r *http.Request) (h http.Handler, pattern string)
+}
+
+// WithRoutes returns h as a RouteFinder that finds routes in mux: for a
+// service whose handler wraps its mux (the gateway measures payloads
+// around it).
+func WithRoutes(h http.Handler, mux RouteFinder) http.Handler { return routed{h, mux} }
+
+type routed struct {
+	h   http.Handler
+	mux RouteFinder
+}
+
+func (r routed) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.h.ServeHTTP(w, req) }
+
+func (r routed) Handler(req *http.Request) (http.Handler, string) { return r.mux.Handler(req) }
 
 // MethodLabel maps a request method onto a closed set; anything else is
 // "_OTHER" (the OpenTelemetry convention), so made-up methods cannot create

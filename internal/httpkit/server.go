@@ -236,7 +236,13 @@ func (s *Server) mux() *http.ServeMux {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
 	if s.Handler != nil {
-		mux.Handle("/", LimitBody(or(s.MaxBodyBytes, DefaultMaxBodyBytes), s.Handler))
+		// The service's own mux sets the request's pattern; until it has,
+		// none: this catch-all's "/" is no route of the service.
+		h := LimitBody(or(s.MaxBodyBytes, DefaultMaxBodyBytes), s.Handler)
+		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Pattern = ""
+			h.ServeHTTP(w, r)
+		}))
 	}
 	return mux
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/notifier"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
@@ -119,7 +120,7 @@ func mustWorker(tb testing.TB, url string, db *sqlstore.DB, store cloudcart.Noti
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mw, err := httpkit.NewMiddleware(meter, nil, nil, httpkit.ServiceMetricNames("notification", "notification.http.request.duration"))
+	mw, err := httpkit.NewMiddleware(meter, nil, nil, services.All.MustLookup("notifier").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -25,16 +25,16 @@ import (
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
-	mux.HandleFunc("POST /orders", h.Handle("/orders", s.createOrder, "fail"))
-	mux.HandleFunc("GET /orders", h.Handle("/orders", s.listOrders, "status", "customer", "user_id", "limit", "offset"))
-	mux.HandleFunc("GET /orders/{id}", h.Handle("/orders/{id}", s.getOrder))
-	mux.HandleFunc("POST /orders/{id}/cancel", h.Handle("/orders/{id}/cancel", s.cancel))
-	mux.HandleFunc("POST /simulate", h.Handle("/simulate", s.simulate, "count", "error_rate"))
-	mux.HandleFunc("GET /slow", h.Handle("/slow", s.slow, "ms"))
+	h.HandleFunc(mux, "POST /orders", s.createOrder, "fail")
+	h.HandleFunc(mux, "GET /orders", s.listOrders, "status", "customer", "user_id", "limit", "offset")
+	h.HandleFunc(mux, "GET /orders/{id}", s.getOrder)
+	h.HandleFunc(mux, "POST /orders/{id}/cancel", s.cancel)
+	h.HandleFunc(mux, "POST /simulate", s.simulate, "count", "error_rate")
+	h.HandleFunc(mux, "GET /slow", s.slow, "ms")
 	if s.users != nil {
 		mux.Handle("GET /users", s.users)
 	}
-	mux.HandleFunc("GET /health", h.Handle("/health", s.health))
+	h.HandleFunc(mux, "GET /health", s.health)
 	return mux
 }
 
@@ -86,7 +86,7 @@ func (s *Service) createOrder(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	err = s.PlaceOrder(r.Context(), o, fail, "/orders")
+	err = s.PlaceOrder(r.Context(), o, fail, httpkit.RouteLabel(r.Pattern))
 	if errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) { // a concurrent retry won
 		prev, ferr := s.store.FindOrderByIdempotencyKey(r.Context(), c.UserID, key)
 		if ferr != nil {
@@ -259,7 +259,7 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) health(w http.ResponseWriter, r *http.Request) error {
-	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "service": "order-service", "queue_depth": s.QueueDepth()})
+	httpkit.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "service": s.name, "queue_depth": s.QueueDepth()})
 	return nil
 }
 

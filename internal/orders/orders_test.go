@@ -17,6 +17,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/orders"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
@@ -42,7 +43,7 @@ func mustFixture(tb testing.TB, backend string, opts ...option) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{QueryDuration: m.DBQueryDuration})
+	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{Metrics: sqlstoretest.MustMetrics(tb, meter, sqlstore.MetricsOptions{Prefix: services.All.MustLookup("orders").Prefix, ConnectionErrors: true})})
 	store, err := sqlstore.NewOrderStore(context.Background(), db)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,7 +58,7 @@ func mustFixture(tb testing.TB, backend string, opts ...option) *fixture {
 		tb.Fatal(err)
 	}
 	mw, err := httpkit.NewMiddleware(meter, tel.Tracer("test"), tel.Propagator,
-		httpkit.ServiceMetricNames("order", "order.http.request.duration"))
+		services.All.MustLookup("orders").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}

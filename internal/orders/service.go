@@ -31,14 +31,17 @@ const (
 
 // Options build a Service. Store, Metrics and Auth are required.
 type Options struct {
-	Store     cloudcart.OrderStore
-	Metrics   *Metrics
-	Meter     metric.Meter // for the queue-depth callback
-	Tracer    trace.Tracer
-	Logger    *slog.Logger
-	Now       func() time.Time
-	QueueSize int
-	Workers   int
+	// ServiceName is the service's service.name (its row of the service
+	// table), which GET /health reports.
+	ServiceName string
+	Store       cloudcart.OrderStore
+	Metrics     *Metrics
+	Meter       metric.Meter // for the queue-depth callback
+	Tracer      trace.Tracer
+	Logger      *slog.Logger
+	Now         func() time.Time
+	QueueSize   int
+	Workers     int
 
 	// Inventory is the product service; Standalone{} (client prices, no
 	// stock) when nil.
@@ -71,6 +74,7 @@ const (
 
 // Service processes orders.
 type Service struct {
+	name    string
 	store   cloudcart.OrderStore
 	m       *Metrics
 	tracer  trace.Tracer
@@ -108,6 +112,7 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("orders: Store, Metrics and Auth are required")
 	}
 	s := &Service{
+		name:    o.ServiceName,
 		store:   o.Store,
 		m:       o.Metrics,
 		tracer:  o.Tracer,
@@ -324,12 +329,12 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 	span.End()
 	switch cloudcart.ErrorCode(err) {
 	case "":
-		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "success")))
+		s.m.paid(ctx, paymentSuccess)
 	case cloudcart.EPAYMENT:
-		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "failed")))
+		s.m.paid(ctx, paymentFailed)
 		return s.fail(ctx, j, err, "payment_declined")
 	default:
-		s.m.Payments.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
+		s.m.paid(ctx, paymentError)
 		return s.fail(ctx, j, err, "upstream")
 	}
 
@@ -408,8 +413,7 @@ func (s *Service) release(ctx context.Context, id string) {
 // countError records order_errors_total. errorType and endpoint come from
 // closed sets: error codes of this package and route templates.
 func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
-	s.m.Errors.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+	s.m.errors.Add(ctx, errorType, endpoint)
 }
 
 // GetOrder returns one order the caller may see: a user sees their own,

@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
@@ -17,23 +14,23 @@ import (
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := httpkit.Handlers{Log: s.log, CountError: s.countError, Route: s.m.primeRoute}
-	mux.HandleFunc("GET /products", h.Handle("/products", s.list, "category", httpkit.Repeatable("sku"), "limit", "offset"))
-	mux.HandleFunc("GET /products/search", h.Handle("/products/search", s.search, "q", "limit"))
-	mux.HandleFunc("GET /products/top", h.Handle("/products/top", s.topViewed))
-	mux.HandleFunc("GET /products/{sku}", h.Handle("/products/{sku}", s.get))
-	mux.HandleFunc("GET /categories", h.Handle("/categories", s.categories))
-	mux.HandleFunc("POST /products", h.Handle("/products", s.create))
-	mux.HandleFunc("PUT /products/{sku}", h.Handle("/products/{sku}", s.update))
-	mux.HandleFunc("POST /products/{sku}/stock", h.Handle("/products/{sku}/stock", s.adjustStock))
-	mux.HandleFunc("POST /reservations", h.Handle("/reservations", s.serviceOnly(s.reserve)))
-	mux.HandleFunc("GET /reservations/{order}", h.Handle("/reservations/{order}", s.serviceOnly(s.getReservation)))
-	mux.HandleFunc("POST /reservations/{order}/commit", h.Handle("/reservations/{order}/commit", s.serviceOnly(s.commit)))
-	mux.HandleFunc("POST /reservations/{order}/release", h.Handle("/reservations/{order}/release", s.serviceOnly(s.release)))
+	h.HandleFunc(mux, "GET /products", s.list, "category", httpkit.Repeatable("sku"), "limit", "offset")
+	h.HandleFunc(mux, "GET /products/search", s.search, "q", "limit")
+	h.HandleFunc(mux, "GET /products/top", s.topViewed)
+	h.HandleFunc(mux, "GET /products/{sku}", s.get)
+	h.HandleFunc(mux, "GET /categories", s.categories)
+	h.HandleFunc(mux, "POST /products", s.create)
+	h.HandleFunc(mux, "PUT /products/{sku}", s.update)
+	h.HandleFunc(mux, "POST /products/{sku}/stock", s.adjustStock)
+	h.HandleFunc(mux, "POST /reservations", s.serviceOnly(s.reserve))
+	h.HandleFunc(mux, "GET /reservations/{order}", s.serviceOnly(s.getReservation))
+	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.serviceOnly(s.commit))
+	h.HandleFunc(mux, "POST /reservations/{order}/release", s.serviceOnly(s.release))
 	return mux
 }
 
 func (s *Service) countError(ctx context.Context, errorType, endpoint string) {
-	s.m.Errors.Add(ctx, 1, metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint)))
+	s.m.errors.Add(ctx, errorType, endpoint)
 }
 
 // serviceOnly runs fn only for callers with the service credential.

@@ -14,6 +14,7 @@ import (
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/products"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
@@ -35,7 +36,7 @@ func mustFixture(tb testing.TB, backend string, seed int) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{QueryDuration: m.DBQueryDuration})
+	db := sqlstoretest.MustOpen(tb, backend, sqlstore.Options{Metrics: sqlstoretest.MustMetrics(tb, meter, sqlstore.MetricsOptions{Prefix: services.All.MustLookup("products").Prefix})})
 	store, err := sqlstore.NewProductStore(context.Background(), db)
 	if err != nil {
 		tb.Fatal(err)
@@ -47,7 +48,7 @@ func mustFixture(tb testing.TB, backend string, seed int) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = svc.Close() })
-	mw, _ := httpkit.NewMiddleware(meter, nil, nil, httpkit.ServiceMetricNames("product", "product.request.duration"))
+	mw, _ := httpkit.NewMiddleware(meter, nil, nil, services.All.MustLookup("products").HTTP)
 	return &fixture{svc: svc, tel: tel, kit: kit, h: httpkit.LimitBody(1<<20, mw.Wrap(svc.Handler()))}
 }
 

@@ -308,13 +308,13 @@ func (s *Service) Reservation(ctx context.Context, orderID string) (*cloudcart.R
 
 // record counts a stock change and raises inventory alerts on crossings.
 func (s *Service) record(ctx context.Context, ch cloudcart.StockChange) {
-	s.m.StockUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", string(ch.Reason))))
+	s.m.stockUpdated(ctx, ch.Reason)
 	if ch.CrossedBelow(ch.Threshold) {
-		s.m.InventoryAlerts.Add(ctx, 1, metric.WithAttributes(attribute.String("severity", "warning")))
+		s.m.inventoryAlert(ctx, severityWarning)
 		s.log.WarnContext(ctx, "low stock", "sku", ch.SKU, "stock", ch.After, "threshold", ch.Threshold)
 	}
 	if ch.CrossedBelow(cloudcart.CriticalStock) {
-		s.m.InventoryAlerts.Add(ctx, 1, metric.WithAttributes(attribute.String("severity", "critical")))
+		s.m.inventoryAlert(ctx, severityCritical)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/load"
+	"github.com/cloudcart/cloudcart/internal/services"
 )
 
 // Alert names an alert and the labels that tell it from the other alerts
@@ -106,23 +107,28 @@ type Scenario struct {
 }
 
 // OutageTargets are the services service-down may stop, with their job
-// names (docs/naming.md). The chaos service and the notification worker
-// cannot be stopped (cloudcart.ChaosFaults.Outage).
-var OutageTargets = map[string]string{
-	"gateway": "api-gateway", "users": "user-service", "products": "product-service",
-	"orders": "order-service", "aggregator": "metrics-aggregator",
-}
+// names: those of the service table t an outage fault may take down
+// (services.Service.Outage; never the chaos service nor the notification
+// worker, cloudcart.ChaosFaults.Outage).
+func OutageTargets(t services.Table) map[string]string { return t.OutageTargets() }
 
-// All returns every scenario, in the order `cloudcart scenario all` runs
-// them: payment-outage before error-spike, whose failed orders would
-// otherwise still be in the long windows of the SLO alert payment-outage
-// times (an error budget remembers). service is the service that
-// service-down stops (a key of OutageTargets; "" for orders).
-func All(service string) []Scenario {
+// All returns every scenario of CloudCart's fleet (services.All), in the
+// order `cloudcart scenario all` runs them; see Of.
+func All(service string) []Scenario { return Of(services.All, service) }
+
+// Of returns every scenario of the fleet of service table t, in the order
+// `cloudcart scenario all` runs them: payment-outage before error-spike,
+// whose failed orders would otherwise still be in the long windows of the
+// SLO alert payment-outage times (an error budget remembers). service is
+// the service that service-down stops (a key of OutageTargets(t); "" for
+// orders).
+func Of(t services.Table, service string) []Scenario {
 	if service == "" {
 		service = "orders"
 	}
-	job := OutageTargets[service]
+	job := OutageTargets(t)[service]
+	jobOf := func(name string) string { s, _ := t.Lookup(name); return s.ServiceName }
+	gwJob, ordersJob, productsJob, notifierJob := jobOf("gateway"), jobOf("orders"), jobOf("products"), jobOf(cloudcart.ChaosNotifierTarget)
 	downSeverity := "page"
 	if service == "aggregator" {
 		downSeverity = "ticket"
@@ -136,10 +142,10 @@ func All(service string) []Scenario {
 				"(chaos latency), so p95 passes 1 s and the gateway latency SLO (500 ms) burns its budget.",
 			Cause: "chaos: gateway latency, probability 1, 1200 ms + up to 300 ms",
 			Expect: Alert{Name: "HighLatency", Labels: map[string]string{
-				"job": "api-gateway", "sli": "http"}},
+				"job": gwJob, "sli": "http"}},
 			Severity: "ticket",
 			Also:     []string{`ErrorBudgetBurn{slo="gateway-latency",severity="page"}`},
-			Symptom:  Symptom{Series: `chaos_injected_latency_ms_count{job="api-gateway"}`, Rises: true, What: "an injected delay counted"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`chaos_injected_latency_ms_count{job=%q}`, gwJob), Rises: true, What: "an injected delay counted"},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.Targets["gateway"] = cloudcart.ChaosFaults{Latency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 1200, JitterMS: 300}}
 			}),
@@ -153,8 +159,8 @@ func All(service string) []Scenario {
 			Expect: Alert{Name: "ErrorBudgetBurn", Labels: map[string]string{
 				"slo": "orders-availability", "severity": "page"}},
 			Severity: "page",
-			Also:     []string{`HighErrorRate{job="order-service",sli="orders"}`},
-			Symptom:  Symptom{Series: `order_payments_processed_total{job="order-service",status="failed"}`, Rises: true, What: "a declined payment counted"},
+			Also:     []string{fmt.Sprintf(`HighErrorRate{job=%q,sli="orders"}`, ordersJob)},
+			Symptom:  Symptom{Series: fmt.Sprintf(`order_payments_processed_total{job=%q,status="failed"}`, ordersJob), Rises: true, What: "a declined payment counted"},
 			Load:     &load.Config{Rate: 1, Journeys: map[string]float64{load.Order: 1}},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.PaymentFailureRate = 1
@@ -166,10 +172,10 @@ func All(service string) []Scenario {
 			Description: "Reference 001's error spike: the order service's POST /simulate places synthetic orders " +
 				"through the real queue, workers and payment step, half of them made to fail.",
 			Cause:    fmt.Sprintf("POST /simulate?count=%d&error_rate=%g on the order service every %s", simulateCount, simulateErrorRate, simulateEvery),
-			Expect:   Alert{Name: "HighErrorRate", Labels: map[string]string{"job": "order-service", "sli": "orders"}},
+			Expect:   Alert{Name: "HighErrorRate", Labels: map[string]string{"job": ordersJob, "sli": "orders"}},
 			Severity: "page",
 			Also:     []string{`ErrorBudgetBurn{slo="orders-availability"}`},
-			Symptom:  Symptom{Series: `orders_processed_total{job="order-service",status="failure"}`, Rises: true, What: "a failed order counted"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`orders_processed_total{job=%q,status="failure"}`, ordersJob), Rises: true, What: "a failed order counted"},
 			apply:    simulateErrors,
 		},
 		{
@@ -178,9 +184,9 @@ func All(service string) []Scenario {
 			Description: "The notification worker takes 5 s over every event it consumes (chaos consume_latency) " +
 				"while shoppers place 2 orders a second: events back up on the bus and the consumer lag passes 30 s.",
 			Cause:    "chaos: notifier consume_latency 5000 ms, plus 2 orders/s",
-			Expect:   Alert{Name: "HighConsumerLag", Labels: map[string]string{"job": "notification-worker"}},
+			Expect:   Alert{Name: "HighConsumerLag", Labels: map[string]string{"job": notifierJob}},
 			Severity: "ticket",
-			Symptom:  Symptom{Series: `notification_consumer_lag_seconds{job="notification-worker"}`, Above: 5, What: "consumer lag above 5 s"},
+			Symptom:  Symptom{Series: fmt.Sprintf(`notification_consumer_lag_seconds{job=%q}`, notifierJob), Above: 5, What: "consumer lag above 5 s"},
 			Load:     &load.Config{Rate: 2, Journeys: map[string]float64{load.Order: 1}},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.Targets[cloudcart.ChaosNotifierTarget] = cloudcart.ChaosFaults{ConsumeLatency: &cloudcart.LatencyFault{Probability: 1, FixedMS: 5000}}
@@ -194,7 +200,7 @@ func All(service string) []Scenario {
 			Cause:    fmt.Sprintf("chaos: %s outage", service),
 			Expect:   Alert{Name: "UpstreamServiceDown", Labels: map[string]string{"job": job}},
 			Severity: downSeverity,
-			Also:     []string{`HighErrorRate{job="api-gateway",sli="http"}`},
+			Also:     []string{fmt.Sprintf(`HighErrorRate{job=%q,sli="http"}`, gwJob)},
 			Symptom:  Symptom{Series: fmt.Sprintf(`up{job=%q}`, job), Below: &one, What: "a failed scrape (up == 0)"},
 			apply: withChaos(func(s *cloudcart.ChaosSettings) {
 				s.Targets[service] = cloudcart.ChaosFaults{Outage: true}
@@ -206,9 +212,9 @@ func All(service string) []Scenario {
 			Description: "A bulk order through the gateway takes a product one unit below its low-stock " +
 				"threshold; an admin restock puts it back. Needs the admin account (--users.admin-email).",
 			Cause:      "a bulk order of one product, down to threshold - 1",
-			Expect:     Alert{Name: "LowStock", Labels: map[string]string{"job": "product-service"}},
+			Expect:     Alert{Name: "LowStock", Labels: map[string]string{"job": productsJob}},
 			Severity:   "info",
-			Symptom:    Symptom{Series: `low_stock_products_count{job="product-service"}`, Above: 0, What: "a product below its threshold"},
+			Symptom:    Symptom{Series: fmt.Sprintf(`low_stock_products_count{job=%q}`, productsJob), Above: 0, What: "a product below its threshold"},
 			prepare:    restockLowProducts,
 			needsAdmin: true,
 			apply:      drainProduct,

@@ -29,6 +29,7 @@ import (
 	_ "modernc.org/sqlite" // registers "sqlite"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // Dialect is the SQL database in use.
@@ -47,13 +48,51 @@ type Options struct {
 	Path string
 
 	Tracer trace.Tracer // spans per statement; none if nil
-	// QueryDuration is the service's <svc>.db.query.duration histogram
-	// (seconds); it gets one observation per statement with a query_type
-	// attribute. May be nil.
-	QueryDuration metric.Float64Histogram
-	// ConnectionErrors counts failures to reach the database. May be nil.
-	ConnectionErrors metric.Int64Counter
-	MaxOpenConns     int
+	// Metrics are the service's database instruments (NewMetrics); none
+	// if nil.
+	Metrics      *Metrics
+	MaxOpenConns int
+}
+
+// QueryBuckets are the bounds, in seconds, of
+// <prefix>_db_query_duration_seconds: one SQL statement is
+// sub-millisecond on SQLite, a few ms on PostgreSQL; 2 s is the slow-query
+// alert threshold.
+var QueryBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}
+
+// Metrics are a service's database instruments, built here once for every
+// service that has them:
+//
+//	<prefix>_db_query_duration_seconds{query_type}  one observation per statement
+//	<prefix>_db_connection_errors_total             failed pings (with ConnectionErrors)
+type Metrics struct {
+	QueryDuration    metric.Float64Histogram
+	ConnectionErrors metric.Int64Counter // nil unless MetricsOptions.ConnectionErrors
+}
+
+// MetricsOptions name a service's database instruments.
+type MetricsOptions struct {
+	Prefix string // the service's metric prefix, e.g. "order"
+	// ConnectionErrors adds <prefix>_db_connection_errors_total, starting
+	// at 0.
+	ConnectionErrors bool
+}
+
+// NewMetrics creates a service's database instruments on meter.
+func NewMetrics(meter metric.Meter, o MetricsOptions) (*Metrics, error) {
+	in := telemetry.NewInstruments(meter)
+	m := &Metrics{QueryDuration: in.Histogram(o.Prefix+".db.query.duration", "s",
+		"Latency of one SQL statement of the "+o.Prefix+" service, by query type.", QueryBuckets)}
+	if o.ConnectionErrors {
+		m.ConnectionErrors = in.Counter(o.Prefix+".db.connection.errors", "{error}", "Failures to reach the "+o.Prefix+" database.")
+	}
+	if err := in.Err(); err != nil {
+		return nil, err
+	}
+	if m.ConnectionErrors != nil {
+		m.ConnectionErrors.Add(context.Background(), 0)
+	}
+	return m, nil
 }
 
 // DB is an open, migrated database with its instrumentation.
@@ -73,7 +112,10 @@ type DB struct {
 // Open connects to the database. It does not migrate; each domain store
 // applies its own migrations when it is created.
 func Open(ctx context.Context, o Options) (*DB, error) {
-	d := &DB{tracer: o.Tracer, duration: o.QueryDuration, connErrs: o.ConnectionErrors}
+	d := &DB{tracer: o.Tracer}
+	if o.Metrics != nil {
+		d.duration, d.connErrs = o.Metrics.QueryDuration, o.Metrics.ConnectionErrors
+	}
 	if d.tracer == nil {
 		d.tracer = noop.NewTracerProvider().Tracer("")
 	}

@@ -1,8 +1,13 @@
 package telemetry
 
 import (
+	"context"
 	"errors"
+	"maps"
+	"sync"
+	"sync/atomic"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -26,6 +31,20 @@ func (in *Instruments) keep(err error) { in.errs = append(in.errs, err) }
 // Counter is an Int64Counter.
 func (in *Instruments) Counter(name, unit, desc string) metric.Int64Counter {
 	c, err := in.meter.Int64Counter(name, opts[metric.Int64CounterOption](unit, desc)...)
+	in.keep(err)
+	return c
+}
+
+// FloatCounter is a Float64Counter.
+func (in *Instruments) FloatCounter(name, unit, desc string) metric.Float64Counter {
+	c, err := in.meter.Float64Counter(name, opts[metric.Float64CounterOption](unit, desc)...)
+	in.keep(err)
+	return c
+}
+
+// UpDownCounter is an Int64UpDownCounter.
+func (in *Instruments) UpDownCounter(name, unit, desc string) metric.Int64UpDownCounter {
+	c, err := in.meter.Int64UpDownCounter(name, opts[metric.Int64UpDownCounterOption](unit, desc)...)
 	in.keep(err)
 	return c
 }
@@ -67,4 +86,53 @@ func opts[O any](unit, desc string) []O {
 		out = append(out, any(metric.WithUnit(unit)).(O))
 	}
 	return out
+}
+
+// PairCounter adds to a counter with two labels whose values come from
+// closed sets (an error type and a route template, a service and a status
+// code). It keeps one precomputed attribute set per pair, built on first
+// use, so the hot path builds no attributes and allocates nothing.
+type PairCounter struct {
+	c          metric.Int64Counter
+	key1, key2 string
+	mu         sync.Mutex                                       // serialises cache misses
+	opts       atomic.Pointer[map[[2]string][]metric.AddOption] // copy-on-write
+}
+
+// NewPairCounter counts on c with labels key1 and key2.
+func NewPairCounter(c metric.Int64Counter, key1, key2 string) *PairCounter {
+	p := &PairCounter{c: c, key1: key1, key2: key2}
+	p.opts.Store(&map[[2]string][]metric.AddOption{})
+	return p
+}
+
+// Add counts one with key1=v1, key2=v2.
+func (p *PairCounter) Add(ctx context.Context, v1, v2 string) {
+	p.c.Add(ctx, 1, p.opt(v1, v2)...) // a kept slice: the variadic call allocates none
+}
+
+// Zero starts the series key1=v1, key2=v2 at zero, so it exists from the
+// first scrape, before its first event.
+func (p *PairCounter) Zero(ctx context.Context, v1, v2 string) {
+	p.c.Add(ctx, 0, p.opt(v1, v2)...)
+}
+
+// opt is the kept option slice of one pair, built on first use.
+func (p *PairCounter) opt(v1, v2 string) []metric.AddOption {
+	k := [2]string{v1, v2}
+	opt, ok := (*p.opts.Load())[k]
+	if !ok {
+		p.mu.Lock()
+		old := *p.opts.Load()
+		if opt, ok = old[k]; !ok {
+			opt = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+				attribute.String(p.key1, v1), attribute.String(p.key2, v2)))}
+			next := make(map[[2]string][]metric.AddOption, len(old)+1)
+			maps.Copy(next, old)
+			next[k] = opt
+			p.opts.Store(&next)
+		}
+		p.mu.Unlock()
+	}
+	return opt
 }

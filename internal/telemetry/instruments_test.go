@@ -52,3 +52,64 @@ func TestInstruments(t *testing.T) {
 		t.Error("Err = nil after an invalid instrument name")
 	}
 }
+
+// TestPairCounter: each pair of label values is its own series, counted by
+// value, from any number of goroutines.
+func TestPairCounter(t *testing.T) {
+	tel := telemetrytest.MustNew(t)
+	in := telemetry.NewInstruments(tel.Meter("test"))
+	p := telemetry.NewPairCounter(in.Counter("upstream.errors", "{error}", "Failed calls."), "service", "status_code")
+	ctx := context.Background()
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 100 {
+				p.Add(ctx, "orders", "503")
+				p.Add(ctx, "users", "timeout")
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	p.Add(ctx, "orders", "502")
+	for _, tc := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{map[string]string{"service": "orders", "status_code": "503"}, 400},
+		{map[string]string{"service": "users", "status_code": "timeout"}, 400},
+		{map[string]string{"service": "orders", "status_code": "502"}, 1},
+		{map[string]string{"service": "orders"}, 401},
+	} {
+		if got := telemetrytest.Value(t, tel.Registry, "upstream_errors_total", tc.labels); got != tc.want {
+			t.Errorf("upstream_errors_total%v = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	if n := telemetrytest.Count(t, tel.Registry, "upstream_errors_total"); n != 3 {
+		t.Errorf("%d series, want 3", n)
+	}
+}
+
+// TestPairCounterZero: Zero creates a pair's series at 0 before its first
+// event, and counting afterwards adds to that series.
+func TestPairCounterZero(t *testing.T) {
+	tel := telemetrytest.MustNew(t)
+	in := telemetry.NewInstruments(tel.Meter("test"))
+	p := telemetry.NewPairCounter(in.Counter("order.errors", "{error}", "Errors."), "error_type", "endpoint")
+	ctx := context.Background()
+	p.Zero(ctx, "internal", "/orders")
+	p.Zero(ctx, "not_found", "/orders/{id}")
+	if n := telemetrytest.Count(t, tel.Registry, "order_errors_total"); n != 2 {
+		t.Fatalf("%d series after Zero, want 2", n)
+	}
+	if v := telemetrytest.Value(t, tel.Registry, "order_errors_total", map[string]string{"error_type": "internal", "endpoint": "/orders"}); v != 0 {
+		t.Errorf("after Zero: %v, want 0", v)
+	}
+	p.Add(ctx, "internal", "/orders")
+	p.Zero(ctx, "internal", "/orders") // adds nothing
+	if v := telemetrytest.Value(t, tel.Registry, "order_errors_total", map[string]string{"error_type": "internal", "endpoint": "/orders"}); v != 1 {
+		t.Errorf("after Zero and one Add: %v, want 1", v)
+	}
+}

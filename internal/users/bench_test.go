@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
@@ -21,7 +22,7 @@ func BenchmarkLogin(b *testing.B) {
 	for _, cost := range []int{users.MinBcryptCost, users.DefaultBcryptCost} {
 		tel := telemetrytest.MustNew(b)
 		m, _ := users.NewMetrics(tel.Meter("bench"))
-		db := sqlstoretest.MustOpen(b, "sqlite", sqlstore.Options{QueryDuration: m.DBQueryDuration})
+		db := sqlstoretest.MustOpen(b, "sqlite", sqlstore.Options{Metrics: sqlstoretest.MustMetrics(b, tel.Meter("bench"), sqlstore.MetricsOptions{Prefix: services.All.MustLookup("users").Prefix, ConnectionErrors: true})})
 		store, err := sqlstore.NewUserStore(context.Background(), db)
 		if err != nil {
 			b.Fatal(err)

@@ -16,22 +16,29 @@ import (
 // /.well-known/jwks.json.
 func (s *Service) Handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /auth/register", s.handle("/auth/register", s.register))
-	mux.HandleFunc("POST /auth/login", s.handle("/auth/login", s.login))
-	mux.HandleFunc("GET /users/me", s.handle("/users/me", s.authed(s.getMe)))
-	mux.HandleFunc("PATCH /users/me", s.handle("/users/me", s.authed(s.updateMe)))
-	mux.HandleFunc("GET /users", s.handle("/users", s.authed(s.listUsers), "role", "active", "limit", "offset"))
-	mux.HandleFunc("GET /users/{id}", s.handle("/users/{id}", s.authed(s.getUser)))
-	mux.HandleFunc("PATCH /users/{id}", s.handle("/users/{id}", s.authed(s.updateUser)))
+	s.route(mux, "POST /auth/register", s.register)
+	s.route(mux, "POST /auth/login", s.login)
+	s.route(mux, "GET /users/me", s.authed(s.getMe))
+	s.route(mux, "PATCH /users/me", s.authed(s.updateMe))
+	s.route(mux, "GET /users", s.authed(s.listUsers), "role", "active", "limit", "offset")
+	s.route(mux, "GET /users/{id}", s.authed(s.getUser))
+	s.route(mux, "PATCH /users/{id}", s.authed(s.updateUser))
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	return mux
 }
 
+// route registers fn (handle) on mux at pattern and starts its
+// user_errors_total series at zero: the route is typed once, in pattern.
+func (s *Service) route(mux *http.ServeMux, pattern string, fn func(http.ResponseWriter, *http.Request) error, params ...string) {
+	mux.HandleFunc(pattern, s.handle(fn, params...))
+	s.m.primeRoute(httpkit.RouteLabel(pattern))
+}
+
 // handle turns a handler's error into the JSON error response and counts
 // it in user_errors_total.
+// Its errors are counted under the route template the mux matched, and
 // params are the query parameters the route accepts (httpkit.CheckQuery).
-func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
-	s.m.primeRoute(endpoint)
+func (s *Service) handle(fn func(http.ResponseWriter, *http.Request) error, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := httpkit.CheckQuery(r, params...)
 		if err == nil {
@@ -43,7 +50,7 @@ func (s *Service) handle(endpoint string, fn func(http.ResponseWriter, *http.Req
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			err = cloudcart.Errorf(cloudcart.EUNAVAILABLE, "request ended before the user service finished")
 		}
-		s.m.Errors.Add(r.Context(), 1, s.m.errorOption(errorType(err), endpoint))
+		s.m.errors.Add(r.Context(), errorType(err), httpkit.RouteLabel(r.Pattern))
 		if cloudcart.ErrorCode(err) == cloudcart.EUNAUTHORIZED {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cloudcart"`)
 		}

@@ -2,10 +2,12 @@ package users
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // Bucket layouts in seconds. bcrypt at cost 10–14 takes ~50 ms to ~1 s on
@@ -14,7 +16,6 @@ import (
 var (
 	passwordBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2, 5}
 	updateBuckets   = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}
-	dbQueryBuckets  = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}
 )
 
 // Label values, closed sets.
@@ -55,13 +56,12 @@ var (
 // (user_http_requests_total, user_request_duration_seconds,
 // user_http_requests_in_flight) come from the httpkit middleware.
 type Metrics struct {
+	errors             *httpkit.ErrorCounter   // Errors, with precomputed attribute sets
 	Registrations      metric.Int64Counter     // user_registrations_total{status}
 	Logins             metric.Int64Counter     // user_logins_total{success}
 	PasswordHashing    metric.Float64Histogram // password_hashing_duration_seconds
 	PasswordValidation metric.Float64Histogram // password_validation_duration_seconds
 	UpdateDuration     metric.Float64Histogram // user_update_duration_seconds
-	DBQueryDuration    metric.Float64Histogram // user_db_query_duration_seconds{query_type}
-	DBConnectionErrors metric.Int64Counter     // user_db_connection_errors_total
 	AuthFailures       metric.Int64Counter     // user_auth_failures_total{reason}
 	AuthSuccess        metric.Int64Counter     // user_auth_success_total
 	Errors             metric.Int64Counter     // user_errors_total{error_type,endpoint}
@@ -99,58 +99,23 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	for _, r := range rejectReasons {
 		m.reject[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	var err error
-	m.Registrations, err = meter.Int64Counter("user.registrations", metric.WithUnit("{registration}"),
-		metric.WithDescription("User registration attempts by outcome: success, invalid, duplicate or failed."))
-	add(err)
-	m.Logins, err = meter.Int64Counter("user.logins", metric.WithUnit("{login}"),
-		metric.WithDescription("Login attempts by outcome (success true or false)."))
-	add(err)
-	m.PasswordHashing, err = meter.Float64Histogram("password.hashing.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to hash a new password with bcrypt."),
-		metric.WithExplicitBucketBoundaries(passwordBuckets...))
-	add(err)
-	m.PasswordValidation, err = meter.Float64Histogram("password.validation.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to verify a password against its bcrypt hash (including the dummy comparison for unknown users)."),
-		metric.WithExplicitBucketBoundaries(passwordBuckets...))
-	add(err)
-	m.UpdateDuration, err = meter.Float64Histogram("user.update.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to update a user profile: checks, any password hashing, and the store write."),
-		metric.WithExplicitBucketBoundaries(updateBuckets...))
-	add(err)
-	m.DBQueryDuration, err = meter.Float64Histogram("user.db.query.duration", metric.WithUnit("s"),
-		metric.WithDescription("Latency of one SQL statement of the user service, by query type."),
-		metric.WithExplicitBucketBoundaries(dbQueryBuckets...))
-	add(err)
-	m.DBConnectionErrors, err = meter.Int64Counter("user.db.connection.errors", metric.WithUnit("{error}"),
-		metric.WithDescription("Failures to reach the user database."))
-	add(err)
-	m.AuthFailures, err = meter.Int64Counter("user.auth.failures", metric.WithUnit("{failure}"),
-		metric.WithDescription("Authentication failures by reason: bad credentials at login or an unusable bearer token."))
-	add(err)
-	m.AuthSuccess, err = meter.Int64Counter("user.auth.success", metric.WithUnit("{success}"),
-		metric.WithDescription("Successful authentications: logins and accepted bearer tokens."))
-	add(err)
-	m.Errors, err = meter.Int64Counter("user.errors", metric.WithUnit("{error}"),
-		metric.WithDescription("User service error responses by type and route template."))
-	add(err)
-	m.PasswordRejected, err = meter.Int64Counter("user.password.work.rejected", metric.WithUnit("{request}"),
-		metric.WithDescription("Password checks and hashes refused (503 with Retry-After) because every hashing slot was busy: queue_full or wait_timeout."))
-	add(err)
-	m.totalUsers, err = meter.Int64ObservableGauge("total.users.count", metric.WithUnit("{user}"),
-		metric.WithDescription("Registered users, read from the store at collection time."))
-	add(err)
-	m.activeUsers, err = meter.Int64ObservableGauge("active.users.count", metric.WithUnit("{user}"),
-		metric.WithDescription("Users whose account is active, read from the store at collection time."))
-	add(err)
-	m.adminUsers, err = meter.Int64ObservableGauge("admin.users.count", metric.WithUnit("{user}"),
-		metric.WithDescription("Users with the admin role, read from the store at collection time."))
-	add(err)
-	if err := errors.Join(errs...); err != nil {
+	in := telemetry.NewInstruments(meter)
+	m.Registrations = in.Counter("user.registrations", "{registration}", "User registration attempts by outcome: success, invalid, duplicate or failed.")
+	m.Logins = in.Counter("user.logins", "{login}", "Login attempts by outcome (success true or false).")
+	m.PasswordHashing = in.Histogram("password.hashing.duration", "s", "Time to hash a new password with bcrypt.", passwordBuckets)
+	m.PasswordValidation = in.Histogram("password.validation.duration", "s", "Time to verify a password against its bcrypt hash (including the dummy comparison for unknown users).", passwordBuckets)
+	m.UpdateDuration = in.Histogram("user.update.duration", "s", "Time to update a user profile: checks, any password hashing, and the store write.", updateBuckets)
+	m.AuthFailures = in.Counter("user.auth.failures", "{failure}", "Authentication failures by reason: bad credentials at login or an unusable bearer token.")
+	m.AuthSuccess = in.Counter("user.auth.success", "{success}", "Successful authentications: logins and accepted bearer tokens.")
+	m.Errors = in.Counter("user.errors", "{error}", "User service error responses by type and route template.")
+	m.PasswordRejected = in.Counter("user.password.work.rejected", "{request}", "Password checks and hashes refused (503 with Retry-After) because every hashing slot was busy: queue_full or wait_timeout.")
+	m.totalUsers = in.IntGauge("total.users.count", "{user}", "Registered users, read from the store at collection time.")
+	m.activeUsers = in.IntGauge("active.users.count", "{user}", "Users whose account is active, read from the store at collection time.")
+	m.adminUsers = in.IntGauge("admin.users.count", "{user}", "Users with the admin role, read from the store at collection time.")
+	if err := in.Err(); err != nil {
 		return nil, err
 	}
+	m.errors = httpkit.NewErrorCounter(m.Errors)
 	m.primeZero()
 	return m, nil
 }
@@ -169,12 +134,6 @@ func (m *Metrics) login(ctx context.Context, ok bool) {
 
 func (m *Metrics) authFailed(ctx context.Context, reason string) {
 	m.AuthFailures.Add(ctx, 1, m.authFailure[reason])
-}
-
-// errorOption labels user_errors_total. Both values come from closed sets:
-// the error types of errorType and the route templates of Handler.
-func (m *Metrics) errorOption(errorType, endpoint string) metric.AddOption {
-	return metric.WithAttributes(attribute.String("error_type", errorType), attribute.String("endpoint", endpoint))
 }
 
 // errorTypes is the closed set of user_errors_total's error_type, the
@@ -198,13 +157,12 @@ func (m *Metrics) primeZero() {
 	m.Logins.Add(ctx, 0, m.loginOK)
 	m.Logins.Add(ctx, 0, m.loginFailed)
 	m.AuthSuccess.Add(ctx, 0)
-	m.DBConnectionErrors.Add(ctx, 0)
 }
 
 // primeRoute starts user_errors_total at zero for each error type of one
 // route template: len(errorTypes) series per route.
 func (m *Metrics) primeRoute(endpoint string) {
 	for _, t := range errorTypes {
-		m.Errors.Add(context.Background(), 0, m.errorOption(t, endpoint))
+		m.errors.Zero(context.Background(), t, endpoint)
 	}
 }

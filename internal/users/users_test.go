@@ -18,6 +18,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
@@ -74,7 +75,7 @@ func mustFixture(tb testing.TB, db dbConfig) *fixture {
 		tb.Fatal(err)
 	}
 	d, err := sqlstore.Open(context.Background(), sqlstore.Options{DSN: db.dsn, Path: db.path,
-		QueryDuration: m.DBQueryDuration, ConnectionErrors: m.DBConnectionErrors})
+		Metrics: sqlstoretest.MustMetrics(tb, meter, sqlstore.MetricsOptions{Prefix: services.All.MustLookup("users").Prefix, ConnectionErrors: true})})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func mustFixture(tb testing.TB, db dbConfig) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { f.svc.Close() })
-	mw, err := httpkit.NewMiddleware(meter, f.tel.Tracer("test"), f.tel.Propagator, httpkit.ServiceMetricNames("user", "user.request.duration"))
+	mw, err := httpkit.NewMiddleware(meter, f.tel.Tracer("test"), f.tel.Propagator, services.All.MustLookup("users").HTTP)
 	if err != nil {
 		tb.Fatal(err)
 	}

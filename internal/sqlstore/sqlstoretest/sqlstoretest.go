@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 )
 
@@ -72,4 +74,15 @@ func MustOpen(tb testing.TB, backend string, o sqlstore.Options) *sqlstore.DB {
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
+}
+
+// MustMetrics builds a service's database instruments on meter, as the
+// fleet does (sqlstore.NewMetrics).
+func MustMetrics(tb testing.TB, meter metric.Meter, o sqlstore.MetricsOptions) *sqlstore.Metrics {
+	tb.Helper()
+	m, err := sqlstore.NewMetrics(meter, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }

@@ -1,34 +1,38 @@
-package main
+package fleet
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/alecthomas/units"
 	"github.com/prometheus/common/model"
-
-	"github.com/cloudcart/cloudcart/internal/fleet"
 )
 
-// engineFlags configure the embedded engine, its console, trace store and
-// OTLP receiver: in `cloudcart run`, and in `cloudcart serve prometheus`
-// where they run alone.
+// engineFlags are the embedded engine's flags: the engine, its console,
+// trace store and OTLP receiver, in `cloudcart run` and in `cloudcart
+// serve prometheus` where they run alone. Registered with the engine's
+// port (RegisterFlags), they reach the configuration through
+// Config.ApplyEngineFlags.
 type engineFlags struct {
-	pc            fleet.PrometheusConfig
+	pc            PrometheusConfig
 	profile       string
 	retentionTime model.Duration
 	retentionSize string
-	tc            fleet.TracesConfig
+	tc            TracesConfig
 	traceBytes    string
 	keepBytes     string
 	fs            *flag.FlagSet
 }
 
-func (e *engineFlags) register(fs *flag.FlagSet, otlpListen string) {
-	e.retentionTime, e.retentionSize = model.Duration(15*24*time.Hour), "0"
-	e.traceBytes, e.keepBytes = "64MiB", "0"
-	e.fs = fs
+// prometheusFlags registers the engine's flags on fs. The OTLP receiver's
+// default address is port 4318 on the --bind default registered before it
+// (loopback for run, every interface for serve).
+func prometheusFlags(fs *flag.FlagSet, c *Config) {
+	e := &engineFlags{retentionTime: model.Duration(15 * 24 * time.Hour), retentionSize: "0",
+		traceBytes: "64MiB", keepBytes: "0", fs: fs}
+	c.engine = e
 	pc := &e.pc
 	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
 	fs.StringVar(&pc.AlertmanagerURL, "alertmanager.url", "", "send alerts to this Alertmanager (v2 API), e.g. http://localhost:9093")
@@ -40,17 +44,22 @@ func (e *engineFlags) register(fs *flag.FlagSet, otlpListen string) {
 	fs.StringVar(&e.profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert 'for' and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
 	fs.StringVar(&e.traceBytes, "traces.max-bytes", e.traceBytes, "memory budget of the in-process trace store, e.g. 64MiB; oldest traces are evicted first; 0 turns the store off (docs/traces.md)")
 	fs.StringVar(&e.keepBytes, "traces.keep-bytes", e.keepBytes, "part of --traces.max-bytes where error traces and the slowest 1% live longer (0 = an eighth of it)")
-	fs.StringVar(&e.tc.OTLPListen, "otlp.listen", otlpListen, "OTLP/HTTP receiver address: /v1/traces into the trace store, /v1/metrics into the embedded TSDB (\"\" = off)")
+	fs.StringVar(&e.tc.OTLPListen, "otlp.listen", net.JoinHostPort(c.Bind, "4318"), "OTLP/HTTP receiver address: /v1/traces into the trace store, /v1/metrics into the embedded TSDB (\"\" = off)")
 }
 
-// apply checks the flags and puts the engine (and the trace store, unless
-// --traces.max-bytes is 0) into cfg.
-func (e *engineFlags) apply(cfg *fleet.Config) error {
+// ApplyEngineFlags checks the engine's flags (registered by RegisterFlags
+// for the engine) and puts the engine, and the trace store unless
+// --traces.max-bytes is 0, into c.
+func (c *Config) ApplyEngineFlags() error {
+	e := c.engine
+	if e == nil {
+		return fmt.Errorf("%s: its flags are not registered", EngineRole)
+	}
 	switch e.profile {
 	case "demo":
-		e.pc.Profile = fleet.DemoProfile
+		e.pc.Profile = DemoProfile
 	case "production":
-		e.pc.Profile = fleet.ProductionProfile
+		e.pc.Profile = ProductionProfile
 	default:
 		return fmt.Errorf("--profile must be demo or production, got %q", e.profile)
 	}
@@ -76,9 +85,10 @@ func (e *engineFlags) apply(cfg *fleet.Config) error {
 			e.tc.OTLPOptional = false
 		}
 	})
-	cfg.Prometheus = &e.pc
+	c.Prometheus = &e.pc
+	c.Traces = nil
 	if e.tc.MaxBytes > 0 {
-		cfg.Traces = &e.tc
+		c.Traces = &e.tc
 	}
 	return nil
 }
