@@ -163,6 +163,7 @@ The translation decides the names you query: dots become underscores, the unit b
 		Actions: []Action{
 			{Label: "Push a counter over OTLP/HTTP (JSON), as an SDK would", Service: OTLPService, Method: "POST", Path: "/v1/metrics", Console: true,
 				Body: `{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"learner-app"}}]},"scopeMetrics":[{"scope":{"name":"lesson"},"metrics":[{"name":"lesson.pushed","unit":"{event}","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asInt":"5","timeUnixNano":"` + NowNanos + `"}]}}]}]}]}`},
+			{Label: "Push from a Go program with the SDK's exporters (a counter, a histogram and a span per job; no /metrics)", Command: "go run ./examples/otlppush"},
 			{Label: "Point any OpenTelemetry program at the receiver", Command: "export OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318"},
 		},
 		Checks: []Check{
