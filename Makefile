@@ -5,8 +5,9 @@ GO          ?= go
 # staticcheck is a tool of go.mod (`tool` directive): `go tool staticcheck`
 # builds it once into the build cache, at the version go.sum pins.
 STATICCHECK ?= $(GO) tool staticcheck
-# The race detector roughly doubles test time; CI has room for it.
-TESTFLAGS   ?= -race -count=1 -timeout 40m
+# The race detector roughly doubles test time; CI has room for it. internal/fleet
+# alone takes over 20 minutes under it on two cores: the timeout leaves room.
+TESTFLAGS   ?= -race -count=1 -timeout 60m
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs after the other
 # packages, alone and without the race detector (which slows the fleet 5-10x
