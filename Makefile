@@ -5,9 +5,11 @@ GO          ?= go
 # staticcheck is a tool of go.mod (`tool` directive): `go tool staticcheck`
 # builds it once into the build cache, at the version go.sum pins.
 STATICCHECK ?= $(GO) tool staticcheck
-# The race detector roughly doubles test time; CI has room for it. internal/fleet
-# alone takes over 20 minutes under it on two cores: the timeout leaves room.
-TESTFLAGS   ?= -race -count=1 -timeout 60m
+# The race detector roughly doubles test time; CI has room for it. -p 1 runs
+# one package's tests at a time: internal/fleet, internal/learn and
+# cmd/cloudcart each run whole fleets, and two of them racing for two cores
+# under the race detector make timeouts, not findings.
+TESTFLAGS   ?= -race -count=1 -p 1 -timeout 60m
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs after the other
 # packages, alone and without the race detector (which slows the fleet 5-10x

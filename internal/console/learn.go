@@ -48,7 +48,8 @@ func (c *Console) runner() *learn.Runner {
 		BaseURL:    func(service string) string { return c.o.ServiceURLs[service] },
 		EngineURL:  c.o.PrometheusURL,
 		ChaosToken: c.o.ChaosToken,
-		Client:     c.o.Client,
+		// nil: the runner's own client, whose timeout allows a lesson's
+		// longest simulation (the console's 10 s client does not).
 	}
 }
 
