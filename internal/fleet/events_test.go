@@ -69,20 +69,8 @@ func (h *hook) received() []hookPost {
 // none) and returns the status and body.
 func chaosAPI(tb testing.TB, f *fleet.Fleet, method, path, tok, body string) (int, string) {
 	tb.Helper()
-	req, err := http.NewRequest(method, f.URL("chaos")+path, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	a := fleettest.Send(tb, method, f.URL("chaos")+path, tok, body)
+	return a.Status, a.Body
 }
 
 func mustChaos(tb testing.TB, f *fleet.Fleet, method, path, body string) {

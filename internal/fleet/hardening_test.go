@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/bus/bustest"
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 )
@@ -26,20 +26,8 @@ type answer struct {
 
 func send(tb testing.TB, method, url, tok, body string) answer {
 	tb.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, string(b)}
+	a := fleettest.Send(tb, method, url, tok, body)
+	return answer{a.Status, a.Header, a.Body}
 }
 
 // mustRetryable checks a 429/503: Retry-After and a JSON error.

@@ -140,9 +140,16 @@ func MustGetJSON(tb testing.TB, url string, v any) {
 	}
 }
 
-// Call sends a JSON request with an optional bearer token and decodes a
-// JSON answer into out (when not nil), returning the status.
-func Call(tb testing.TB, method, url, tok, body string, out any) int {
+// Answer is one HTTP response, read whole.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// Send sends a request with an optional bearer token and reads the whole
+// answer.
+func Send(tb testing.TB, method, url, tok, body string) Answer {
 	tb.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -157,12 +164,20 @@ func Call(tb testing.TB, method, url, tok, body string, out any) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return Answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+// Call sends a JSON request with an optional bearer token and decodes a
+// JSON answer into out (when not nil), returning the status.
+func Call(tb testing.TB, method, url, tok, body string, out any) int {
+	tb.Helper()
+	a := Send(tb, method, url, tok, body)
 	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			tb.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+		if err := json.Unmarshal([]byte(a.Body), out); err != nil {
+			tb.Fatalf("%s %s: %d %s", method, url, a.Status, a.Body)
 		}
 	}
-	return resp.StatusCode
+	return a.Status
 }
 
 var userSeq atomic.Int64
