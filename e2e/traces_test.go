@@ -49,23 +49,6 @@ func (t jaegerTrace) services() map[string]int {
 	return out
 }
 
-// waitFor polls cond until it returns "" or the timeout passes, then fails
-// with cond's last answer.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() string) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waiting for %s: %s", what, msg)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // TestTracesInBrowser: orders placed through the gateway; the Query page
 // charts the gateway's order latency with its exemplars; a click on one
 // opens its trace's waterfall, with spans of api-gateway, order-service,
@@ -83,7 +66,7 @@ func TestTracesInBrowser(t *testing.T) {
 	}
 	// Every order's trace is complete in the store (the batch processors
 	// export every few seconds) before the browser looks.
-	waitFor(t, 60*time.Second, "the orders' complete traces", func() string {
+	fleettest.WaitFor(t, 60*time.Second, "the orders' complete traces", func() string {
 		for id := range orders {
 			var res struct{ Data []jaegerTrace }
 			fleettest.MustGetJSON(t, base+"/api/traces?"+url.Values{"service": {"order-service"}, "tags": {`{"order.id":"` + id + `"}`}}.Encode(), &res)

@@ -104,7 +104,7 @@ func TestTracesEndToEnd(t *testing.T) {
 
 	// The order's trace, found by searching the gateway's operation.
 	var found jaegerTrace
-	waitFor(t, 30*time.Second, "the order's trace with spans of every service", func() string {
+	fleettest.WaitFor(t, 30*time.Second, "the order's trace with spans of every service", func() string {
 		var res struct{ Data []jaegerTrace }
 		getJSONInto(t, base+"/api/traces?"+url.Values{"service": {"order-service"}, "tags": {`{"order.id":"` + orderID + `"}`}}.Encode(), &res)
 		if len(res.Data) == 0 {
@@ -135,7 +135,7 @@ func TestTracesEndToEnd(t *testing.T) {
 	}
 
 	// Exemplars of the gateway's latency lead to traces in the store.
-	waitFor(t, 60*time.Second, "an exemplar of the gateway's latency whose trace is stored", func() string {
+	fleettest.WaitFor(t, 60*time.Second, "an exemplar of the gateway's latency whose trace is stored", func() string {
 		mustPlaceOrder(t, gw, tok)
 		now := time.Now()
 		var ex struct {
@@ -208,23 +208,6 @@ func TestTracesEndToEnd(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it returns "" or the timeout passes, then fails
-// with cond's last answer.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() string) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waiting for %s: %s", what, msg)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // TestEngineAlone is `cloudcart serve prometheus`: the engine in a process
 // of its own scrapes a service of another process on its port, and takes
 // the spans an app sends over OTLP into its trace store.
@@ -247,7 +230,7 @@ func TestEngineAlone(t *testing.T) {
 		t.Fatalf("%d units, OTLP at %q", n, eng.OTLPURL())
 	}
 	base := eng.URL(fleet.EngineRole)
-	waitFor(t, 30*time.Second, "the other process's order service scraped", func() string {
+	fleettest.WaitFor(t, 30*time.Second, "the other process's order service scraped", func() string {
 		var q struct {
 			Data struct {
 				Result []struct {

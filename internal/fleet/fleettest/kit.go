@@ -286,3 +286,20 @@ func TestAlert(status string) string {
 		"annotations":{"summary":"a test alert"},"startsAt":"2026-01-01T00:00:00Z","endsAt":%q,
 		"generatorURL":"http://localhost:9090/graph","fingerprint":"0123456789abcdef"}]}`, status, status, ends)
 }
+
+// WaitFor polls cond until it returns "" or the timeout passes, then fails
+// with cond's last answer.
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() string) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("waiting for %s: %s", what, msg)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
