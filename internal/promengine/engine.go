@@ -306,7 +306,7 @@ func (e *Engine) start(reg *runRegistry) (*running, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.scrape, err = newScrapeManager(e.logger, db, reg, fr); err != nil {
+	if r.scrape, err = newScrapeManager(e.cfg, e.logger, db, reg, fr); err != nil {
 		return r, err
 	}
 	if r.queryEngine, err = newQueryEngine(e.opts.DataDir, e.parser, e.logger, reg, fr); err != nil {

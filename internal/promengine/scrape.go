@@ -49,10 +49,26 @@ func newDiscoveryManager(ctx context.Context, name string, logger *slog.Logger, 
 // newScrapeManager builds the scrape manager writing into app (the TSDB's
 // AppenderV2, as cmd/prometheus passes it). Scrape protocols, exemplars,
 // honor_labels, relabelling and the rest come from the config file.
-func newScrapeManager(logger *slog.Logger, app storage.AppendableV2, reg prometheus.Registerer, fr features.Collector) (*scrape.Manager, error) {
+//
+// Every target is scraped as soon as discovery hands it over (the first
+// scrape within about 0.3 s of start), then every interval from there.
+// Upstream waits a per-target jitter offset first, anywhere in [0, interval)
+// (up to 15 s on the production profile), so that thousands of targets are
+// not scraped in the same instant; its switch for that (skipJitterOffsetting)
+// is unexported. InitialScrapeOffset is added to the jitter offset, and a
+// scrape loop waits only when the sum is positive, so an initial offset of
+// minus the longest scrape interval cancels every target's offset. A fleet
+// of a dozen targets does not need them spread; every target's
+// samples from the first second on do matter (dashboards, `up`, the tests).
+func newScrapeManager(cfg *config.Config, logger *slog.Logger, app storage.AppendableV2, reg prometheus.Registerer, fr features.Collector) (*scrape.Manager, error) {
+	longest, err := longestScrapeInterval(cfg)
+	if err != nil {
+		return nil, err
+	}
 	o := &scrape.Options{
 		DiscoveryReloadInterval:  model.Duration(discoveryUpdate),
 		DiscoveryReloadOnStartup: true,
+		InitialScrapeOffset:      -longest,
 		FeatureRegistry:          fr,
 	}
 	m, err := scrape.NewManager(o, logger.With("component", "scrape manager"), logging.NewJSONFileLogger, nil, app, reg)
@@ -60,6 +76,20 @@ func newScrapeManager(logger *slog.Logger, app storage.AppendableV2, reg prometh
 		return nil, fmt.Errorf("create scrape manager: %w", err)
 	}
 	return m, nil
+}
+
+// longestScrapeInterval is the longest scrape_interval of cfg's jobs, the
+// bound of upstream's jitter offset (newScrapeManager).
+func longestScrapeInterval(cfg *config.Config) (time.Duration, error) {
+	scfgs, err := cfg.GetScrapeConfigs()
+	if err != nil {
+		return 0, fmt.Errorf("scrape configs: %w", err)
+	}
+	longest := time.Duration(cfg.GlobalConfig.ScrapeInterval)
+	for _, sc := range scfgs {
+		longest = max(longest, time.Duration(sc.ScrapeInterval))
+	}
+	return longest, nil
 }
 
 // scrapeSDConfigs is the discovery input for the scrape manager: one
