@@ -5,11 +5,17 @@ GO          ?= go
 # staticcheck is a tool of go.mod (`tool` directive): `go tool staticcheck`
 # builds it once into the build cache, at the version go.sum pins.
 STATICCHECK ?= $(GO) tool staticcheck
-# The race detector roughly doubles test time; CI has room for it. -p 1 runs
-# one package's tests at a time: internal/fleet, internal/learn and
-# cmd/cloudcart each run whole fleets, and two of them racing for two cores
-# under the race detector make timeouts, not findings.
-TESTFLAGS   ?= -race -count=1 -p 1 -timeout 60m
+# The race detector roughly doubles test time; CI has room for it. The
+# main module's packages run in two groups (test-unit):
+#  - HEAVY, the packages whose tests run whole fleets (in-process or as
+#    processes): one package at a time (-p 1), because two of them racing
+#    for two cores under the race detector make timeouts, not findings;
+#  - every other package, two at a time (-p 2). This group runs first and
+#    compiles the race build of the graph with both cores (under -p 1 the
+#    go command compiles one package at a time too), so the heavy group
+#    only compiles and links its own test binaries.
+TESTFLAGS   ?= -race -count=1 -timeout 60m
+HEAVY       ?= ./internal/fleet/ ./internal/learn/ ./cmd/cloudcart/
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs after the other
 # packages, alone and without the race detector (which slows the fleet 5-10x
@@ -34,7 +40,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
-.PHONY: help run build bin/cloudcart test test-unit test-nested test-scenarios lint fmt vet check-fmt check-size \
+.PHONY: help run build bin/cloudcart test test-unit test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
 	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
@@ -57,12 +63,19 @@ test: ## everything CI checks: sizes, format, generated files, vet, staticcheck,
 	@$(PHASE) vet $(MAKE) -s vet
 	@$(PHASE) check-generated $(MAKE) -s check-generated
 	@$(PHASE) lint $(MAKE) -s lint
-	@$(PHASE) "tests (race)" $(MAKE) -s test-unit
+	@$(MAKE) -s test-unit
 	@$(PHASE) "tests (nested modules)" $(MAKE) -s test-nested
 	@$(PHASE) "tests (scenarios, alone)" $(MAKE) -s test-scenarios
 
 test-unit: ## the main module's tests with the race detector, but the scenarios' end-to-end test
-	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v '/internal/scenario$$')
+	@$(PHASE) "tests (race, light packages)" $(MAKE) -s test-light
+	@$(PHASE) "tests (race, fleet packages)" $(MAKE) -s test-heavy
+
+test-light: ## test-unit's first group: every package but HEAVY and the scenarios, two at a time
+	$(GO) test $(TESTFLAGS) -p 2 $$($(GO) list ./... | grep -v -e '/internal/scenario$$' $(foreach p,$(HEAVY),-e '$(patsubst ./%/,/%,$(p))$$'))
+
+test-heavy: ## test-unit's second group: the packages that run whole fleets (HEAVY), one at a time
+	$(GO) test $(TESTFLAGS) -p 1 $(HEAVY)
 
 test-nested: ## the nested modules' tests (deploy/validate, e2e)
 	@set -e; for m in $(NESTED); do echo "== $$m"; (cd $$m && $(GO) test $(NESTEDFLAGS) ./...); done

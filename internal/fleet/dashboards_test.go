@@ -63,7 +63,7 @@ func TestDashboardQueries(t *testing.T) {
 		exprs[i] = e
 	}
 
-	f := mustFleetWithPrometheus(t)
+	f := sharedFleetWithPrometheus(t)
 	orders := f.URL("orders")
 	edge := edgeTraffic(t, f)
 	commerce := commerceTraffic(t, f)

@@ -1,11 +1,39 @@
 package fleet_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 )
+
+// shared holds the fleets several tests use (sharedFleet,
+// sharedFleetWithPrometheus); TestMain stops them after the last test.
+var shared fleettest.Shared
+
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
+
+// sharedFleet is the whole fleet that the tests which only read from it,
+// or add their own users and orders without counting anyone else's, use
+// together (fleettest.Shared). A test that changes the fleet (chaos, as
+// eventTraffic does; rate limits; the disk) or asserts an absolute count
+// starts its own with mustFleet.
+func sharedFleet(tb testing.TB) *fleet.Fleet {
+	tb.Helper()
+	return shared.Fleet(tb, "plain", nil)
+}
+
+// sharedFleetWithPrometheus is the shared fleet with the embedded engine
+// on the demo profile, for the
+// tests that query it: each test's traffic only adds to the series the
+// others wait for, and each sets the same chaos (eventTraffic).
+func sharedFleetWithPrometheus(tb testing.TB) *fleet.Fleet {
+	tb.Helper()
+	return shared.Fleet(tb, "prometheus", func(c *fleet.Config) {
+		c.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
+	})
+}
 
 // mustFleet builds and runs the real wiring in-process on free ports.
 func mustFleet(tb testing.TB) *fleet.Fleet {
@@ -55,7 +83,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 // TestHealthEndpoints: every service answers /healthz, /readyz and
 // /metrics, and a stopped fleet is no longer ready.
 func TestHealthEndpoints(t *testing.T) {
-	f := mustFleet(t)
+	f := sharedFleet(t)
 	for _, u := range f.Units() {
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 			if c := get(t, u.Server.URL()+path); c != 200 {

@@ -26,7 +26,7 @@ import (
 // histogram, which a text scrape would make of it), and the gateway's
 // native latency histogram carries exemplars that name a trace.
 func TestEngineStoresNativeHistograms(t *testing.T) {
-	f := mustFleetWithPrometheus(t)
+	f := sharedFleetWithPrometheus(t)
 	orders := f.URL("orders")
 	post(t, orders+"/simulate?count=20&error_rate=0.5", "")
 	post(t, orders+"/orders", `{"customer":"x","items":[]}`)
@@ -127,7 +127,7 @@ func TestEngineStoresNativeHistograms(t *testing.T) {
 // --telemetry.histograms=classic.
 func TestPrometheus2ScrapesClassicHistograms(t *testing.T) {
 	bin := lookTool(t, "prometheus")
-	f := mustFleet(t)
+	f := sharedFleet(t)
 	gw := f.URL("gateway")
 	edgeTraffic(t, f)()
 

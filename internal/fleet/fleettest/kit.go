@@ -34,11 +34,17 @@ const (
 // always runs).
 func Config(tb testing.TB) fleet.Config {
 	tb.Helper()
+	return newConfig(tb.TempDir(), tb.Cleanup)
+}
+
+// newConfig is Config with its data dir and its receivers' cleanup given
+// (a test's, or a Shared fleet's).
+func newConfig(dataDir string, cleanup func(func())) fleet.Config {
 	ports := map[string]int{}
 	for _, p := range fleet.Planned {
 		ports[p.Name] = 0
 	}
-	c := fleet.Config{DataDir: tb.TempDir(), Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
+	c := fleet.Config{DataDir: dataDir, Bind: "127.0.0.1", Ports: ports, Version: "test", AllInOne: true,
 		Products: fleet.ProductsConfig{SeedSize: 300},
 		Users:    fleet.UsersConfig{BcryptCost: users.MinBcryptCost, AdminEmail: AdminEmail, AdminPassword: AdminPassword},
 		// bcrypt under the race detector on a busy 2-core box can take
@@ -46,8 +52,8 @@ func Config(tb testing.TB) fleet.Config {
 		Gateway: fleet.GatewayConfig{UpstreamTimeout: 30 * time.Second}}
 	c.Bus.Listen = "127.0.0.1:0"
 	c.Chaos.Token = ChaosToken
-	c.Notifier.SlackWebhookURL = receiver(tb, 0)
-	c.Notifier.WebhookURL = receiver(tb, 2)
+	c.Notifier.SlackWebhookURL = receiver(cleanup, 0)
+	c.Notifier.WebhookURL = receiver(cleanup, 2)
 	c.Notifier.MaxAttempts = 2
 	c.Aggregator.Interval = 250 * time.Millisecond
 	// As under `cloudcart run`: the demo endpoints open (the console's
@@ -84,7 +90,7 @@ func newRequest(tb testing.TB, method, url, body string) *http.Request {
 
 // receiver is a local stand-in for Slack or a webhook that answers "ok",
 // except to its first failFirst posts (500).
-func receiver(tb testing.TB, failFirst int) string {
+func receiver(cleanup func(func()), failFirst int) string {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -94,7 +100,7 @@ func receiver(tb testing.TB, failFirst int) string {
 		}
 		_, _ = io.WriteString(w, "ok")
 	}))
-	tb.Cleanup(srv.Close)
+	cleanup(srv.Close)
 	return srv.URL
 }
 
