@@ -40,7 +40,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
-.PHONY: help run build bin/cloudcart test test-unit test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
+.PHONY: help run build bin/cloudcart test test-static test-late test-unit test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
 	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
@@ -58,12 +58,21 @@ bin/cloudcart:
 	$(GO) build -o $@ ./cmd/cloudcart
 
 test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test last, alone)
+	@$(MAKE) -s test-static
+	@$(MAKE) -s test-unit
+	@$(MAKE) -s test-late
+
+# test's three parts; .ci/run runs them in turn, and waits between the
+# light and the fleet packages for the programs it builds in the background
+# (k6 and the OTel Collector, which only cmd/cloudcart's tests use).
+test-static: ## test's checks without tests: sizes, format, vet, generated files, staticcheck
 	@$(PHASE) check-size $(MAKE) -s check-size
 	@$(PHASE) check-fmt $(MAKE) -s check-fmt
 	@$(PHASE) vet $(MAKE) -s vet
 	@$(PHASE) check-generated $(MAKE) -s check-generated
 	@$(PHASE) lint $(MAKE) -s lint
-	@$(MAKE) -s test-unit
+
+test-late: ## test's last part: the nested modules, then the scenarios alone
 	@$(PHASE) "tests (nested modules)" $(MAKE) -s test-nested
 	@$(PHASE) "tests (scenarios, alone)" $(MAKE) -s test-scenarios
 
