@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 )
 
 // latencies collects per-request durations from parallel workers.
@@ -33,11 +35,16 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 }
 
 // benchFleet runs the whole fleet with the gateway's per-client rate limit
-// off, so the benchmark measures the services, not the limiter.
+// off, so the benchmark measures the services, not the limiter. The
+// stores are SQLite, or PostgreSQL (a fresh schema) when
+// CLOUDCART_TEST_POSTGRES_DSN is set.
 func benchFleet(b *testing.B) *fleet.Fleet {
 	return mustFleetConfig(b, func(c *fleet.Config) {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
+		if os.Getenv(sqlstoretest.PostgresEnv) != "" {
+			c.PostgresDSN, _ = sqlstoretest.MustConfig(b, "postgres")
+		}
 	})
 }
 

@@ -166,9 +166,14 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		d.db, err = sql.Open("sqlite", "file:"+o.Path+"?"+q.Encode())
 		if err == nil {
 			// Idle connections stay open: each keeps its prepared
-			// statements (and its pragmas).
-			d.db.SetMaxOpenConns(or(o.MaxOpenConns, 4))
-			d.db.SetMaxIdleConns(or(o.MaxOpenConns, 4))
+			// statements (and its pragmas). The group-commit writer
+			// keeps one connection; readers need at least another.
+			n := or(o.MaxOpenConns, 4)
+			if o.GroupCommit.MaxBatch != 1 {
+				n = max(n, 2)
+			}
+			d.db.SetMaxOpenConns(n)
+			d.db.SetMaxIdleConns(n)
 		}
 	}
 	if err != nil {
