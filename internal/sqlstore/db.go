@@ -375,6 +375,15 @@ func (c Conn) QueryRow(ctx context.Context, q string, args []any, dest ...any) e
 	return c.d.classify(err, qt != "select")
 }
 
+// queryRowQuiet runs a select outside the instrumentation (idleCheck),
+// prepared like any other.
+func (d *DB) queryRowQuiet(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := d.Conn().stmt(ctx, "select", q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return d.db.QueryRowContext(ctx, q, args...)
+}
+
 // Conn returns a Conn outside any transaction.
 func (d *DB) Conn() Conn { return Conn{d: d, q: d.db} }
 

@@ -273,7 +273,7 @@ func (c *committer) commit(batch []*txReq) (notRun []*txReq) {
 		return nil
 	}
 	_, done := d.observe(ok[0].ctx, "commit", "COMMIT")
-	_, err := c.conn.ExecContext(context.Background(), "COMMIT")
+	_, err := c.exec("COMMIT")
 	done(err)
 	if err != nil {
 		c.rollback()
@@ -299,7 +299,7 @@ func (c *committer) begin(ctx context.Context) error {
 		c.conn, c.stmts = conn, newConnStmts(conn)
 	}
 	_, done := d.observe(ctx, "begin", "BEGIN IMMEDIATE")
-	_, err := c.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE")
+	_, err := c.exec("BEGIN IMMEDIATE")
 	done(err)
 	if err != nil {
 		if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
@@ -312,7 +312,7 @@ func (c *committer) begin(ctx context.Context) error {
 
 // runOne runs one request's function in a savepoint.
 func (c *committer) runOne(r *txReq, bs *batchState) (res txResult) {
-	if _, err := c.conn.ExecContext(context.Background(), "SAVEPOINT tx"); err != nil {
+	if _, err := c.exec("SAVEPOINT tx"); err != nil {
 		bs.poison = err
 		return txResult{err: err}
 	}
@@ -328,20 +328,30 @@ func (c *committer) runOne(r *txReq, bs *batchState) (res txResult) {
 		return res
 	}
 	if res.err != nil || res.panicked {
-		if _, err := c.conn.ExecContext(context.Background(), "ROLLBACK TO tx"); err != nil {
+		if _, err := c.exec("ROLLBACK TO tx"); err != nil {
 			bs.poison = err
 			return res
 		}
 	}
-	if _, err := c.conn.ExecContext(context.Background(), "RELEASE tx"); err != nil {
+	if _, err := c.exec("RELEASE tx"); err != nil {
 		bs.poison = err
 	}
 	return res
 }
 
+// exec runs one transaction-control statement (BEGIN, SAVEPOINT,
+// RELEASE, ROLLBACK, COMMIT) on the writer's connection, prepared once.
+func (c *committer) exec(q string) (sql.Result, error) {
+	ctx := context.Background()
+	if s := c.stmts.get(ctx, q); s != nil {
+		return s.ExecContext(ctx)
+	}
+	return c.conn.ExecContext(ctx, q)
+}
+
 func (c *committer) rollback() {
 	if c.conn != nil {
-		_, _ = c.conn.ExecContext(context.Background(), "ROLLBACK")
+		_, _ = c.exec("ROLLBACK")
 	}
 }
 

@@ -302,7 +302,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 // the query histogram in noise. The work itself is instrumented.
 func (d *DB) idleCheck(ctx context.Context, q string, args ...any) (bool, error) {
 	var one int
-	err := d.db.QueryRowContext(ctx, q, args...).Scan(&one)
+	err := d.queryRowQuiet(ctx, q, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
