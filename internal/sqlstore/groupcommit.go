@@ -242,7 +242,9 @@ func (c *committer) commit(batch []*txReq) (notRun []*txReq) {
 			}
 			begun = true
 		}
-		res := c.runOne(r, &bs)
+		// A lone transaction needs no savepoint: if it fails, the whole
+		// transaction is rolled back.
+		res := c.runOne(r, &bs, len(batch) > 1)
 		if bs.poison != nil {
 			// The transaction is gone: nothing of this batch commits.
 			c.rollback()
@@ -311,10 +313,12 @@ func (c *committer) begin(ctx context.Context) error {
 }
 
 // runOne runs one request's function in a savepoint.
-func (c *committer) runOne(r *txReq, bs *batchState) (res txResult) {
-	if _, err := c.exec("SAVEPOINT tx"); err != nil {
-		bs.poison = err
-		return txResult{err: err}
+func (c *committer) runOne(r *txReq, bs *batchState, savepoint bool) (res txResult) {
+	if savepoint {
+		if _, err := c.exec("SAVEPOINT tx"); err != nil {
+			bs.poison = err
+			return txResult{err: err}
+		}
 	}
 	func() {
 		defer func() {
@@ -324,7 +328,7 @@ func (c *committer) runOne(r *txReq, bs *batchState) (res txResult) {
 		}()
 		res.err = r.fn(Conn{d: c.d, q: c.conn, writer: c.stmts, batch: bs})
 	}()
-	if bs.poison != nil {
+	if bs.poison != nil || !savepoint {
 		return res
 	}
 	if res.err != nil || res.panicked {
