@@ -7,6 +7,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
+	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
 // BenchmarkParallelTx: 16 goroutines (8 per core on two cores) each
@@ -15,7 +16,8 @@ import (
 // "group-commit" batches whatever queued during the previous commit;
 // "one-by-one" (GroupCommit.MaxBatch 1) gives each transaction its own
 // BEGIN IMMEDIATE and fsync, as before group commit. PostgreSQL runs when
-// CLOUDCART_TEST_POSTGRES_DSN is set. Reports transactions per second.
+// CLOUDCART_TEST_POSTGRES_DSN is set. Reports transactions per second
+// and the mean batch size (db_commit_batch_size's sum over its count).
 func BenchmarkParallelTx(b *testing.B) {
 	cases := []struct {
 		name, backend string
@@ -35,7 +37,10 @@ func BenchmarkParallelTx(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			db := mustItemsDB(b, tc.backend, sqlstore.Options{GroupCommit: sqlstore.GroupCommit{MaxBatch: tc.maxBatch}})
+			tel := telemetrytest.MustNew(b)
+			m := sqlstoretest.MustMetrics(b, tel.Meter("test"), sqlstore.MetricsOptions{Prefix: "test"})
+			db := mustItemsDB(b, tc.backend, sqlstore.Options{Metrics: m, GroupCommit: sqlstore.GroupCommit{MaxBatch: tc.maxBatch}})
+			count0, sum0, _ := batchHistogram(b, tel.Registry)
 			var next atomic.Int64
 			b.SetParallelism(8)
 			b.ReportAllocs()
@@ -56,6 +61,9 @@ func BenchmarkParallelTx(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+			if count, sum, _ := batchHistogram(b, tel.Registry); count > count0 {
+				b.ReportMetric((sum-sum0)/float64(count-count0), "tx/commit")
+			}
 		})
 	}
 }
