@@ -468,3 +468,87 @@ func groupCommitChild(path string) {
 	}
 	wg.Wait()
 }
+
+// TestGroupCommitDiskFull: concurrent writers on a full disk. Every
+// transaction either commits (and is there after space is freed) or
+// fails as an EUNAVAILABLE disk_full fault, whichever member of a batch
+// met the fault; the writer goes on once space is freed.
+func TestGroupCommitDiskFull(t *testing.T) {
+	dir := sqlstoretest.MustTmpfs(t, "4m")
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dir, "db.sqlite")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, "items", []sqlstore.Migration{{Version: 1, SQL: `CREATE TABLE items (id BIGINT PRIMARY KEY, note BYTEA NOT NULL)`}}); err != nil {
+		t.Fatal(err)
+	}
+	free := sqlstoretest.Fill(t, dir)
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex
+		ok     []int64
+		faults int
+		wg     sync.WaitGroup
+	)
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				id := next.Add(1)
+				err := db.Tx(ctx, func(c sqlstore.Conn) error {
+					_, err := c.Exec(ctx, `INSERT INTO items (id, note) VALUES ($1, $2)`, id, make([]byte, 16<<10))
+					return err
+				})
+				mu.Lock()
+				switch f := sqlstore.FaultOf(err); {
+				case err == nil:
+					ok = append(ok, id)
+				case f != nil && f.Cause == sqlstore.FaultDiskFull:
+					faults++
+				default:
+					t.Errorf("transaction %d: %v, want success or a disk_full fault", id, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if faults == 0 {
+		t.Fatalf("all %d transactions committed on a full disk", len(ok))
+	}
+	free()
+	if err := db.Writable(ctx); err != nil {
+		t.Fatalf("Writable after freeing space: %v", err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			id := next.Add(1)
+			errs <- db.Tx(ctx, func(c sqlstore.Conn) error {
+				_, err := c.Exec(ctx, `INSERT INTO items (id, note) VALUES ($1, $2)`, id, make([]byte, 16<<10))
+				return err
+			})
+			mu.Lock()
+			ok = append(ok, id)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("write after freeing space: %v", err)
+		}
+	}
+	got := items(t, db)
+	for _, id := range ok {
+		if !got[id] {
+			t.Errorf("transaction %d was acknowledged but is not stored", id)
+		}
+	}
+	if len(got) != len(ok) {
+		t.Errorf("%d rows stored, %d transactions acknowledged", len(got), len(ok))
+	}
+	t.Logf("%d committed (the last 8 after space was freed), %d refused as disk full", len(ok), faults)
+}
