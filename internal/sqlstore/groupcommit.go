@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 )
 
@@ -274,9 +277,26 @@ func (c *committer) commit(batch []*txReq) (notRun []*txReq) {
 		c.rollback()
 		return nil
 	}
+	// One observation of the COMMIT (it is one statement), in the first
+	// caller's trace; every other caller's trace gets a span of its own
+	// for the commit it waited for.
 	_, done := d.observe(ok[0].ctx, "commit", "COMMIT")
+	spans := make([]trace.Span, 0, len(ok)-1)
+	for _, r := range ok[1:] {
+		_, sp := d.tracer.Start(r.ctx, "db.commit", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("db.system.name", string(d.dialect)), attribute.String("db.query.text", "COMMIT"),
+				attribute.Int("db.operation.batch.size", len(ok))))
+		spans = append(spans, sp)
+	}
 	_, err := c.exec("COMMIT")
 	done(err)
+	for _, sp := range spans {
+		if err != nil {
+			sp.RecordError(err)
+			sp.SetStatus(codes.Error, "query failed")
+		}
+		sp.End()
+	}
 	if err != nil {
 		c.rollback()
 		failAll(d.classify(fmt.Errorf("commit: %w", err), true))

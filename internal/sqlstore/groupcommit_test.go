@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
@@ -551,4 +554,41 @@ func TestGroupCommitDiskFull(t *testing.T) {
 		t.Errorf("%d rows stored, %d transactions acknowledged", len(got), len(ok))
 	}
 	t.Logf("%d committed (the last 8 after space was freed), %d refused as disk full", len(ok), faults)
+}
+
+// TestGroupCommitTraces: every caller's trace shows its own statements
+// and the commit it waited for, though one COMMIT served the batch.
+func TestGroupCommitTraces(t *testing.T) {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(ctx) }()
+	db := mustItemsDB(t, "sqlite", sqlstore.Options{Tracer: tp.Tracer("test")})
+	release := holdWriter(t, db)
+	var wg sync.WaitGroup
+	roots := make([]trace.SpanContext, 3)
+	for i := range roots {
+		tctx, span := tp.Tracer("test").Start(ctx, "caller")
+		roots[i] = span.SpanContext()
+		wg.Go(func() {
+			defer span.End()
+			if err := db.Tx(tctx, func(c sqlstore.Conn) error { return insertItem(tctx, c, int64(i)) }); err != nil {
+				t.Error(err)
+			}
+		})
+		waitQueued(t, db, i+1)
+	}
+	release()
+	wg.Wait()
+	for i, root := range roots {
+		names := map[string]int{}
+		for _, s := range rec.Ended() {
+			if s.SpanContext().TraceID() == root.TraceID() {
+				names[s.Name()]++
+			}
+		}
+		if names["db.insert"] != 1 || names["db.commit"] != 1 {
+			t.Errorf("caller %d's trace has spans %v, want one db.insert and one db.commit", i, names)
+		}
+	}
 }
