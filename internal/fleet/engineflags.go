@@ -44,6 +44,9 @@ func prometheusFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&e.profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert 'for' and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
 	fs.StringVar(&e.traceBytes, "traces.max-bytes", e.traceBytes, "memory budget of the in-process trace store, e.g. 64MiB; oldest traces are evicted first; 0 turns the store off (docs/traces.md)")
 	fs.StringVar(&e.keepBytes, "traces.keep-bytes", e.keepBytes, "part of --traces.max-bytes where error traces and the slowest 1% live longer (0 = an eighth of it)")
+	if !c.AllInOne { // run scrapes the services it runs
+		listFlag(fs, &pc.Targets, "prometheus.targets", "comma-separated NAME=URL services to scrape, e.g. orders=http://orders:8003 (default: every service on 127.0.0.1 at its --NAME.port); alerts go to the notifier's /alerts")
+	}
 	fs.StringVar(&e.tc.OTLPListen, "otlp.listen", net.JoinHostPort(c.Bind, "4318"), "OTLP/HTTP receiver address: /v1/traces into the trace store, /v1/metrics into the embedded TSDB (\"\" = off)")
 }
 

@@ -42,6 +42,11 @@ type PrometheusConfig struct {
 	EnableAdminAPI  bool
 	ExternalURL     string
 	Profile         Profile
+	// Targets, for the engine run alone (serve prometheus), are the
+	// services it scrapes as NAME=URL (orders=http://orders:8003); empty:
+	// every service on 127.0.0.1 at its port. The notification worker's
+	// URL also receives the alerts (WebhookURL's default).
+	Targets []string
 }
 
 // Profile is a set of intervals for the engine.
