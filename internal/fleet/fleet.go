@@ -368,7 +368,7 @@ func (u *Unit) Run(ctx context.Context) error {
 	wg.Wait()
 	errs = append(errs, u.close())
 	if u.log != nil {
-		u.log.Info("stopped")
+		u.log.InfoContext(ctx, "stopped")
 	}
 	return errors.Join(errs...)
 }
