@@ -45,7 +45,8 @@ func (s *syncBuffer) lines() []map[string]any {
 // TestRequestLogsCarryTraceIDs: the lines the services log while handling
 // requests (HTTP errors answered, orders failing: every line with a
 // method, an order or an event subject) carry trace_id and span_id, and
-// those open the request's trace and span in the trace store. Orders
+// those open the request's trace and span in the trace store, where
+// /api/logs (the trace view's Logs) has the line. Orders
 // succeed, then fail with the product service answering 503 to every
 // call, which makes the order service and the gateway log.
 // TestLogCallsPassTheContext (internal/telemetry) checks the code; this
@@ -55,7 +56,7 @@ func TestRequestLogsCarryTraceIDs(t *testing.T) {
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
-		c.Traces = &fleet.TracesConfig{}
+		c.Traces = &fleet.TracesConfig{LogBytes: 1 << 20}
 	})
 	gw := f.URL("gateway")
 	_, tok := fleettest.MustUser(t, gw)
@@ -123,6 +124,22 @@ func TestRequestLogsCarryTraceIDs(t *testing.T) {
 			}
 			return fmt.Sprintf("trace %s has no span %s (line %v)", tid, sid, l)
 		})
+		// The engine kept the line for the trace view.
+		var kept struct {
+			Data []struct {
+				Message   string `json:"message"`
+				Component string `json:"component"`
+				SpanID    string `json:"spanID"`
+			} `json:"data"`
+		}
+		getJSONInto(t, base+"/api/logs?traceID="+tid+"&spanID="+sid, &kept)
+		found := false
+		for _, k := range kept.Data {
+			found = found || (k.Message == l["msg"] && k.Component == l["component"] && k.SpanID == sid)
+		}
+		if !found {
+			t.Errorf("/api/logs?traceID=%s&spanID=%s does not have the line %v: %+v", tid, sid, l, kept.Data)
+		}
 	}
 	t.Logf("%d request lines checked; with a method, by component: %v", len(request), byService)
 }

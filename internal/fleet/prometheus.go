@@ -177,7 +177,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // Its write API answers only requests addressed to self (the address
 // this process listens at) or to --prometheus.external-url.
 func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil,
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil, Logs: env.logs != nil,
 		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
 		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL,
 		ServiceURLs: map[string]string{}, Services: env.table()}

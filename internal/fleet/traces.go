@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/logstore"
 	"github.com/cloudcart/cloudcart/internal/otlpin"
 	"github.com/cloudcart/cloudcart/internal/promengine"
 	"github.com/cloudcart/cloudcart/internal/services"
@@ -29,6 +30,10 @@ type TracesConfig struct {
 	// also publishes 4318), run without the receiver and warn, instead of
 	// failing. For the default address; one given explicitly must work.
 	OTLPOptional bool
+	// LogBytes, under `cloudcart run`, keeps the latest log lines written
+	// inside a span, by trace id, within this budget (internal/logstore;
+	// --logs.max-bytes); 0: none.
+	LogBytes int64
 }
 
 // newTraceStore builds the in-memory trace store when the process runs
@@ -38,6 +43,16 @@ func newTraceStore(cfg Config) *tracestore.Store {
 		return nil
 	}
 	return tracestore.New(tracestore.Options{MaxBytes: cfg.Traces.MaxBytes, KeepBytes: cfg.Traces.KeepBytes})
+}
+
+// newLogStore builds the store of log lines by trace id when the process
+// runs the services and the engine (cloudcart run): their lines, with the
+// engine to serve them.
+func newLogStore(cfg Config, names []string) *logstore.Store {
+	if cfg.Traces == nil || cfg.Prometheus == nil || cfg.Traces.LogBytes <= 0 || (len(names) == 1 && names[0] == EngineRole) {
+		return nil
+	}
+	return logstore.New(logstore.Options{MaxBytes: cfg.Traces.LogBytes})
 }
 
 // withTraces mounts Jaeger's query API (/api/services, /api/traces) beside
@@ -54,6 +69,12 @@ func withTraces(env *Env, mux *http.ServeMux, reg prometheus.Registerer, eng *pr
 	jaeger := st.Handler()
 	for _, p := range []string{"/api/services", "/api/services/", "/api/traces", "/api/traces/"} {
 		mux.Handle(p, jaeger)
+	}
+	if env.logs != nil {
+		if err := reg.Register(env.logs.Collector()); err != nil {
+			return err
+		}
+		mux.Handle("/api/logs", env.logs.APIHandler())
 	}
 	if env.Traces.OTLPListen == "" {
 		return nil
