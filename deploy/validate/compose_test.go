@@ -66,11 +66,161 @@ func cloudcartServices(p *types.Project) map[string]types.ServiceConfig {
 	return out
 }
 
-func TestCompose(t *testing.T) {
-	p := mustCompose(t)
-	checkCompose(t, p)
+func TestCompose(t *testing.T) { checkCompose(t, mustCompose(t)) }
+
+// checkCompose checks a compose stack: for both (docker-compose.yml and
+// docker-compose.light.yml) files, ports, health checks, dependencies,
+// images, and that each CloudCart container serves what it is named
+// after (the engine, `serve prometheus`, included: TestComposeLight checks
+// its flags) with settings that are real flags naming real services; for
+// the full stack, its observability configuration files too.
+func checkCompose(t *testing.T, p *types.Project) {
 	naming := mustNaming(t)
 	cc := cloudcartServices(p)
+
+	t.Run("every service once, named as it is served", func(t *testing.T) {
+		for _, s := range naming {
+			if _, ok := cc[s.Name]; !ok {
+				t.Errorf("no compose service %q running `cloudcart serve %s`", s.Name, s.Name)
+			}
+		}
+		for name, s := range cc {
+			want := []string{"serve", name}
+			if name == fleet.EngineRole && len(s.Command) > 2 && slices.Equal(s.Command[:2], want) {
+				continue // and its flags
+			}
+			if !slices.Equal(s.Command, want) {
+				t.Errorf("%s: command %q, want %q (the compose service is named as the served service, its hostname)", name, s.Command, want)
+			}
+		}
+	})
+
+	t.Run("referenced files exist", func(t *testing.T) {
+		for name, s := range p.Services {
+			if b := s.Build; b != nil {
+				dockerfile := b.Dockerfile
+				if !filepath.IsAbs(dockerfile) {
+					dockerfile = filepath.Join(b.Context, dockerfile)
+				}
+				mustExist(t, name+": build context", b.Context)
+				mustExist(t, name+": Dockerfile", dockerfile)
+			}
+			for _, v := range s.Volumes {
+				if v.Type == types.VolumeTypeBind {
+					mustExist(t, name+": bind mount", v.Source)
+				}
+			}
+			for _, f := range s.EnvFiles {
+				mustExist(t, name+": env_file", f.Path)
+			}
+		}
+		for _, c := range p.Configs {
+			if c.File != "" {
+				mustExist(t, "config "+c.Name, c.File)
+			}
+		}
+		for _, c := range p.Secrets {
+			if c.File != "" {
+				mustExist(t, "secret "+c.Name, c.File)
+			}
+		}
+	})
+
+	t.Run("host ports: loopback, no collisions", func(t *testing.T) {
+		seen := map[string]string{}
+		for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+			for _, port := range p.Services[name].Ports {
+				key := fmt.Sprintf("%s/%s", port.Published, port.Protocol)
+				if other, ok := seen[key]; ok {
+					t.Errorf("host port %s published by both %s and %s", key, other, name)
+				}
+				seen[key] = name
+				if port.HostIP != "127.0.0.1" {
+					t.Errorf("%s publishes %s on %q: bind it to 127.0.0.1", name, key, port.HostIP)
+				}
+			}
+		}
+	})
+
+	t.Run("health checks", func(t *testing.T) {
+		for name, s := range p.Services {
+			hc := s.HealthCheck
+			_, exempt := noHealthcheck[name]
+			switch {
+			case exempt && hc != nil:
+				t.Errorf("%s has a health check now: remove it from noHealthcheck", name)
+			case !exempt && (hc == nil || hc.Disable || len(hc.Test) < 2 || hc.Test[0] == "NONE"):
+				t.Errorf("%s has no health check", name)
+			}
+		}
+		for name, s := range cc {
+			svc, _ := fleet.Planned.Lookup(name) // the services and the engine
+			want := []string{"CMD", "/cloudcart", "healthcheck", fmt.Sprintf("http://127.0.0.1:%d/readyz", svc.Port)}
+			if s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, want) {
+				t.Errorf("%s: health check %v, want %q", name, s.HealthCheck, want)
+			}
+		}
+	})
+
+	t.Run("dependencies", func(t *testing.T) {
+		for name, s := range p.Services {
+			for dep, d := range s.DependsOn {
+				target, ok := p.Services[dep]
+				if !ok {
+					t.Errorf("%s depends on %s, which is not a service", name, dep)
+					continue
+				}
+				if d.Condition == types.ServiceConditionHealthy && target.HealthCheck == nil {
+					t.Errorf("%s waits for %s to be healthy, which has no health check", name, dep)
+				}
+				if _, exempt := noHealthcheck[dep]; !exempt && d.Condition != types.ServiceConditionHealthy {
+					t.Errorf("%s depends on %s with condition %q: use service_healthy", name, dep, d.Condition)
+				}
+			}
+		}
+	})
+
+	t.Run("pinned images", func(t *testing.T) {
+		for name, s := range p.Services {
+			if s.Image == "" {
+				t.Errorf("%s has no image", name)
+			} else if err := pinned(s.Image); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+
+	t.Run("ports are the fleet's", func(t *testing.T) {
+		for name, s := range cc {
+			if name == fleet.EngineRole {
+				continue // console and OTLP: TestComposeLight
+			}
+			svc, _ := lookupService(naming, name)
+			if len(s.Ports) != 1 || s.Ports[0].Target != uint32(svc.Port) || s.Ports[0].Published != strconv.Itoa(svc.Port) {
+				t.Errorf("%s: ports %+v, want %d published as %d", name, s.Ports, svc.Port, svc.Port)
+			}
+		}
+	})
+
+	t.Run("settings name real flags and real services", func(t *testing.T) {
+		flags := serveEnv(t)
+		dbs := mustDatabases(t)
+		for name, s := range cc {
+			for key, v := range s.Environment {
+				if flags != nil && strings.HasPrefix(key, "CLOUDCART_") && !flags[key] {
+					t.Errorf("%s: %s is not the variable of any `cloudcart serve` flag", name, key)
+				}
+				if v == nil || *v == "" || !connects(key) { // empty: an optional setting left unset
+					continue
+				}
+				checkEndpoints(t, fmt.Sprintf("%s: %s", name, key), *v, p, naming, dbs)
+			}
+		}
+	})
+
+	if p.Name != "cloudcart" {
+		return // the light stack has none of these files
+	}
 
 	t.Run("configuration files name real services", func(t *testing.T) {
 		var cfgs struct {
@@ -242,156 +392,4 @@ func TestDeployDocPorts(t *testing.T) {
 			t.Errorf("docs/deploy.md mentions localhost:%s, which docker-compose.yml does not publish", m[1])
 		}
 	}
-}
-
-// checkCompose is what holds for both compose stacks (docker-compose.yml
-// and docker-compose.light.yml): files, ports, health checks,
-// dependencies, images, and that each CloudCart container serves what it
-// is named after (the engine, `serve prometheus`, included) with settings
-// that are real flags naming real services.
-func checkCompose(t *testing.T, p *types.Project) {
-	naming := mustNaming(t)
-	cc := cloudcartServices(p)
-
-	t.Run("every service once, named as it is served", func(t *testing.T) {
-		for _, s := range naming {
-			if _, ok := cc[s.Name]; !ok {
-				t.Errorf("no compose service %q running `cloudcart serve %s`", s.Name, s.Name)
-			}
-		}
-		for name, s := range cc {
-			want := []string{"serve", name}
-			if name == fleet.EngineRole { // and its flags (TestComposeLight)
-				if len(s.Command) >= 2 && slices.Equal(s.Command[:2], want) {
-					continue
-				}
-			}
-			if !slices.Equal(s.Command, want) {
-				t.Errorf("%s: command %q, want %q (the compose service is named as the served service, its hostname)", name, s.Command, want)
-			}
-		}
-	})
-
-	t.Run("referenced files exist", func(t *testing.T) {
-		for name, s := range p.Services {
-			if b := s.Build; b != nil {
-				dockerfile := b.Dockerfile
-				if !filepath.IsAbs(dockerfile) {
-					dockerfile = filepath.Join(b.Context, dockerfile)
-				}
-				mustExist(t, name+": build context", b.Context)
-				mustExist(t, name+": Dockerfile", dockerfile)
-			}
-			for _, v := range s.Volumes {
-				if v.Type == types.VolumeTypeBind {
-					mustExist(t, name+": bind mount", v.Source)
-				}
-			}
-			for _, f := range s.EnvFiles {
-				mustExist(t, name+": env_file", f.Path)
-			}
-		}
-		for _, c := range p.Configs {
-			if c.File != "" {
-				mustExist(t, "config "+c.Name, c.File)
-			}
-		}
-		for _, c := range p.Secrets {
-			if c.File != "" {
-				mustExist(t, "secret "+c.Name, c.File)
-			}
-		}
-	})
-
-	t.Run("host ports: loopback, no collisions", func(t *testing.T) {
-		seen := map[string]string{}
-		for _, name := range slices.Sorted(maps.Keys(p.Services)) {
-			for _, port := range p.Services[name].Ports {
-				key := fmt.Sprintf("%s/%s", port.Published, port.Protocol)
-				if other, ok := seen[key]; ok {
-					t.Errorf("host port %s published by both %s and %s", key, other, name)
-				}
-				seen[key] = name
-				if port.HostIP != "127.0.0.1" {
-					t.Errorf("%s publishes %s on %q: bind it to 127.0.0.1", name, key, port.HostIP)
-				}
-			}
-		}
-	})
-
-	t.Run("health checks", func(t *testing.T) {
-		for name, s := range p.Services {
-			hc := s.HealthCheck
-			_, exempt := noHealthcheck[name]
-			switch {
-			case exempt && hc != nil:
-				t.Errorf("%s has a health check now: remove it from noHealthcheck", name)
-			case !exempt && (hc == nil || hc.Disable || len(hc.Test) < 2 || hc.Test[0] == "NONE"):
-				t.Errorf("%s has no health check", name)
-			}
-		}
-		for name, s := range cc {
-			svc, _ := fleet.Planned.Lookup(name) // the services and the engine
-			want := []string{"CMD", "/cloudcart", "healthcheck", fmt.Sprintf("http://127.0.0.1:%d/readyz", svc.Port)}
-			if s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, want) {
-				t.Errorf("%s: health check %v, want %q", name, s.HealthCheck, want)
-			}
-		}
-	})
-
-	t.Run("dependencies", func(t *testing.T) {
-		for name, s := range p.Services {
-			for dep, d := range s.DependsOn {
-				target, ok := p.Services[dep]
-				if !ok {
-					t.Errorf("%s depends on %s, which is not a service", name, dep)
-					continue
-				}
-				if d.Condition == types.ServiceConditionHealthy && target.HealthCheck == nil {
-					t.Errorf("%s waits for %s to be healthy, which has no health check", name, dep)
-				}
-				if _, exempt := noHealthcheck[dep]; !exempt && d.Condition != types.ServiceConditionHealthy {
-					t.Errorf("%s depends on %s with condition %q: use service_healthy", name, dep, d.Condition)
-				}
-			}
-		}
-	})
-
-	t.Run("pinned images", func(t *testing.T) {
-		for name, s := range p.Services {
-			if s.Image == "" {
-				t.Errorf("%s has no image", name)
-			} else if err := pinned(s.Image); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}
-	})
-
-	t.Run("ports are the fleet's", func(t *testing.T) {
-		for name, s := range cc {
-			if name == fleet.EngineRole {
-				continue // its ports: TestComposeLight
-			}
-			svc, _ := lookupService(naming, name)
-			if len(s.Ports) != 1 || s.Ports[0].Target != uint32(svc.Port) || s.Ports[0].Published != strconv.Itoa(svc.Port) {
-				t.Errorf("%s: ports %+v, want %d published as %d", name, s.Ports, svc.Port, svc.Port)
-			}
-		}
-	})
-
-	t.Run("settings name real flags and real services", func(t *testing.T) {
-		flags := serveEnv(t)
-		dbs := mustDatabases(t)
-		for name, s := range cc {
-			for key, v := range s.Environment {
-				if flags != nil && strings.HasPrefix(key, "CLOUDCART_") && !flags[key] {
-					t.Errorf("%s: %s is not the variable of any `cloudcart serve` flag", name, key)
-				}
-				if v == nil || *v == "" || !connects(key) { // empty: an optional setting left unset
-					continue
-				}
-				checkEndpoints(t, fmt.Sprintf("%s: %s", name, key), *v, p, naming, dbs)
-			}
-		}
-	})
 }
