@@ -3,9 +3,14 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,8 +20,9 @@ import (
 
 // TestEngineAloneTargets: `serve prometheus --prometheus.targets` scrapes
 // the services where they are (compose service names in a container
-// network; here another process's port), exactly those, and refuses a
-// list it could not scrape.
+// network; here another process's port), exactly those, sends its alerts
+// to the listed notifier's /alerts, and refuses a list it could not
+// scrape.
 func TestEngineAloneTargets(t *testing.T) {
 	engine := func(targets ...string) fleet.Config {
 		return fleet.Config{DataDir: t.TempDir(), Bind: "127.0.0.1", Version: "test",
@@ -86,4 +92,44 @@ func TestEngineAloneTargets(t *testing.T) {
 			t.Errorf("an unlisted service is scraped:\n%s", gen)
 		}
 	})
+
+	t.Run("alerts go to the listed notifier", func(t *testing.T) {
+		var (
+			mu     sync.Mutex
+			alerts []string
+		)
+		notifier := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/alerts" && r.Method == http.MethodPost {
+				b, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				alerts = append(alerts, string(b))
+				mu.Unlock()
+			}
+		})) // its /metrics: an empty exposition
+		defer notifier.Close()
+		down := "http://" + mustClosedAddr(t)
+		fleettest.Start(t, engine("notifier="+notifier.URL, "gateway="+down), fleet.EngineRole)
+		fleettest.WaitFor(t, 90*time.Second, "UpstreamServiceDown for the gateway posted to the notifier's /alerts", func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range alerts {
+				if strings.Contains(a, `"alertname":"UpstreamServiceDown"`) && strings.Contains(a, `"job":"api-gateway"`) {
+					return ""
+				}
+			}
+			return fmt.Sprintf("%d posts: %.300q", len(alerts), alerts)
+		})
+	})
+}
+
+// mustClosedAddr is a loopback address nothing listens on.
+func mustClosedAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
