@@ -183,7 +183,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return
 				}
-				c.log.Warn("consumer stopped; restarting", "subject", s, "err", err, "in", pause)
+				c.log.WarnContext(ctx, "consumer stopped; restarting", "subject", s, "err", err, "in", pause)
 				if c.o.OnRestart != nil {
 					c.o.OnRestart(s, err)
 				}
@@ -308,7 +308,7 @@ func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg)
 		if aerr := m.Ack(); aerr != nil {
 			// The message comes back after AckWait; the handler's
 			// deduplication makes the second delivery a no-op.
-			c.log.Warn("ack failed", "subject", subject, "event_id", ev.ID, "err", aerr)
+			c.log.WarnContext(pctx, "ack failed", "subject", subject, "event_id", ev.ID, "err", aerr)
 		}
 		return
 	}
@@ -322,7 +322,7 @@ func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg)
 	}
 	res.Outcome = Retried
 	if nerr := m.NakWithDelay(c.o.Backoff(attempt)); nerr != nil {
-		c.log.Warn("nak failed; redelivered after the ack wait", "subject", subject, "err", nerr)
+		c.log.WarnContext(pctx, "nak failed; redelivered after the ack wait", "subject", subject, "err", nerr)
 	}
 }
 
@@ -339,13 +339,13 @@ func (c *Consumer) deadLetter(ctx context.Context, subject string, m jetstream.M
 	dl.Header.Set(HeaderDLQAttempts, strconv.Itoa(attempt))
 	dl.Header.Set(HeaderDLQSubject, subject)
 	if _, err := c.c.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(DeadLetterStream)); err != nil {
-		c.log.Error("dead-letter publish failed; retrying the message", "subject", subject, "err", err)
+		c.log.ErrorContext(ctx, "dead-letter publish failed; retrying the message", "subject", subject, "err", err)
 		_ = m.NakWithDelay(c.o.Backoff(attempt))
 		return Retried
 	}
-	c.log.Warn("message dead-lettered", "subject", subject, "reason", reason, "attempts", attempt, "err", cause)
+	c.log.WarnContext(ctx, "message dead-lettered", "subject", subject, "reason", reason, "attempts", attempt, "err", cause)
 	if err := m.Term(); err != nil {
-		c.log.Warn("term failed", "subject", subject, "err", err)
+		c.log.WarnContext(ctx, "term failed", "subject", subject, "err", err)
 	}
 	return DeadLettered
 }

@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
+	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
 // latencies collects per-request durations from parallel workers.
@@ -33,11 +36,16 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 }
 
 // benchFleet runs the whole fleet with the gateway's per-client rate limit
-// off, so the benchmark measures the services, not the limiter.
+// off, so the benchmark measures the services, not the limiter. The
+// stores are SQLite, or PostgreSQL (a fresh schema) when
+// CLOUDCART_TEST_POSTGRES_DSN is set.
 func benchFleet(b *testing.B) *fleet.Fleet {
 	return mustFleetConfig(b, func(c *fleet.Config) {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
+		if os.Getenv(sqlstoretest.PostgresEnv) != "" {
+			c.PostgresDSN, _ = sqlstoretest.MustConfig(b, "postgres")
+		}
 	})
 }
 
@@ -83,6 +91,31 @@ func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
 	})
 	lat.report(b, time.Since(start), "orders")
 	b.ReportMetric(float64(bad.Load()), "non-201")
+	for _, svc := range []string{"orders", "products"} {
+		if n := meanBatch(b, f.URL(svc)+"/metrics"); n > 0 {
+			b.ReportMetric(n, svc+"-tx/commit")
+		}
+	}
+}
+
+// meanBatch is the mean of a service's <prefix>_db_commit_batch_size: how
+// many transactions group commit made durable per COMMIT (0 if the
+// service has none).
+func meanBatch(b *testing.B, url string) float64 {
+	mfs, err := telemetrytest.Scrape(b, url).Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if strings.HasSuffix(mf.GetName(), "_db_commit_batch_size") {
+			for _, m := range mf.GetMetric() {
+				if h := m.GetHistogram(); h.GetSampleCount() > 0 {
+					return h.GetSampleSum() / float64(h.GetSampleCount())
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // BenchmarkProductListReads reads catalog pages, 8 clients in parallel:
