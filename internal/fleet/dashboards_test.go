@@ -1,13 +1,11 @@
 package fleet_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
@@ -45,66 +43,6 @@ func readDashboardQueries(tb testing.TB) []dashboards.Query {
 		out = append(out, qs...)
 	}
 	return out
-}
-
-// TestDashboardQueries runs every panel query of every dashboard against
-// the embedded engine after a short load of the whole fleet and requires
-// an answer; a query naming a metric that no service exposes and no rule
-// records fails even before that.
-func TestDashboardQueries(t *testing.T) {
-	queries := readDashboardQueries(t)
-	p := parser.NewParser(parser.Options{})
-	exprs := make([]parser.Expr, len(queries))
-	for i, q := range queries {
-		e, err := p.ParseExpr(dashboards.Expand(q.Expr, dashboardVars, ".*"))
-		if err != nil {
-			t.Fatalf("%s: does not parse: %v", q, err)
-		}
-		exprs[i] = e
-	}
-
-	f := sharedFleetWithPrometheus(t)
-	orders := f.URL("orders")
-	edge := edgeTraffic(t, f)
-	commerce := commerceTraffic(t, f)
-	events := eventTraffic(t, f)
-	load := func() {
-		post(t, orders+"/simulate?count=20&error_rate=0.2", "")
-		post(t, orders+"/orders", `{"customer":"x","items":[]}`)
-		edge()
-		commerce()
-		events()
-	}
-	load()
-
-	api := mustPromAPI(t, f.URL("prometheus"))
-	for i, q := range queries {
-		t.Run(q.Dashboard+"/"+q.Panel+"/"+q.RefID, func(t *testing.T) {
-			// An SLO panel answers only once its window holds enough
-			// data (dashboards.NotEnoughData), which a fleet of minutes
-			// never has: its value, without that guard, must have data.
-			expr := withoutDataGuard(exprs[i]).String()
-			mustEventually(t, 30*time.Second, q.String(), func() bool {
-				v, _, err := api.Query(context.Background(), expr, time.Now())
-				if err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-				if nonEmpty(v) {
-					return true
-				}
-				load() // keep rates above zero across the window
-				return false
-			})
-		})
-	}
-
-	// Gathered after the load: some families appear with their first use.
-	known := knownMetrics(t, f)
-	for i, q := range queries {
-		if unknown := unknownMetrics(exprs[i], known); len(unknown) > 0 {
-			t.Errorf("%s: no service exposes and no rule records %q", q, unknown)
-		}
-	}
 }
 
 // TestUnknownMetricIsReported: the check above catches a misspelt metric

@@ -8,26 +8,23 @@ import (
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 )
 
-// shared holds the fleets several tests use (sharedFleet,
-// sharedFleetWithPrometheus); TestMain stops them after the last test.
+// shared holds the fleet with the embedded engine that the query tests use
+// together (sharedFleetWithPrometheus); it is stopped when a test asks for
+// a fleet of its own (mustFleetConfig), so it never runs beside another
+// fleet nor idles, scraping and evaluating, through the later tests, and
+// by TestMain after the last test.
 var shared fleettest.Shared
 
 func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
-// sharedFleet is the whole fleet that the tests which only read from it,
-// or add their own users and orders without counting anyone else's, use
-// together (fleettest.Shared). A test that changes the fleet (chaos, as
-// eventTraffic does; rate limits; the disk) or asserts an absolute count
-// starts its own with mustFleet.
-func sharedFleet(tb testing.TB) *fleet.Fleet {
-	tb.Helper()
-	return shared.Fleet(tb, "plain", nil)
-}
-
-// sharedFleetWithPrometheus is the shared fleet with the embedded engine
-// on the demo profile, for the
-// tests that query it: each test's traffic only adds to the series the
-// others wait for, and each sets the same chaos (eventTraffic).
+// sharedFleetWithPrometheus is the whole fleet with the embedded engine on
+// the demo profile, shared (fleettest.Shared) by the tests that only query
+// it and add traffic of their own: TestDashboardQueries,
+// TestEngineStoresNativeHistograms and TestReferenceQueries, in that order
+// in queries_test.go, so that one fleet serves the three. Each test's
+// traffic only adds to the series the others wait for, and each sets the
+// same chaos (eventTraffic). A test that changes the fleet (chaos of its
+// own, rate limits, the disk) or asserts absolute counts starts its own.
 func sharedFleetWithPrometheus(tb testing.TB) *fleet.Fleet {
 	tb.Helper()
 	return shared.Fleet(tb, "prometheus", func(c *fleet.Config) {
@@ -43,6 +40,9 @@ func mustFleet(tb testing.TB) *fleet.Fleet {
 
 func mustFleetConfig(tb testing.TB, opts ...func(*fleet.Config)) *fleet.Fleet {
 	tb.Helper()
+	if err := shared.Close(); err != nil {
+		tb.Errorf("stopping the shared fleet: %v", err)
+	}
 	cfg := fleettest.Config(tb)
 	for _, o := range opts {
 		o(&cfg)
@@ -83,7 +83,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 // TestHealthEndpoints: every service answers /healthz, /readyz and
 // /metrics, and a stopped fleet is no longer ready.
 func TestHealthEndpoints(t *testing.T) {
-	f := sharedFleet(t)
+	f := mustFleet(t)
 	for _, u := range f.Units() {
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 			if c := get(t, u.Server.URL()+path); c != 200 {

@@ -15,7 +15,7 @@ import (
 // the mux would redirect is a JSON 404, never a redirect with an HTML
 // body. Good parameters still work.
 func TestStrictParameters(t *testing.T) {
-	f := sharedFleet(t)
+	f := mustFleet(t)
 	_, tok := mustUser(t, f.URL("gateway"))
 	admin := mustLogin(t, f.URL("gateway"), testAdminEmail, testAdminPassword)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -20,8 +20,10 @@ import (
 // assert on what their own requests did (their own users, orders and
 // series), not on absolute counts that the other tests' traffic moves.
 //
-// A package declares one Shared, and its TestMain calls Close after
-// m.Run:
+// Close stops them; a later Fleet call starts a fresh one. A package
+// declares one Shared, calls Close before starting a fleet of its own (so
+// a shared fleet never runs beside another one, nor idles through tests
+// that do not use it), and its TestMain calls Close after m.Run:
 //
 //	var shared fleettest.Shared
 //
