@@ -3,6 +3,9 @@ package fleet_test
 import (
 	"os"
 	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
@@ -54,6 +57,20 @@ func post(tb testing.TB, url, body string) int { tb.Helper(); return fleettest.P
 
 func get(tb testing.TB, url string) int { tb.Helper(); return fleettest.Get(tb, url) }
 
+// allExposed tells whether every family of docs is among fams.
+func allExposed(docs map[string]docRow, fams []*dto.MetricFamily) bool {
+	live := map[string]bool{}
+	for _, mf := range fams {
+		live[mf.GetName()] = true
+	}
+	for name := range docs {
+		if !live[name] {
+			return false
+		}
+	}
+	return true
+}
+
 // TestMetricsAreDocumented drives every code path that creates a series
 // and checks each service's live families against docs/metrics.md.
 func TestMetricsAreDocumented(t *testing.T) {
@@ -71,11 +88,21 @@ func TestMetricsAreDocumented(t *testing.T) {
 	docs := readMetricDocs(t)
 	for _, u := range f.Units() {
 		t.Run(u.Service.ServiceName, func(t *testing.T) {
-			fams, err := u.Telemetry.Registry.Gather()
-			if err != nil {
-				t.Fatal(err)
+			documented := docsFor(docs, u.Service.ServiceName)
+			// Some families appear with a background loop's next round
+			// (the aggregator's roll-up of what it polled): on a busy
+			// machine, wait for every documented one, then check.
+			var fams []*dto.MetricFamily
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+				var err error
+				if fams, err = u.Telemetry.Registry.Gather(); err != nil {
+					t.Fatal(err)
+				}
+				if allExposed(documented, fams) || time.Now().After(deadline) {
+					break
+				}
 			}
-			checkDocumented(t, u.Service.ServiceName, docsFor(docs, u.Service.ServiceName), fams)
+			checkDocumented(t, u.Service.ServiceName, documented, fams)
 		})
 	}
 }
