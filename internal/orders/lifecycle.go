@@ -35,6 +35,7 @@ func (s *Service) runLifecycle(ctx context.Context) {
 
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
+	s.releaseOrphans(ctx)
 	s.advance(ctx, cloudcart.OrderConfirmed, cloudcart.OrderShipped, now.Add(-s.shipAfter))
 	if n := s.advance(ctx, cloudcart.OrderShipped, cloudcart.OrderDelivered, now.Add(-s.deliverAfter)); n > 0 {
 		s.m.Completed.Add(ctx, int64(n))
@@ -57,6 +58,31 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 	for _, o := range held {
 		s.release(ctx, o.ID)
+	}
+}
+
+// releaseOrphans releases reservations held longer than PendingTimeout
+// whose order was never recorded: the process that reserved them died
+// before recording the order (the order ID is known only to it and the
+// product service). It runs before abandoned pending orders are failed,
+// so once no order is pending no orphan holds stock either. A pending
+// order counts as abandoned after the same timeout, so an order still in
+// flight on another replica is never released here.
+func (s *Service) releaseOrphans(ctx context.Context) {
+	ids, err := s.inv.Held(ctx, s.pendingTimeout, sweepBatch)
+	if err != nil {
+		s.log.WarnContext(ctx, "sweep held reservations", "err", err)
+		return
+	}
+	for _, id := range ids {
+		if _, err := s.store.FindOrderByID(ctx, id); cloudcart.ErrorCode(err) != cloudcart.ENOTFOUND {
+			continue // recorded: the order's own lifecycle owns its stock
+		}
+		if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
+			s.log.WarnContext(ctx, "release stock of an unrecorded order", "order", id, "err", err)
+			continue
+		}
+		s.log.InfoContext(ctx, "released stock of an unrecorded order", "order", id)
 	}
 }
 

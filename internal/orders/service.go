@@ -281,25 +281,32 @@ func (s *Service) process(j *job) error {
 	return nil
 }
 
-// steps: inventory check → record pending → reserve stock → pay → commit
-// → confirmed. A failure after the order is recorded releases its stock
-// and marks it failed, so no stock stays reserved by a failed order.
+// steps: price, check and reserve stock (one call) → record pending → pay
+// → commit the reservation → confirmed. An order refused at the
+// reservation (unknown SKU, out of stock, stale price, product service
+// unreachable) was never an order and is not recorded. A failure after the
+// stock is reserved releases it, and one after the order is recorded also
+// marks it failed, so no stock stays reserved by a failed order. A process
+// that dies between reserving and recording leaves a reservation without
+// an order, which the lifecycle sweep releases (releaseOrphans).
 func (s *Service) steps(ctx context.Context, j *job) error {
 	o := j.order
 	items := make([]cloudcart.ReservationItem, len(o.Items))
 	for i, it := range o.Items {
-		items[i] = cloudcart.ReservationItem{SKU: it.SKU, Qty: it.Qty}
+		items[i] = cloudcart.ReservationItem{SKU: it.SKU, Qty: it.Qty, Price: it.Price}
 	}
 	checkStart := time.Now()
-	cctx, span := s.tracer.Start(ctx, "order.inventory_check")
-	prices, err := s.inv.Check(cctx, items)
+	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
+	prices, err := s.inv.Reserve(rctx, o.ID, items)
 	span.End()
 	s.m.InventoryCheck.Record(ctx, time.Since(checkStart).Seconds())
-	if err == nil {
-		err = applyPrices(o, prices)
-	}
 	if err != nil {
 		s.countError(ctx, stepErrorType(err), j.endpoint)
+		return err
+	}
+	if err := applyPrices(o, prices); err != nil {
+		s.countError(ctx, stepErrorType(err), j.endpoint)
+		s.releaseUnrecorded(ctx, o.ID)
 		return err
 	}
 
@@ -308,17 +315,11 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 		if !errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) {
 			s.countError(ctx, "storage", j.endpoint)
 		}
+		s.releaseUnrecorded(ctx, o.ID)
 		return err
 	}
 	s.m.Created.Add(ctx, 1)
 	j.recorded = true
-
-	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
-	err = s.inv.Reserve(rctx, o.ID, items)
-	span.End()
-	if err != nil {
-		return s.fail(ctx, j, err, stepErrorType(err))
-	}
 
 	pctx, span := s.tracer.Start(ctx, "order.payment")
 	if j.fail {
@@ -396,6 +397,14 @@ func (s *Service) fail(ctx context.Context, j *job, cause error, errorType strin
 		*j.order = *failed
 	}
 	return cause
+}
+
+// releaseUnrecorded gives back the stock of an order that was not
+// recorded; a failure leaves the reservation to the sweep's orphan pass.
+func (s *Service) releaseUnrecorded(ctx context.Context, id string) {
+	if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
+		s.log.WarnContext(ctx, "release stock of an unrecorded order; the sweep will retry", "order", id, "err", err)
+	}
 }
 
 // release gives an order's stock back and records it; a failure leaves the

@@ -3,6 +3,7 @@ package products
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
@@ -23,6 +24,7 @@ func (s *Service) Handler() *http.ServeMux {
 	h.HandleFunc(mux, "PUT /products/{sku}", s.update)
 	h.HandleFunc(mux, "POST /products/{sku}/stock", s.adjustStock)
 	h.HandleFunc(mux, "POST /reservations", s.serviceOnly(s.reserve))
+	h.HandleFunc(mux, "GET /reservations", s.serviceOnly(s.heldReservations), "min_age_ms", "limit")
 	h.HandleFunc(mux, "GET /reservations/{order}", s.serviceOnly(s.getReservation))
 	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.serviceOnly(s.commit))
 	h.HandleFunc(mux, "POST /reservations/{order}/release", s.serviceOnly(s.release))
@@ -211,6 +213,29 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpkit.WriteJSON(w, http.StatusCreated, res)
+	return nil
+}
+
+// heldReservations lists the order ids of reservations still held after
+// min_age_ms: the order service's sweep releases those of orders it never
+// recorded.
+func (s *Service) heldReservations(w http.ResponseWriter, r *http.Request) error {
+	age, err := httpkit.IntParam(r, "min_age_ms", 0, 0, 86_400_000)
+	if err != nil {
+		return err
+	}
+	limit, err := httpkit.IntParam(r, "limit", 100, 1, 500)
+	if err != nil {
+		return err
+	}
+	ids, err := s.HeldReservations(r.Context(), time.Duration(age)*time.Millisecond, limit)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	httpkit.WriteJSON(w, http.StatusOK, map[string][]string{"order_ids": ids})
 	return nil
 }
 
