@@ -167,6 +167,9 @@ type ProductStore interface {
 	// Commit marks a held reservation final: it no longer expires.
 	// Idempotent; ECONFLICT if it was released (e.g. it expired).
 	Commit(ctx context.Context, orderID string) error
+	// CommitReservations commits many reservations in one transaction and
+	// returns, per order id, what Commit would have returned for it.
+	CommitReservations(ctx context.Context, orderIDs []string) (map[string]error, error)
 	// ExpireReservations releases (reason cancellation) up to limit held
 	// reservations that expired at or before now, and returns their order
 	// ids and the stock changes.

@@ -25,7 +25,10 @@ type Inventory interface {
 	// expected Price is not the catalog's (nothing is reserved then).
 	// Reserving the same order id again returns the first reservation.
 	Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error)
-	Commit(ctx context.Context, orderID string) error
+	// Commit makes reservations final, many in one call, and returns
+	// each one's outcome: nil, or ECONFLICT when it was released (it
+	// expired, or its order was cancelled or failed meanwhile).
+	Commit(ctx context.Context, orderIDs []string) (map[string]error, error)
 	Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error
 	// Held returns the order ids of up to limit reservations held for at
 	// least minAge: the sweep releases those of orders never recorded.
@@ -42,7 +45,9 @@ type Standalone struct{}
 func (Standalone) Reserve(context.Context, string, []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
 	return nil, nil // prices stay as sent
 }
-func (Standalone) Commit(context.Context, string) error                         { return nil }
+func (Standalone) Commit(_ context.Context, ids []string) (map[string]error, error) {
+	return make(map[string]error, len(ids)), nil
+}
 func (Standalone) Release(context.Context, string, cloudcart.StockReason) error { return nil }
 func (Standalone) Held(context.Context, time.Duration, int) ([]string, error)   { return nil, nil }
 func (Standalone) Sample(_ context.Context, n int, rng *rand.Rand) ([]cloudcart.Item, error) {
@@ -93,8 +98,24 @@ func (c *ProductClient) Held(ctx context.Context, minAge time.Duration, limit in
 	return out.OrderIDs, err
 }
 
-func (c *ProductClient) Commit(ctx context.Context, orderID string) error {
-	return c.do(ctx, http.MethodPost, "/reservations/"+url.PathEscape(orderID)+"/commit", nil, nil)
+// Commit is POST /reservations/commit: one call and one transaction of
+// the product service for the whole batch.
+func (c *ProductClient) Commit(ctx context.Context, orderIDs []string) (map[string]error, error) {
+	var res struct {
+		Committed []string                     `json:"committed"`
+		Errors    map[string]httpkit.ErrorBody `json:"errors"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/reservations/commit", map[string][]string{"order_ids": orderIDs}, &res); err != nil {
+		return nil, err
+	}
+	out := make(map[string]error, len(orderIDs))
+	for _, id := range res.Committed {
+		out[id] = nil
+	}
+	for id, e := range res.Errors {
+		out[id] = &cloudcart.Error{Code: e.Code, Message: e.Message}
+	}
+	return out, nil
 }
 
 func (c *ProductClient) Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error {

@@ -35,7 +35,7 @@ func (s *Service) runLifecycle(ctx context.Context) {
 
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
-	s.releaseOrphans(ctx)
+	s.settleHeld(ctx)
 	s.advance(ctx, cloudcart.OrderConfirmed, cloudcart.OrderShipped, now.Add(-s.shipAfter))
 	if n := s.advance(ctx, cloudcart.OrderShipped, cloudcart.OrderDelivered, now.Add(-s.deliverAfter)); n > 0 {
 		s.m.Completed.Add(ctx, int64(n))
@@ -61,28 +61,39 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 }
 
-// releaseOrphans releases reservations held longer than PendingTimeout
-// whose order was never recorded: the process that reserved them died
-// before recording the order (the order ID is known only to it and the
-// product service). It runs before abandoned pending orders are failed,
-// so once no order is pending no orphan holds stock either. A pending
-// order counts as abandoned after the same timeout, so an order still in
-// flight on another replica is never released here.
-func (s *Service) releaseOrphans(ctx context.Context) {
+// settleHeld settles reservations still held after PendingTimeout. One
+// whose order was never recorded is released: the process that reserved
+// it died before recording the order (the order id is known only to it
+// and the product service). One whose order is confirmed (or further) is
+// committed: its process died before the batched commit after the
+// confirmation. Others belong to orders this sweep fails or releases. It
+// runs before abandoned pending orders are failed, so once no order is
+// pending no orphan holds stock either. A pending order counts as
+// abandoned after the same timeout, and an order that slow commits its
+// reservation itself before confirming (steps), so an order in flight on
+// this or another replica is never confirmed without its stock.
+func (s *Service) settleHeld(ctx context.Context) {
 	ids, err := s.inv.Held(ctx, s.pendingTimeout, sweepBatch)
 	if err != nil {
 		s.log.WarnContext(ctx, "sweep held reservations", "err", err)
 		return
 	}
+	var commit []string
 	for _, id := range ids {
-		if _, err := s.store.FindOrderByID(ctx, id); cloudcart.ErrorCode(err) != cloudcart.ENOTFOUND {
-			continue // recorded: the order's own lifecycle owns its stock
+		o, err := s.store.FindOrderByID(ctx, id)
+		switch {
+		case err == nil && stockKept(o.Status):
+			commit = append(commit, id)
+		case cloudcart.ErrorCode(err) == cloudcart.ENOTFOUND:
+			if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
+				s.log.WarnContext(ctx, "release stock of an unrecorded order", "order", id, "err", err)
+				continue
+			}
+			s.log.InfoContext(ctx, "released stock of an unrecorded order", "order", id)
 		}
-		if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
-			s.log.WarnContext(ctx, "release stock of an unrecorded order", "order", id, "err", err)
-			continue
-		}
-		s.log.InfoContext(ctx, "released stock of an unrecorded order", "order", id)
+	}
+	if len(commit) > 0 {
+		s.commitReservations(ctx, commit)
 	}
 }
 

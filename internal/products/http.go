@@ -27,6 +27,7 @@ func (s *Service) Handler() *http.ServeMux {
 	h.HandleFunc(mux, "GET /reservations", s.serviceOnly(s.heldReservations), "min_age_ms", "limit")
 	h.HandleFunc(mux, "GET /reservations/{order}", s.serviceOnly(s.getReservation))
 	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.serviceOnly(s.commit))
+	h.HandleFunc(mux, "POST /reservations/commit", s.serviceOnly(s.commitMany))
 	h.HandleFunc(mux, "POST /reservations/{order}/release", s.serviceOnly(s.release))
 	return mux
 }
@@ -253,6 +254,42 @@ func (s *Service) commit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type commitManyRequest struct {
+	OrderIDs []string `json:"order_ids"`
+}
+
+// CommitManyResponse is POST /reservations/commit's answer: the order ids
+// committed (or already committed), and the error of each one that was not.
+type CommitManyResponse struct {
+	Committed []string                     `json:"committed"`
+	Errors    map[string]httpkit.ErrorBody `json:"errors,omitempty"`
+}
+
+// commitMany commits a batch of reservations in one transaction.
+func (s *Service) commitMany(w http.ResponseWriter, r *http.Request) error {
+	var req commitManyRequest
+	if err := httpkit.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := s.CommitReservations(r.Context(), req.OrderIDs)
+	if err != nil {
+		return err
+	}
+	out := CommitManyResponse{Committed: []string{}}
+	for _, id := range req.OrderIDs {
+		if err := res[id]; err != nil {
+			if out.Errors == nil {
+				out.Errors = map[string]httpkit.ErrorBody{}
+			}
+			out.Errors[id] = httpkit.ErrorBody{Code: cloudcart.ErrorCode(err), Message: cloudcart.ErrorMessage(err)}
+			continue
+		}
+		out.Committed = append(out.Committed, id)
+	}
+	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -297,6 +297,23 @@ func (s *Service) Commit(ctx context.Context, orderID string) error {
 	return s.store.Commit(ctx, orderID)
 }
 
+// MaxCommitBatch bounds the order ids of one CommitReservations.
+const MaxCommitBatch = 500
+
+// CommitReservations makes many reservations final in one transaction and
+// returns each one's outcome (nil, ENOTFOUND or ECONFLICT).
+func (s *Service) CommitReservations(ctx context.Context, orderIDs []string) (map[string]error, error) {
+	if len(orderIDs) == 0 || len(orderIDs) > MaxCommitBatch {
+		return nil, cloudcart.Errorf(cloudcart.EINVALID, "order_ids must contain 1-%d order ids", MaxCommitBatch)
+	}
+	for i, id := range orderIDs {
+		if id == "" || len(id) > 64 {
+			return nil, cloudcart.Errorf(cloudcart.EINVALID, "order_ids[%d] must be 1-64 characters", i)
+		}
+	}
+	return s.store.CommitReservations(ctx, orderIDs)
+}
+
 // Release gives an order's stock back.
 func (s *Service) Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error {
 	if reason != cloudcart.StockCancellation && reason != cloudcart.StockReturn {

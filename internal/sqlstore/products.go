@@ -394,28 +394,52 @@ func mergeItems(items []cloudcart.ReservationItem) []cloudcart.ReservationItem {
 // is conditional on the reservation still being held, so a commit racing
 // the expiry sweep cannot mark released stock committed.
 func (s *ProductStore) Commit(ctx context.Context, orderID string) error {
-	return s.db.Tx(ctx, func(c Conn) error {
-		st, err := reservationState(ctx, c, orderID)
-		switch {
-		case err != nil:
-			return err
-		case st == "":
-			return cloudcart.Errorf(cloudcart.ENOTFOUND, "no reservation for order %s", orderID)
-		case st == cloudcart.ReservationReleased:
-			return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
-		case st == cloudcart.ReservationCommitted:
-			return nil
-		}
-		res, err := c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3 AND state = $4`,
-			string(cloudcart.ReservationCommitted), s.now().UnixMicro(), orderID, string(cloudcart.ReservationHeld))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+	return s.db.Tx(ctx, func(c Conn) error { return s.commit(ctx, c, orderID) })
+}
+
+// CommitReservations commits many reservations in one transaction (one
+// fsync) and returns, per order id, what Commit would have returned for it
+// (nil, ENOTFOUND or ECONFLICT); an error of the database fails them all.
+func (s *ProductStore) CommitReservations(ctx context.Context, orderIDs []string) (map[string]error, error) {
+	var out map[string]error
+	err := s.db.Tx(ctx, func(c Conn) error {
+		out = make(map[string]error, len(orderIDs))
+		for _, id := range orderIDs {
+			err := s.commit(ctx, c, id)
+			if err != nil && cloudcart.ErrorCode(err) == cloudcart.EINTERNAL {
+				return err
+			}
+			out[id] = err
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *ProductStore) commit(ctx context.Context, c Conn, orderID string) error {
+	st, err := reservationState(ctx, c, orderID)
+	switch {
+	case err != nil:
+		return err
+	case st == "":
+		return cloudcart.Errorf(cloudcart.ENOTFOUND, "no reservation for order %s", orderID)
+	case st == cloudcart.ReservationReleased:
+		return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+	case st == cloudcart.ReservationCommitted:
+		return nil
+	}
+	res, err := c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3 AND state = $4`,
+		string(cloudcart.ReservationCommitted), s.now().UnixMicro(), orderID, string(cloudcart.ReservationHeld))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+	}
+	return nil
 }
 
 // ExpireReservations releases up to limit held reservations whose expiry
