@@ -426,6 +426,8 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 	}
 	s.readFailures = 0
 	sent := 0
+	batch, batching := s.o.Store.(batchRecorder)
+	var succeeded []sentDelivery
 	for _, d := range due {
 		if ctx.Err() != nil {
 			break
@@ -433,8 +435,13 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 		if _, held := s.held[deliveryKey{d.Notification.ID, d.Channel}]; held {
 			continue
 		}
-		s.deliver(ctx, d)
+		if ok := s.deliver(ctx, d, batching); ok != nil {
+			succeeded = append(succeeded, *ok)
+		}
 		sent++
+	}
+	if len(succeeded) > 0 {
+		s.recordSent(context.WithoutCancel(ctx), batch, succeeded)
 	}
 	if len(due) < deliveryBatch || sent == 0 {
 		return 0, wait
@@ -442,9 +449,42 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 	return sent, wait
 }
 
+// batchRecorder is a store that records many successful deliveries in one
+// transaction (sqlstore.NotificationStore).
+type batchRecorder interface {
+	DeliveriesSucceeded(ctx context.Context, ds []cloudcart.SentDelivery) error
+}
+
+// sentDelivery is a successful send whose outcome is still to record.
+type sentDelivery struct {
+	d      cloudcart.DueDelivery
+	rec    cloudcart.SentDelivery
+	record func(context.Context) error // records it alone
+}
+
+// recordSent records the successful sends of one round in one
+// transaction; if that fails, each is held and recorded on its own later.
+func (s *Service) recordSent(ctx context.Context, batch batchRecorder, ds []sentDelivery) {
+	recs := make([]cloudcart.SentDelivery, len(ds))
+	for i, d := range ds {
+		recs[i] = d.rec
+	}
+	if err := batch.DeliveriesSucceeded(ctx, recs); err != nil {
+		for _, d := range ds {
+			s.hold(d.d, err, d.record)
+		}
+		return
+	}
+	if s.o.Committed != nil {
+		s.o.Committed()
+	}
+}
+
 // deliver sends one notification to one channel and records the outcome.
-// The send continues the trace of the event or alert it came from.
-func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
+// The send continues the trace of the event or alert it came from. With
+// deferSuccess a success is returned, to be recorded with the round's
+// others (recordSent), instead of recorded here.
+func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery, deferSuccess bool) *sentDelivery {
 	n := d.Notification
 	sctx := context.WithoutCancel(ctx) // a send in progress finishes at shutdown
 	if len(n.Trace) > 0 {
@@ -476,7 +516,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 		}, now)
 		if eerr != nil {
 			s.log.Error("building the notification.sent event failed", "id", n.ID, "channel", d.Channel, "err", eerr)
-			return
+			return nil
 		}
 		record := func(ctx context.Context) error {
 			if err := s.o.Store.DeliverySucceeded(ctx, n.ID, d.Channel, now, sent); err != nil {
@@ -487,10 +527,14 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 			}
 			return nil
 		}
+		if deferSuccess {
+			return &sentDelivery{d: d, record: record,
+				rec: cloudcart.SentDelivery{NotificationID: n.ID, Channel: d.Channel, At: now, Sent: sent}}
+		}
 		if err := record(sctx); err != nil {
 			s.hold(d, err, record)
 		}
-		return
+		return nil
 	}
 	reason, retryable := reasonOf(err)
 	span.RecordError(err)
@@ -512,6 +556,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 	}
 	s.log.Log(sctx, lvl, "notification send failed", "id", n.ID, "channel", d.Channel, "reason", reason,
 		"attempt", attempt, "final", final, "err", err)
+	return nil
 }
 
 // prune forgets old notifications, and handled-event records once the bus
