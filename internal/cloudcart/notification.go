@@ -89,6 +89,13 @@ type NotificationStore interface {
 	DeliveryFailed(ctx context.Context, notificationID, channel string, attempts int, next time.Time, final bool, reason string) error
 }
 
+// HandledEvent is one event of a batch a consumer handles in one
+// transaction, and the notification it makes (nil: none).
+type HandledEvent struct {
+	Event        *Event
+	Notification *Notification
+}
+
 // SentDelivery is a successful delivery to record: the notification, the
 // channel, when, and its notification.sent event.
 type SentDelivery struct {

@@ -37,11 +37,14 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 }
 
 // benchFleet runs the whole fleet with the gateway's per-client rate limit
-// off, so the benchmark measures the services, not the limiter.
+// off, so the benchmark measures the services, not the limiter, and the
+// aggregator scraping every service every 5 s as under `cloudcart run`
+// (the tests' 250 ms makes scrapes, not orders, a tenth of the CPU).
 func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
 	return mustFleetConfig(b, append([]func(*fleet.Config){func(c *fleet.Config) {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
+		c.Aggregator.Interval = 5 * time.Second
 	}}, opts...)...)
 }
 
@@ -59,8 +62,9 @@ func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
 // telemetry: off (no-op meters and tracers in every service), metrics only
 // (what the fleet records for Prometheus, spans off), and metrics with
 // every trace sampled (100%) and exported through a batch span processor
-// to an exporter that discards the spans. With -count N the variants
-// alternate, so a noisy machine affects all three alike.
+// to an exporter that discards the spans. On a noisy machine, alternate
+// the variants: -bench 'BenchmarkOrderTelemetryCost/off$' and so on, in
+// turn (scripts/bench-orders.sh does).
 func BenchmarkOrderTelemetryCost(b *testing.B) {
 	for _, v := range []struct {
 		name string
@@ -68,7 +72,7 @@ func BenchmarkOrderTelemetryCost(b *testing.B) {
 	}{
 		{"off", func(o *telemetry.Options) { o.MetricsOff, o.TracesOff = true, true }},
 		{"metrics", func(o *telemetry.Options) { o.TracesOff = true }},
-		{"metrics+traces-100%", func(o *telemetry.Options) {
+		{"metrics-traces-sampled", func(o *telemetry.Options) {
 			o.Sampler = sdktrace.AlwaysSample()
 			o.SpanExporters = append(o.SpanExporters, discardSpans{})
 		}},

@@ -71,6 +71,31 @@ func (s *NotificationStore) HandleEvent(ctx context.Context, consumer string, e 
 	return first, nil
 }
 
+// HandleEvents is HandleEvent for many events in one transaction (one
+// fsync): first[i] is false for an event consumer handled before. An
+// error leaves the whole batch unrecorded.
+func (s *NotificationStore) HandleEvents(ctx context.Context, consumer string, hs []cloudcart.HandledEvent, channels []string) (first []bool, err error) {
+	err = s.db.Tx(ctx, func(c Conn) error {
+		first = make([]bool, len(hs))
+		for i, h := range hs {
+			ok, err := MarkProcessed(ctx, c, consumer, h.Event)
+			if err != nil {
+				return err
+			}
+			if first[i] = ok; ok && h.Notification != nil {
+				if err := insertNotification(ctx, c, h.Notification, channels); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("handle %d events: %w", len(hs), err)
+	}
+	return first, nil
+}
+
 // AddNotifications implements cloudcart.NotificationStore.
 func (s *NotificationStore) AddNotifications(ctx context.Context, ns []*cloudcart.Notification, channels []string) error {
 	return s.db.Tx(ctx, func(c Conn) error {
