@@ -5,21 +5,30 @@
 # (docs/benchmarks.md, "Where an order's time goes").
 #
 #   scripts/profile.sh [DIR] [ORDERS]     (make profile)
+#   scripts/profile.sh --report DIR       the table for profiles in DIR
+#                                         (DIR/fleet.test and the .out files)
 #
 # DIR (default profile/) receives the test binary and cpu.out, mem.out,
 # block.out, mutex.out; open them with `go tool pprof -http : DIR/cpu.out`.
 # Stages overlap (an inventory call is inside the order handler, SQL inside
 # both), so the shares add up to more than 100%.
 set -euo pipefail
+go=${GO:-go}
+report=
+if [ "${1:-}" = --report ]; then
+	report=1
+	shift
+fi
 dir=${1:-profile}
 orders=${2:-2000}
-go=${GO:-go}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-"$go" test -c -o "$dir/fleet.test" ./internal/fleet/
-(cd internal/fleet && "$dir/fleet.test" -test.run '^$' -test.bench 'BenchmarkOrderPlacementThroughGateway$' \
-	-test.benchtime "${orders}x" -test.cpuprofile "$dir/cpu.out" -test.memprofile "$dir/mem.out" \
-	-test.memprofilerate 65536 -test.blockprofile "$dir/block.out" -test.mutexprofile "$dir/mutex.out")
+if [ -z "$report" ]; then
+	"$go" test -c -o "$dir/fleet.test" ./internal/fleet/
+	(cd internal/fleet && "$dir/fleet.test" -test.run '^$' -test.bench 'BenchmarkOrderPlacementThroughGateway$' \
+		-test.benchtime "${orders}x" -test.cpuprofile "$dir/cpu.out" -test.memprofile "$dir/mem.out" \
+		-test.memprofilerate 65536 -test.blockprofile "$dir/block.out" -test.mutexprofile "$dir/mutex.out")
+fi
 
 # stage NAME REGEX: one line per profile with the share under REGEX.
 stages=(
