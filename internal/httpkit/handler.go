@@ -49,7 +49,12 @@ func (h Handlers) Handle(fn func(http.ResponseWriter, *http.Request) error, para
 		if err == nil {
 			return
 		}
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// A request whose context ended (the client left, or its deadline
+		// passed) fails with whatever the interrupted call returned:
+		// context.Canceled, but also database/sql's "transaction has
+		// already been committed or rolled back" or SQLite's "interrupted".
+		// None of those is a bug of the service: they are 503s, not 500s.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || r.Context().Err() != nil {
 			err = cloudcart.Errorf(cloudcart.EUNAVAILABLE, "request ended before the work finished")
 		}
 		var c counted

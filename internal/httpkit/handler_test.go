@@ -2,6 +2,7 @@ package httpkit_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -51,6 +52,34 @@ func TestHandleFunc(t *testing.T) {
 		}
 	}
 	if want := []count{{"not_found", "/orders/{id}"}, {"validation", "/orders"}}; !slices.Equal(counted, want) {
+		t.Errorf("counted %v, want %v", counted, want)
+	}
+}
+
+// TestHandleEndedRequest: when the request's context ends mid-work, the
+// interrupted call's error is whatever the library returns (database/sql
+// reports sql.ErrTxDone once it rolled the transaction back). That is a
+// 503 counted as unavailable, never a 500.
+func TestHandleEndedRequest(t *testing.T) {
+	var counted []string
+	h := httpkit.Handlers{CountError: func(_ context.Context, errorType, _ string) { counted = append(counted, errorType) }}
+	mux := http.NewServeMux()
+	h.HandleFunc(mux, "POST /alerts", func(w http.ResponseWriter, r *http.Request) error {
+		return sql.ErrTxDone
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("POST", "/alerts", nil).WithContext(ctx))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("ended request: %d, want 503: %s", w.Code, w.Body)
+	}
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("POST", "/alerts", nil))
+	if w.Code != http.StatusInternalServerError {
+		t.Errorf("live request: %d, want 500 (the same error is a bug then): %s", w.Code, w.Body)
+	}
+	if want := []string{"unavailable", "internal"}; !slices.Equal(counted, want) {
 		t.Errorf("counted %v, want %v", counted, want)
 	}
 }
