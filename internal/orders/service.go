@@ -346,13 +346,15 @@ func (s *Service) process(j *job) error {
 }
 
 // steps: price, check and reserve stock (one call) → record pending → pay
-// → commit the reservation → confirmed. An order refused at the
+// → confirmed, the reservation committed after (batched). An order refused at the
 // reservation (unknown SKU, out of stock, stale price, product service
 // unreachable) was never an order and is not recorded. A failure after the
 // stock is reserved releases it, and one after the order is recorded also
 // marks it failed, so no stock stays reserved by a failed order. A process
 // that dies between reserving and recording leaves a reservation without
-// an order, which the lifecycle sweep releases (releaseOrphans).
+// an order, which the lifecycle sweep releases (settleHeld); so does a
+// reservation whose answer was lost (EUNAVAILABLE after the product
+// service committed it).
 func (s *Service) steps(ctx context.Context, j *job) error {
 	o := j.order
 	items := make([]cloudcart.ReservationItem, len(o.Items))
