@@ -359,7 +359,7 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 	o := j.order
 	items := make([]cloudcart.ReservationItem, len(o.Items))
 	for i, it := range o.Items {
-		items[i] = cloudcart.ReservationItem{SKU: it.SKU, Qty: it.Qty, Price: it.Price}
+		items[i] = cloudcart.ReservationItem(it) // sku, qty and the price the client expects, if any
 	}
 	checkStart := time.Now()
 	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
