@@ -175,18 +175,18 @@ func (b *backgroundLoad) start(ctx context.Context, f *fleet.Fleet, log *slog.Lo
 	g, err := load.New(load.Config{Target: f.URL("gateway"), Rate: b.rate, Users: b.users, ThinkTime: b.think,
 		Seed: 1, Grace: -1, Logger: log})
 	if err != nil {
-		log.Error("background load not started", "err", err)
+		log.ErrorContext(ctx, "background load not started", "err", err)
 		cancel()
 		return func() {}
 	}
-	log.Info("background load starts when the fleet is ready", "journeys_per_second", b.rate, "users", b.users,
+	log.InfoContext(ctx, "background load starts when the fleet is ready", "journeys_per_second", b.rate, "users", b.users,
 		"off", "--load.rate 0")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if !fleetReady(ctx, f, time.Minute) {
 			if ctx.Err() == nil {
-				log.Warn("background load not started: the fleet was not ready within a minute")
+				log.WarnContext(ctx, "background load not started: the fleet was not ready within a minute")
 			}
 			return
 		}
@@ -200,13 +200,13 @@ func (b *backgroundLoad) start(ctx context.Context, f *fleet.Fleet, log *slog.Lo
 					return
 				case <-tick.C:
 					s := g.Snapshot()
-					log.Debug("background load", "journeys", s.JourneysStarted, "failed", s.JourneysFailed,
+					log.DebugContext(ctx, "background load", "journeys", s.JourneysStarted, "failed", s.JourneysFailed,
 						"requests", s.Requests, "errors", s.Errors, "p99", s.Latency.P99)
 				}
 			}
 		}()
 		if _, err := g.Run(ctx); err != nil {
-			log.Error("background load", "err", err)
+			log.ErrorContext(ctx, "background load", "err", err)
 		}
 	}()
 	return func() { cancel(); <-done }

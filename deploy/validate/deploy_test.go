@@ -143,7 +143,8 @@ var (
 
 // mustServeEnv returns the CLOUDCART_* variables `cloudcart serve` reads:
 // one per flag, as `serve -h` and each `serve NAME -h` list them (a
-// service's own flags may be listed only with its name).
+// service's own flags may be listed only with its name; NAME includes
+// the engine, prometheus).
 func mustServeEnv(tb testing.TB) map[string]bool {
 	tb.Helper()
 	bin := mustBinary(tb)
@@ -154,6 +155,7 @@ func mustServeEnv(tb testing.TB) map[string]bool {
 		for _, s := range fleet.Services {
 			args = append(args, []string{"serve", s.Name, "-h"})
 		}
+		args = append(args, []string{"serve", fleet.EngineRole, "-h"})
 		var all strings.Builder
 		for _, a := range args {
 			out, err := exec.Command(bin, a...).CombinedOutput()

@@ -241,7 +241,7 @@ func (a *Aggregator) scrape(ctx context.Context, t Target) {
 	defer a.mu.Unlock()
 	if err != nil {
 		if prev, ok := a.stats[t.Service]; !ok || prev.Up {
-			a.log.Warn("service down", "service", t.Service, "err", err)
+			a.log.WarnContext(ctx, "service down", "service", t.Service, "err", err)
 		}
 		a.stats[t.Service] = Stats{Service: t.Service, Up: false, Error: err.Error(), ScrapedAt: now}
 		delete(a.history, t.Service) // its next life starts a new window

@@ -38,7 +38,7 @@ func (c *Conn) WatchChaosSettings(ctx context.Context, apply func(cloudcart.Chao
 		if ctx.Err() != nil {
 			break
 		}
-		c.log.Warn("chaos settings watch failed; retrying", "err", err, "in", pause)
+		c.log.WarnContext(ctx, "chaos settings watch failed; retrying", "err", err, "in", pause)
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause):
@@ -74,7 +74,7 @@ func (c *Conn) watchChaos(ctx context.Context, apply func(cloudcart.ChaosSetting
 			}
 			var s cloudcart.ChaosSettings
 			if err := json.Unmarshal(e.Value(), &s); err != nil {
-				c.log.Error("chaos settings do not decode; keeping the previous ones", "err", err)
+				c.log.ErrorContext(ctx, "chaos settings do not decode; keeping the previous ones", "err", err)
 				continue
 			}
 			apply(s)

@@ -198,7 +198,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return
 				}
-				c.log.Warn("consumer stopped; restarting", "subject", s, "err", err, "in", pause)
+				c.log.WarnContext(ctx, "consumer stopped; restarting", "subject", s, "err", err, "in", pause)
 				if c.o.OnRestart != nil {
 					c.o.OnRestart(s, err)
 				}
@@ -355,7 +355,7 @@ func (c *Consumer) finish(dv *delivery, err error) {
 		if aerr := dv.m.Ack(); aerr != nil {
 			// The message comes back after AckWait; the handler's
 			// deduplication makes the second delivery a no-op.
-			c.log.Warn("ack failed", "subject", dv.subject, "event_id", dv.d.Event.ID, "err", aerr)
+			c.log.WarnContext(dv.d.Ctx, "ack failed", "subject", dv.subject, "event_id", dv.d.Event.ID, "err", aerr)
 		}
 		return
 	}
@@ -369,7 +369,7 @@ func (c *Consumer) finish(dv *delivery, err error) {
 	}
 	dv.res.Outcome = Retried
 	if nerr := dv.m.NakWithDelay(c.o.Backoff(dv.d.Attempt)); nerr != nil {
-		c.log.Warn("nak failed; redelivered after the ack wait", "subject", dv.subject, "err", nerr)
+		c.log.WarnContext(dv.d.Ctx, "nak failed; redelivered after the ack wait", "subject", dv.subject, "err", nerr)
 	}
 }
 
@@ -435,13 +435,13 @@ func (c *Consumer) deadLetter(ctx context.Context, subject string, m jetstream.M
 	dl.Header.Set(HeaderDLQAttempts, strconv.Itoa(attempt))
 	dl.Header.Set(HeaderDLQSubject, subject)
 	if _, err := c.c.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(DeadLetterStream)); err != nil {
-		c.log.Error("dead-letter publish failed; retrying the message", "subject", subject, "err", err)
+		c.log.ErrorContext(ctx, "dead-letter publish failed; retrying the message", "subject", subject, "err", err)
 		_ = m.NakWithDelay(c.o.Backoff(attempt))
 		return Retried
 	}
-	c.log.Warn("message dead-lettered", "subject", subject, "reason", reason, "attempts", attempt, "err", cause)
+	c.log.WarnContext(ctx, "message dead-lettered", "subject", subject, "reason", reason, "attempts", attempt, "err", cause)
 	if err := m.Term(); err != nil {
-		c.log.Warn("term failed", "subject", subject, "err", err)
+		c.log.WarnContext(ctx, "term failed", "subject", subject, "err", err)
 	}
 	return DeadLettered
 }

@@ -145,11 +145,11 @@ func (s *Service) sync(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.o.Publisher.PutChaosSettings(pctx, cur); err != nil {
-		s.log.Warn("publishing chaos settings to the bus failed; retrying", "version", cur.Version, "err", err)
+		s.log.WarnContext(ctx, "publishing chaos settings to the bus failed; retrying", "version", cur.Version, "err", err)
 		return
 	}
 	s.synced = cur.Version
-	s.log.Info("chaos settings published", "version", cur.Version, "enabled", cur.Enabled)
+	s.log.InfoContext(ctx, "chaos settings published", "version", cur.Version, "enabled", cur.Enabled)
 }
 
 // update applies change to a copy of the settings, validates, stores it

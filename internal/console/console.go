@@ -52,6 +52,9 @@ type Options struct {
 	// Traces: the engine serves Jaeger's query API from its trace store
 	// (internal/tracestore), so the Traces page and exemplar links work.
 	Traces bool
+	// Logs: the engine keeps the log lines written inside spans
+	// (internal/logstore) at /api/logs, and the trace view shows them.
+	Logs bool
 	// ListenAddr is the host:port the console's server actually listens
 	// on, and ExternalURL the URL users reach it at behind a proxy
 	// (--prometheus.external-url). Write requests are accepted only when
@@ -201,6 +204,7 @@ type Config struct {
 	Orders                bool             `json:"orders"`
 	OrdersURL             string           `json:"orders_url,omitempty"` // for the curl hint
 	Traces                bool             `json:"traces"`
+	Logs                  bool             `json:"logs"`
 	// StartedAt is when this console (the fleet's process) started: the
 	// charts' default time range is the fleet's age.
 	StartedAt time.Time `json:"started_at"`
@@ -225,6 +229,7 @@ func (c *Console) config(w http.ResponseWriter, _ *http.Request) {
 		Orders:                c.o.OrdersURL != "",
 		OrdersURL:             c.o.OrdersURL,
 		Traces:                c.o.Traces,
+		Logs:                  c.o.Logs,
 		StartedAt:             c.started,
 		SeriesColors:          dashboards.SemanticColors,
 	}

@@ -153,7 +153,7 @@ func (c *Console) startScenario(w http.ResponseWriter, r *http.Request) {
 			st.Events = res.Events
 		}
 		c.runs.mu.Unlock()
-		c.log.Info("scenario over", "scenario", name, "passed", res.Passed, "error", res.Error)
+		c.log.InfoContext(ctx, "scenario over", "scenario", name, "passed", res.Passed, "error", res.Error)
 	}()
 	w.Header().Set("Cache-Control", "no-store")
 	httpkit.WriteJSON(w, http.StatusAccepted, map[string]any{"run": c.runState()})

@@ -25,17 +25,27 @@ type AggregatorConfig struct {
 	Window   time.Duration // aggregator.DefaultWindow if 0
 }
 
-// aggregatorTarget is the target of the service named name of table t
-// (its job and HTTP families) at base.
-func aggregatorTarget(t services.Table, name, base string) (aggregator.Target, error) {
+// serviceURL parses a NAME=URL setting naming a service of table t at an
+// http(s) URL (--aggregator.targets, --prometheus.targets).
+func serviceURL(t services.Table, kv string) (services.Service, *url.URL, error) {
+	name, base, ok := strings.Cut(strings.TrimSpace(kv), "=")
+	if !ok {
+		return services.Service{}, nil, fmt.Errorf("%q must be NAME=URL", kv)
+	}
 	s, ok := t.Lookup(name)
 	if !ok {
-		return aggregator.Target{}, fmt.Errorf("unknown service %q, want one of %s", name, strings.Join(t.Names(), ", "))
+		return services.Service{}, nil, fmt.Errorf("unknown service %q, want one of %s", name, strings.Join(t.Names(), ", "))
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return aggregator.Target{}, fmt.Errorf("%s: %q is not an http(s) URL", name, base)
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return services.Service{}, nil, fmt.Errorf("%s: %q is not an http(s) URL", name, base)
 	}
-	return aggregator.Target{Service: s.ServiceName, URL: base, Requests: s.RequestsFamily(), Duration: s.DurationFamily()}, nil
+	return s, u, nil
+}
+
+// aggregatorTarget is the aggregator's target for the service s at base.
+func aggregatorTarget(s services.Service, base string) aggregator.Target {
+	return aggregator.Target{Service: s.ServiceName, URL: base, Requests: s.RequestsFamily(), Duration: s.DurationFamily()}
 }
 
 // AggregatorTargets are what the aggregator of this configuration scrapes
@@ -54,24 +64,17 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 	switch {
 	case len(env.Aggregator.Targets) > 0:
 		for _, kv := range env.Aggregator.Targets {
-			name, base, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			if !ok {
-				return nil, fmt.Errorf("aggregator target %q must be NAME=URL", kv)
-			}
-			t, err := aggregatorTarget(table, name, base)
+			s, _, err := serviceURL(table, kv)
 			if err != nil {
 				return nil, fmt.Errorf("aggregator target: %w", err)
 			}
-			out = append(out, t)
+			_, base, _ := strings.Cut(strings.TrimSpace(kv), "=")
+			out = append(out, aggregatorTarget(s, base))
 		}
 	case env.AllInOne:
 		for _, b := range env.Built {
 			if b.Service.Name != env.Service.Name {
-				t, err := aggregatorTarget(table, b.Service.Name, b.Server.URL())
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, t)
+				out = append(out, aggregatorTarget(b.Service.Service, b.Server.URL()))
 			}
 		}
 	default:
@@ -79,11 +82,7 @@ func aggregatorTargets(env *Env) ([]aggregator.Target, error) {
 			if s.Name == env.Service.Name {
 				continue
 			}
-			t, err := aggregatorTarget(table, s.Name, "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Port(s.Name))))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
+			out = append(out, aggregatorTarget(s, "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Port(s.Name)))))
 		}
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +15,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
+	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
 // latencies collects per-request durations from parallel workers.
@@ -39,12 +42,17 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 // benchFleet runs the whole fleet with the gateway's per-client rate limit
 // off, so the benchmark measures the services, not the limiter, and the
 // aggregator scraping every service every 5 s as under `cloudcart run`
-// (the tests' 250 ms makes scrapes, not orders, a tenth of the CPU).
+// (the tests' 250 ms makes scrapes, not orders, a tenth of the CPU). The
+// stores are SQLite, or PostgreSQL (a fresh schema) when
+// CLOUDCART_TEST_POSTGRES_DSN is set.
 func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
 	return mustFleetConfig(b, append([]func(*fleet.Config){func(c *fleet.Config) {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
 		c.Aggregator.Interval = 5 * time.Second
+		if os.Getenv(sqlstoretest.PostgresEnv) != "" {
+			c.PostgresDSN, _ = sqlstoretest.MustConfig(b, "postgres")
+		}
 	}}, opts...)...)
 }
 
@@ -52,7 +60,8 @@ func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
 // through the gateway with a logged-in user's token, 8 clients in
 // parallel, on the embedded stores (SQLite, synchronous=FULL): gateway →
 // order service → one call to the product service that prices, checks and
-// reserves the stock → payment → commit of the reservation → confirmation, every step a real HTTP call or transaction.
+// reserves the stock → payment → confirmation (the reservation's commit
+// follows, batched), every step a real HTTP call or transaction.
 func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
 	placeOrders(b, benchFleet(b))
 }
@@ -64,7 +73,7 @@ func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
 // every trace sampled (100%) and exported through a batch span processor
 // to an exporter that discards the spans. On a noisy machine, alternate
 // the variants: -bench 'BenchmarkOrderTelemetryCost/off$' and so on, in
-// turn (scripts/bench-orders.sh does).
+// turn (docs/benchmarks.md).
 func BenchmarkOrderTelemetryCost(b *testing.B) {
 	for _, v := range []struct {
 		name string
@@ -129,6 +138,31 @@ func placeOrders(b *testing.B, f *fleet.Fleet) {
 	})
 	lat.report(b, time.Since(start), "orders")
 	b.ReportMetric(float64(bad.Load()), "non-201")
+	for _, svc := range []string{"orders", "products"} {
+		if n := meanBatch(b, f.URL(svc)+"/metrics"); n > 0 {
+			b.ReportMetric(n, svc+"-tx/commit")
+		}
+	}
+}
+
+// meanBatch is the mean of a service's <prefix>_db_commit_batch_size: how
+// many transactions group commit made durable per COMMIT (0 if the
+// service has none).
+func meanBatch(b *testing.B, url string) float64 {
+	mfs, err := telemetrytest.Scrape(b, url).Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if strings.HasSuffix(mf.GetName(), "_db_commit_batch_size") {
+			for _, m := range mf.GetMetric() {
+				if h := m.GetHistogram(); h.GetSampleCount() > 0 {
+					return h.GetSampleSum() / float64(h.GetSampleCount())
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // BenchmarkProductListReads reads catalog pages, 8 clients in parallel:

@@ -43,7 +43,7 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	if created {
-		env.Log.Warn("chaos admin token generated; it is shown only this once (also in the file)", "token", token, "file", tokenFile)
+		env.Log.WarnContext(ctx, "chaos admin token generated; it is shown only this once (also in the file)", "token", token, "file", tokenFile)
 	}
 	outbox, pub, err := startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventChaosInjected)
 	if err != nil {

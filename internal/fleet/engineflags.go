@@ -23,6 +23,7 @@ type engineFlags struct {
 	tc            TracesConfig
 	traceBytes    string
 	keepBytes     string
+	logBytes      string
 	fs            *flag.FlagSet
 }
 
@@ -31,7 +32,7 @@ type engineFlags struct {
 // (loopback for run, every interface for serve).
 func prometheusFlags(fs *flag.FlagSet, c *Config) {
 	e := &engineFlags{retentionTime: model.Duration(15 * 24 * time.Hour), retentionSize: "0",
-		traceBytes: "64MiB", keepBytes: "0", fs: fs}
+		traceBytes: "64MiB", keepBytes: "0", logBytes: "0", fs: fs}
 	c.engine = e
 	pc := &e.pc
 	fs.StringVar(&pc.ConfigFile, "prometheus.config", "", "a prometheus.yml to run instead of the generated one (its rule_files, scrape_configs, alerting)")
@@ -44,6 +45,13 @@ func prometheusFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&e.profile, "profile", "demo", "engine timing: demo (1 s scrape and evaluation; alert 'for' and rule windows × 0.05, at least 10 s and 30 s: docs/alerts.md) or production (15 s, rules as written)")
 	fs.StringVar(&e.traceBytes, "traces.max-bytes", e.traceBytes, "memory budget of the in-process trace store, e.g. 64MiB; oldest traces are evicted first; 0 turns the store off (docs/traces.md)")
 	fs.StringVar(&e.keepBytes, "traces.keep-bytes", e.keepBytes, "part of --traces.max-bytes where error traces and the slowest 1% live longer (0 = an eighth of it)")
+	if c.AllInOne { // the services' lines: in the process that runs them
+		e.logBytes = "8MiB"
+		fs.StringVar(&e.logBytes, "logs.max-bytes", e.logBytes, "memory budget of the log lines written inside a span, kept by trace id for the trace view (/api/logs); oldest first out; 0 turns it off (docs/traces.md)")
+	}
+	if !c.AllInOne { // run scrapes the services it runs
+		listFlag(fs, &pc.Targets, "prometheus.targets", "comma-separated NAME=URL services to scrape, e.g. orders=http://orders:8003 (default: every service on 127.0.0.1 at its --NAME.port); alerts go to the notifier's /alerts")
+	}
 	fs.StringVar(&e.tc.OTLPListen, "otlp.listen", net.JoinHostPort(c.Bind, "4318"), "OTLP/HTTP receiver address: /v1/traces into the trace store, /v1/metrics into the embedded TSDB (\"\" = off)")
 }
 
@@ -76,7 +84,11 @@ func (c *Config) ApplyEngineFlags() error {
 	if err != nil || kb > tb {
 		return fmt.Errorf("--traces.keep-bytes %q: want a size up to --traces.max-bytes", e.keepBytes)
 	}
-	e.tc.MaxBytes, e.tc.KeepBytes = int64(tb), int64(kb)
+	lb, err := units.ParseBase2Bytes(e.logBytes)
+	if err != nil || lb < 0 {
+		return fmt.Errorf("--logs.max-bytes %q: want a size such as 8MiB, or 0", e.logBytes)
+	}
+	e.tc.MaxBytes, e.tc.KeepBytes, e.tc.LogBytes = int64(tb), int64(kb), int64(lb)
 	// The default address may be taken (the compose stack's Collector
 	// publishes 4318): then no receiver, with a warning. A chosen one must work.
 	e.tc.OTLPOptional = true

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/logstore"
 	"github.com/cloudcart/cloudcart/internal/services"
 	"github.com/cloudcart/cloudcart/internal/sqlstore"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
@@ -149,6 +150,7 @@ type Env struct {
 
 	platform *platform         // the bus connection and chaos middleware (common.go)
 	traces   *tracestore.Store // where spans go in-process (traces.go); nil: nowhere
+	logs     *logstore.Store   // the log lines written inside spans (traces.go); nil: not kept
 	secret   *lazySecret       // the service credential, read once when a service needs it (auth.go)
 }
 
@@ -207,6 +209,11 @@ type Fleet struct {
 // listeners, so a port clash fails here, before anything runs.
 func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	// Under run, the lines written inside a span are also kept by trace id.
+	logs := newLogStore(cfg, names)
+	if logs != nil {
+		cfg.Logger = slog.New(logs.Handler(cfg.Logger.Handler()))
+	}
 	// Log lines written inside a span carry its ids; warnings and errors
 	// also become events of the span.
 	cfg.Logger = slog.New(telemetry.NewLogHandler(cfg.Logger.Handler()))
@@ -255,7 +262,7 @@ func New(ctx context.Context, cfg Config, names ...string) (*Fleet, error) {
 	cfg.Prometheus = alertWebhook(cfg.Prometheus, f.units)
 	if cfg.Prometheus != nil {
 		s := Service{Service: services.Prometheus}
-		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces, secret: secret}, f.units)
+		u, err := buildPrometheus(&Env{Config: cfg, Service: s, Log: cfg.Logger.With("component", PrometheusJob), traces: f.traces, logs: logs, secret: secret}, f.units)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prometheus: %w", err), f.close())
 		}
@@ -368,7 +375,7 @@ func (u *Unit) Run(ctx context.Context) error {
 	wg.Wait()
 	errs = append(errs, u.close())
 	if u.log != nil {
-		u.log.Info("stopped")
+		u.log.InfoContext(ctx, "stopped")
 	}
 	return errors.Join(errs...)
 }

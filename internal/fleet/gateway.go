@@ -97,7 +97,7 @@ func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 	ups := map[string]string{}
 	for _, name := range gatewayUpstreams {
 		ups[name] = upstreamURL(env, name)
-		env.Log.Debug("upstream", "service", name, "url", ups[name])
+		env.Log.DebugContext(ctx, "upstream", "service", name, "url", ups[name])
 	}
 	g, err := gateway.New(gateway.Options{
 		Upstreams:       ups,

@@ -68,7 +68,7 @@ func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	env.Log.Info("notification channels", "channels", svc.Channels())
+	env.Log.InfoContext(ctx, "notification channels", "channels", svc.Channels())
 	u.Workers = append(u.Workers, svc.Run)
 	return u.serve(env, svc.Handler(), httpkit.Check{Name: "database", Check: db.Writable}, httpkit.Check{Name: "bus", Check: busCheck(env)})
 }

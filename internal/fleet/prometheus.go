@@ -42,6 +42,11 @@ type PrometheusConfig struct {
 	EnableAdminAPI  bool
 	ExternalURL     string
 	Profile         Profile
+	// Targets, for the engine run alone (serve prometheus), are the
+	// services it scrapes as NAME=URL (orders=http://orders:8003); empty:
+	// every service on 127.0.0.1 at its port. The notification worker's
+	// URL also receives the alerts (WebhookURL's default).
+	Targets []string
 }
 
 // Profile is a set of intervals for the engine.
@@ -172,7 +177,7 @@ func buildPrometheus(env *Env, targets []*Unit) (*Unit, error) {
 // Its write API answers only requests addressed to self (the address
 // this process listens at) or to --prometheus.external-url.
 func withConsole(env *Env, self string, targets []*Unit, engine http.Handler) (consoleServer, error) {
-	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil,
+	o := console.Options{ScrapeInterval: env.Prometheus.Profile.ScrapeInterval, Logger: env.Log, PrometheusURL: self, Traces: env.traces != nil, Logs: env.logs != nil,
 		AdminEmail: env.Users.AdminEmail, AdminPassword: env.Users.AdminPassword,
 		ListenAddr: strings.TrimPrefix(self, "http://"), ExternalURL: env.Prometheus.ExternalURL,
 		ServiceURLs: map[string]string{}, Services: env.table()}

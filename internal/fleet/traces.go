@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/logstore"
 	"github.com/cloudcart/cloudcart/internal/otlpin"
 	"github.com/cloudcart/cloudcart/internal/promengine"
 	"github.com/cloudcart/cloudcart/internal/services"
@@ -29,6 +30,10 @@ type TracesConfig struct {
 	// also publishes 4318), run without the receiver and warn, instead of
 	// failing. For the default address; one given explicitly must work.
 	OTLPOptional bool
+	// LogBytes, under `cloudcart run`, keeps the latest log lines written
+	// inside a span, by trace id, within this budget (internal/logstore;
+	// --logs.max-bytes); 0: none.
+	LogBytes int64
 }
 
 // newTraceStore builds the in-memory trace store when the process runs
@@ -38,6 +43,16 @@ func newTraceStore(cfg Config) *tracestore.Store {
 		return nil
 	}
 	return tracestore.New(tracestore.Options{MaxBytes: cfg.Traces.MaxBytes, KeepBytes: cfg.Traces.KeepBytes})
+}
+
+// newLogStore builds the store of log lines by trace id when the process
+// runs the services and the engine (cloudcart run): their lines, with the
+// engine to serve them.
+func newLogStore(cfg Config, names []string) *logstore.Store {
+	if cfg.Traces == nil || cfg.Prometheus == nil || cfg.Traces.LogBytes <= 0 || (len(names) == 1 && names[0] == EngineRole) {
+		return nil
+	}
+	return logstore.New(logstore.Options{MaxBytes: cfg.Traces.LogBytes})
 }
 
 // withTraces mounts Jaeger's query API (/api/services, /api/traces) beside
@@ -54,6 +69,12 @@ func withTraces(env *Env, mux *http.ServeMux, reg prometheus.Registerer, eng *pr
 	jaeger := st.Handler()
 	for _, p := range []string{"/api/services", "/api/services/", "/api/traces", "/api/traces/"} {
 		mux.Handle(p, jaeger)
+	}
+	if env.logs != nil {
+		if err := reg.Register(env.logs.Collector()); err != nil {
+			return err
+		}
+		mux.Handle("/api/logs", env.logs.APIHandler())
 	}
 	if env.Traces.OTLPListen == "" {
 		return nil
@@ -100,24 +121,26 @@ func (f *Fleet) OTLPURL() string {
 const EngineRole = services.PrometheusName
 
 // newEngineAlone builds the engine as its own process: it scrapes the
-// fleet's services at 127.0.0.1 on their configured ports (as the
-// aggregator does under serve), takes spans over OTLP only, and sends
-// alerts to the notification worker there unless told otherwise.
+// fleet's services (PrometheusConfig.Targets, else each at 127.0.0.1 on
+// its configured port, as the aggregator does under serve), takes spans
+// over OTLP only, and sends alerts to the notification worker it scrapes
+// unless told otherwise.
 func newEngineAlone(cfg Config) (*Fleet, error) {
 	if cfg.Prometheus == nil {
 		return nil, fmt.Errorf("%s: no engine configuration", EngineRole)
+	}
+	targets, err := engineTargets(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := prepareDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
 	f := &Fleet{log: cfg.Logger, traces: newTraceStore(cfg)}
-	var targets []*Unit
-	for _, d := range cfg.table() {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port(d.Name)))
-		targets = append(targets, &Unit{Service: Service{Service: d}, Server: &httpkit.Server{Addr: addr}})
-		if d.Name == cloudcart.ChaosNotifierTarget && cfg.Prometheus.AlertmanagerURL == "" && cfg.Prometheus.WebhookURL == "" {
+	for _, t := range targets {
+		if t.Service.Name == cloudcart.ChaosNotifierTarget && cfg.Prometheus.AlertmanagerURL == "" && cfg.Prometheus.WebhookURL == "" {
 			pc := *cfg.Prometheus
-			pc.WebhookURL = "http://" + addr + "/alerts"
+			pc.WebhookURL = "http://" + t.Server.Addr + "/alerts"
 			cfg.Prometheus = &pc
 		}
 	}
@@ -128,4 +151,36 @@ func newEngineAlone(cfg Config) (*Fleet, error) {
 	}
 	f.units = []*Unit{u}
 	return f, nil
+}
+
+// engineTargets are the services the engine run alone scrapes, as units
+// of other processes (an address, no listener): --prometheus.targets, or
+// every service of the table at 127.0.0.1 on its configured port.
+func engineTargets(cfg Config) ([]*Unit, error) {
+	remote := func(d services.Service, hostport string) *Unit {
+		return &Unit{Service: Service{Service: d}, Server: &httpkit.Server{Addr: hostport}}
+	}
+	var out []*Unit
+	if len(cfg.Prometheus.Targets) == 0 {
+		for _, d := range cfg.table() {
+			out = append(out, remote(d, net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port(d.Name)))))
+		}
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, kv := range cfg.Prometheus.Targets {
+		d, u, err := serviceURL(cfg.table(), kv)
+		if err != nil {
+			return nil, fmt.Errorf("--prometheus.targets: %w", err)
+		}
+		if u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("--prometheus.targets: %s: %q: want http://host:port (the engine scrapes <URL>/metrics)", d.Name, u)
+		}
+		if seen[d.Name] {
+			return nil, fmt.Errorf("--prometheus.targets: %s given twice", d.Name)
+		}
+		seen[d.Name] = true
+		out = append(out, remote(d, u.Host))
+	}
+	return out, nil
 }

@@ -26,7 +26,7 @@ func mustFleetWithTraces(tb testing.TB) *fleet.Fleet {
 	pc := &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
 	return mustFleetConfig(tb, func(c *fleet.Config) {
 		c.Prometheus = pc
-		c.Traces = &fleet.TracesConfig{OTLPListen: "127.0.0.1:0"}
+		c.Traces = &fleet.TracesConfig{OTLPListen: "127.0.0.1:0", LogBytes: 1 << 20} // as under run
 	})
 }
 

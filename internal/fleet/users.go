@@ -102,7 +102,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 		return err
 	}
 	if created {
-		env.Log.Info("generated token signing key", "file", keyFile, "kid", signer.KeyID())
+		env.Log.InfoContext(ctx, "generated token signing key", "file", keyFile, "kid", signer.KeyID())
 	}
 	svc, err := users.New(users.Options{
 		Store: store, Metrics: m, Signer: signer, Meter: meter, Tracer: tracer, Logger: env.Log,
@@ -118,7 +118,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 		if err != nil {
 			return err
 		}
-		env.Log.Info("admin account ready", "user_id", admin.ID)
+		env.Log.InfoContext(ctx, "admin account ready", "user_id", admin.ID)
 	case a.AdminEmail != "" || a.AdminPassword != "":
 		return errors.New("--users.admin-email and --users.admin-password go together")
 	}

@@ -154,7 +154,7 @@ func (s *Server) serve(ctx context.Context, log *slog.Logger) (done bool, err er
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.SetReady(true)
-	log.Info("listening", "addr", ln.Addr().String())
+	log.InfoContext(ctx, "listening", "addr", ln.Addr().String())
 
 	for {
 		select {
@@ -183,7 +183,7 @@ func (s *Server) serve(ctx context.Context, log *slog.Logger) (done bool, err er
 			s.mu.Lock()
 			s.ln = nil
 			s.mu.Unlock()
-			log.Warn("outage: listener closed, connections cut", "addr", s.addr)
+			log.WarnContext(ctx, "outage: listener closed, connections cut", "addr", s.addr)
 			return false, nil
 		}
 	}
@@ -210,10 +210,10 @@ func (s *Server) sitOutOutage(ctx context.Context, log *slog.Logger) error {
 			s.mu.Lock()
 			s.ln = ln
 			s.mu.Unlock()
-			log.Info("outage over: listening again", "addr", s.addr)
+			log.InfoContext(ctx, "outage over: listening again", "addr", s.addr)
 			return nil
 		}
-		log.Warn("outage over, but the address is taken; retrying", "addr", s.addr, "err", err)
+		log.WarnContext(ctx, "outage over, but the address is taken; retrying", "addr", s.addr, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -156,7 +156,7 @@ func (g *Generator) journey(ctx context.Context, i int, due time.Time) {
 		err = t.account()
 	}
 	if err != nil && !errors.Is(err, errInterrupted) {
-		g.log.Debug("journey failed", "journey", t.name, "index", i, "err", err)
+		g.log.DebugContext(ctx, "journey failed", "journey", t.name, "index", i, "err", err)
 	}
 	g.stats.finished(t.name, err, g.now().Sub(due))
 }

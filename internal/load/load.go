@@ -258,7 +258,7 @@ func (g *Generator) run(ctx context.Context, journey func(context.Context, int, 
 	g.started = start
 	g.mu.Unlock()
 	g.stats.begin(start)
-	g.log.Debug("load started", "target", g.base, "rate", g.cfg.Rate, "duration", g.cfg.Duration,
+	g.log.DebugContext(ctx, "load started", "target", g.base, "rate", g.cfg.Rate, "duration", g.cfg.Duration,
 		"users", g.cfg.Users, "concurrency", g.cfg.Concurrency, "seed", g.cfg.Seed)
 
 	// Journeys outlive ctx by the grace period: they get their own context.
@@ -331,7 +331,7 @@ func (g *Generator) run(ctx context.Context, journey func(context.Context, int, 
 	<-done
 	s := g.stats.summary(stopped.Sub(start))
 	s.Target, s.Seed, s.TargetRate, s.Started = g.base, g.cfg.Seed, g.cfg.Rate, start
-	g.log.Debug("load finished", "duration", s.Duration.Round(time.Millisecond), "journeys", s.JourneysStarted,
+	g.log.DebugContext(ctx, "load finished", "duration", s.Duration.Round(time.Millisecond), "journeys", s.JourneysStarted,
 		"requests", s.Requests, "errors", s.Errors, "dropped", s.Dropped, "p99", s.Latency.P99)
 	return s, nil
 }

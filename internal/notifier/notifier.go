@@ -380,7 +380,7 @@ func (s *Service) trackLag(ctx context.Context) {
 	for {
 		lag, err := s.consumer.Lag(ctx, s.o.Now())
 		if err != nil && ctx.Err() == nil {
-			s.log.Debug("reading consumer lag failed", "err", err)
+			s.log.DebugContext(ctx, "reading consumer lag failed", "err", err)
 		}
 		s.mu.Lock()
 		for k, v := range lag {
@@ -447,7 +447,7 @@ type heldOutcome struct {
 
 // hold keeps a delivery's outcome that the store failed to record, so it
 // is recorded later rather than the notification sent again.
-func (s *Service) hold(d cloudcart.DueDelivery, err error, record func(context.Context) error) {
+func (s *Service) hold(ctx context.Context, d cloudcart.DueDelivery, err error, record func(context.Context) error) {
 	k := deliveryKey{d.Notification.ID, d.Channel}
 	h := s.held[k]
 	if h == nil {
@@ -458,7 +458,7 @@ func (s *Service) hold(d cloudcart.DueDelivery, err error, record func(context.C
 	wait := s.o.RecordBackoff(h.failures)
 	h.retryAt = time.Now().Add(wait)
 	s.m.recordFailures.Add(context.Background(), 1)
-	s.log.Error("recording a delivery failed; holding it, not sending it again", "id", d.Notification.ID,
+	s.log.ErrorContext(ctx, "recording a delivery failed; holding it, not sending it again", "id", d.Notification.ID,
 		"channel", d.Channel, "failures", h.failures, "retry_in", wait, "err", err)
 }
 
@@ -482,10 +482,10 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 			h.retryAt = now.Add(d)
 			wait = min(wait, d)
 			s.m.recordFailures.Add(ctx, 1)
-			s.log.Warn("recording a held delivery failed again", "id", k.id, "channel", k.channel, "failures", h.failures, "retry_in", d, "err", err)
+			s.log.WarnContext(ctx, "recording a held delivery failed again", "id", k.id, "channel", k.channel, "failures", h.failures, "retry_in", d, "err", err)
 			continue
 		}
-		s.log.Info("held delivery recorded", "id", k.id, "channel", k.channel, "failures", h.failures)
+		s.log.InfoContext(ctx, "held delivery recorded", "id", k.id, "channel", k.channel, "failures", h.failures)
 		delete(s.held, k)
 	}
 	due, err := s.o.Store.DueDeliveries(ctx, s.o.Now(), deliveryBatch)
@@ -494,7 +494,7 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 			s.readFailures++
 			wait = s.o.RecordBackoff(s.readFailures)
 			s.m.recordFailures.Add(ctx, 1)
-			s.log.Warn("reading due deliveries failed", "failures", s.readFailures, "retry_in", wait, "err", err)
+			s.log.WarnContext(ctx, "reading due deliveries failed", "failures", s.readFailures, "retry_in", wait, "err", err)
 		}
 		return 0, wait
 	}
@@ -545,7 +545,7 @@ func (s *Service) recordSent(ctx context.Context, batch batchRecorder, ds []sent
 	}
 	if err := batch.DeliveriesSucceeded(ctx, recs); err != nil {
 		for _, d := range ds {
-			s.hold(d.d, err, d.record)
+			s.hold(ctx, d.d, err, d.record)
 		}
 		return
 	}
@@ -589,7 +589,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery, deferSuc
 			NotificationID: n.ID, Channel: d.Channel, Kind: n.Kind, SourceID: n.SourceID,
 		}, now)
 		if eerr != nil {
-			s.log.Error("building the notification.sent event failed", "id", n.ID, "channel", d.Channel, "err", eerr)
+			s.log.ErrorContext(sctx, "building the notification.sent event failed", "id", n.ID, "channel", d.Channel, "err", eerr)
 			return nil
 		}
 		record := func(ctx context.Context) error {
@@ -606,7 +606,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery, deferSuc
 				rec: cloudcart.SentDelivery{NotificationID: n.ID, Channel: d.Channel, At: now, Sent: sent}}
 		}
 		if err := record(sctx); err != nil {
-			s.hold(d, err, record)
+			s.hold(sctx, d, err, record)
 		}
 		return nil
 	}
@@ -622,7 +622,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery, deferSuc
 		return s.o.Store.DeliveryFailed(ctx, n.ID, d.Channel, attempt, next, final, msg)
 	}
 	if ferr := record(sctx); ferr != nil {
-		s.hold(d, ferr, record)
+		s.hold(sctx, d, ferr, record)
 	}
 	lvl := slog.LevelWarn
 	if final {
@@ -648,7 +648,7 @@ func (s *Service) prune(ctx context.Context) {
 	_, err1 := p.PruneNotifications(ctx, now.Add(-NotificationRetention))
 	_, err2 := p.PruneHandled(ctx, ConsumerName, now.Add(-bus.EventsMaxAge-24*time.Hour))
 	if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
-		s.log.Warn("pruning notifications failed", "err", err)
+		s.log.WarnContext(ctx, "pruning notifications failed", "err", err)
 	}
 }
 

@@ -101,11 +101,11 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			// (its transaction committed; ours rolled back whole).
 			switch err := s.store.CreateProducts(ctx, SeedCatalog(o.SeedSize, o.Seed, s.now())...); {
 			case cloudcart.ErrorCode(err) == cloudcart.ECONFLICT:
-				s.log.Info("catalog seeded by another replica")
+				s.log.InfoContext(ctx, "catalog seeded by another replica")
 			case err != nil:
 				return nil, err
 			default:
-				s.log.Info("seeded catalog", "products", o.SeedSize)
+				s.log.InfoContext(ctx, "seeded catalog", "products", o.SeedSize)
 			}
 		}
 	}

@@ -239,11 +239,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.otlp = newOTLPHandler(r.db, func() config.Config { return *e.cfg }, e.logger, reg)
 	e.apiMu.Unlock()
 	e.ready.Store(true)
-	e.logger.Info("embedded Prometheus ready", "component", "promengine", "data_dir", e.opts.DataDir, "startup", time.Since(r.began))
+	e.logger.InfoContext(apiCtx, "embedded Prometheus ready", "component", "promengine", "data_dir", e.opts.DataDir, "startup", time.Since(r.began))
 
 	<-ctx.Done()
 	e.ready.Store(false)
-	e.logger.Info("stopping embedded Prometheus", "component", "promengine")
+	e.logger.InfoContext(apiCtx, "stopping embedded Prometheus", "component", "promengine")
 	abortRequests() // running queries end with "canceled"
 	e.apiMu.Lock()  // waits for in-flight requests
 	e.api = nil     // later ones get 503

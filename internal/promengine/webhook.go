@@ -177,7 +177,7 @@ func (s *webhookSender) run(ctx context.Context) {
 	defer s.client.CloseIdleConnections()
 	for msg := range s.queue {
 		if err := s.deliver(ctx, msg); err != nil {
-			s.logger.Error("webhook delivery failed", "status", msg.Status, "group_key", msg.GroupKey, "err", err)
+			s.logger.ErrorContext(ctx, "webhook delivery failed", "status", msg.Status, "group_key", msg.GroupKey, "err", err)
 		}
 	}
 }
@@ -210,7 +210,7 @@ func (s *webhookSender) deliver(ctx context.Context, msg WebhookMessage) error {
 		if !retry || attempt == webhookAttempts {
 			break
 		}
-		s.logger.Warn("webhook delivery failed, retrying", "attempt", attempt, "err", err)
+		s.logger.WarnContext(ctx, "webhook delivery failed, retrying", "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (gave up: %w)", lastErr, ctx.Err())

@@ -69,7 +69,7 @@ func simulateErrors(ctx context.Context, e *env) (func(context.Context) error, e
 			case <-t.C:
 			}
 			if err := post(sctx); err != nil && sctx.Err() == nil {
-				e.log.Warn("simulate failed", "err", err)
+				e.log.WarnContext(ctx, "simulate failed", "err", err)
 			}
 		}
 	})
@@ -139,7 +139,7 @@ func restockLowProducts(ctx context.Context, e *env) error {
 			if err := e.restock(ctx, token, p.SKU, p.LowStockThreshold+10-p.Stock); err != nil {
 				return fmt.Errorf("restock %s: %w", p.SKU, err)
 			}
-			e.log.Info("restocked a product below its threshold before the scenario", "sku", p.SKU, "stock", p.Stock)
+			e.log.InfoContext(ctx, "restocked a product below its threshold before the scenario", "sku", p.SKU, "stock", p.Stock)
 		}
 	}
 	return nil
@@ -179,7 +179,7 @@ func drainProduct(ctx context.Context, e *env) (func(context.Context) error, err
 	if err != nil {
 		return nil, fmt.Errorf("bulk order of %d × %s: %w", qty, pick.SKU, err)
 	}
-	e.log.Info("bulk order placed", "sku", pick.SKU, "qty", qty, "stock_before", pick.Stock, "threshold", pick.LowStockThreshold)
+	e.log.InfoContext(ctx, "bulk order placed", "sku", pick.SKU, "qty", qty, "stock_before", pick.Stock, "threshold", pick.LowStockThreshold)
 	return func(ctx context.Context) error {
 		token, err := e.adminToken(ctx) // the first may have expired
 		if err == nil {

@@ -256,7 +256,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) (res Result) {
 			fail(fmt.Errorf("clearing the chaos faults: %w", err))
 			return
 		}
-		log.Warn("cleared chaos faults the scenario did not set", "faults", strings.Join(foreign, "; "))
+		log.WarnContext(ctx, "cleared chaos faults the scenario did not set", "faults", strings.Join(foreign, "; "))
 	}
 	if sc.prepare != nil {
 		if err := sc.prepare(ctx, e); err != nil {
@@ -471,7 +471,7 @@ func (r *Runner) startLoad(ctx context.Context, sc Scenario, log *slog.Logger) (
 		c.Logger = log.With("component", "load")
 		g, err := load.New(c)
 		if err != nil {
-			log.Error("load not started", "err", err)
+			log.ErrorContext(ctx, "load not started", "err", err)
 			continue
 		}
 		wg.Go(func() { _, _ = g.Run(lctx) })

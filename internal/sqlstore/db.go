@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,9 @@ type Options struct {
 	// if nil.
 	Metrics      *Metrics
 	MaxOpenConns int
+	// GroupCommit tunes the batching of concurrent transactions on
+	// SQLite (groupcommit.go).
+	GroupCommit GroupCommit
 }
 
 // QueryBuckets are the bounds, in seconds, of
@@ -64,9 +68,11 @@ var QueryBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01
 // service that has them:
 //
 //	<prefix>_db_query_duration_seconds{query_type}  one observation per statement
+//	<prefix>_db_commit_batch_size                   transactions per COMMIT
 //	<prefix>_db_connection_errors_total             failed pings (with ConnectionErrors)
 type Metrics struct {
 	QueryDuration    metric.Float64Histogram
+	CommitBatchSize  metric.Float64Histogram
 	ConnectionErrors metric.Int64Counter // nil unless MetricsOptions.ConnectionErrors
 }
 
@@ -83,6 +89,8 @@ func NewMetrics(meter metric.Meter, o MetricsOptions) (*Metrics, error) {
 	in := telemetry.NewInstruments(meter)
 	m := &Metrics{QueryDuration: in.Histogram(o.Prefix+".db.query.duration", "s",
 		"Latency of one SQL statement of the "+o.Prefix+" service, by query type.", QueryBuckets)}
+	m.CommitBatchSize = in.Histogram(o.Prefix+".db.commit.batch.size", "{transaction}",
+		"Transactions of the "+o.Prefix+" service made durable by one COMMIT: group commit batches concurrent transactions on SQLite; always 1 on PostgreSQL.", BatchBuckets)
 	if o.ConnectionErrors {
 		m.ConnectionErrors = in.Counter(o.Prefix+".db.connection.errors", "{error}", "Failures to reach the "+o.Prefix+" database.")
 	}
@@ -97,16 +105,22 @@ func NewMetrics(meter metric.Meter, o MetricsOptions) (*Metrics, error) {
 
 // DB is an open, migrated database with its instrumentation.
 type DB struct {
-	db       *sql.DB
-	dialect  Dialect
-	tracer   trace.Tracer
-	duration metric.Float64Histogram
-	connErrs metric.Int64Counter
-	opts     map[string][]metric.RecordOption // precomputed per query type
+	db        *sql.DB
+	dialect   Dialect
+	tracer    trace.Tracer
+	duration  metric.Float64Histogram
+	batchSize metric.Float64Histogram
+	connErrs  metric.Int64Counter
+	opts      map[string][]metric.RecordOption // precomputed per query type
+
+	stmts  *poolStmts // prepared statements on the pool; nil on PostgreSQL
+	writer *committer // group commit; nil on PostgreSQL or when off
 
 	// fault is the storage fault the last write met, until a write
 	// succeeds again (Writable).
 	fault atomic.Pointer[Fault]
+
+	closeOnce sync.Once
 }
 
 // Open connects to the database. It does not migrate; each domain store
@@ -114,7 +128,7 @@ type DB struct {
 func Open(ctx context.Context, o Options) (*DB, error) {
 	d := &DB{tracer: o.Tracer}
 	if o.Metrics != nil {
-		d.duration, d.connErrs = o.Metrics.QueryDuration, o.Metrics.ConnectionErrors
+		d.duration, d.batchSize, d.connErrs = o.Metrics.QueryDuration, o.Metrics.CommitBatchSize, o.Metrics.ConnectionErrors
 	}
 	if d.tracer == nil {
 		d.tracer = noop.NewTracerProvider().Tracer("")
@@ -151,7 +165,15 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		q.Set("_txlock", "immediate")
 		d.db, err = sql.Open("sqlite", "file:"+o.Path+"?"+q.Encode())
 		if err == nil {
-			d.db.SetMaxOpenConns(or(o.MaxOpenConns, 4))
+			// Idle connections stay open: each keeps its prepared
+			// statements (and its pragmas). The group-commit writer
+			// keeps one connection; readers need at least another.
+			n := or(o.MaxOpenConns, 4)
+			if o.GroupCommit.MaxBatch != 1 {
+				n = max(n, 2)
+			}
+			d.db.SetMaxOpenConns(n)
+			d.db.SetMaxIdleConns(n)
 		}
 	}
 	if err != nil {
@@ -164,6 +186,12 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if err := d.Ping(ctx); err != nil {
 		d.db.Close()
 		return nil, err
+	}
+	if d.dialect == SQLite {
+		d.stmts = newPoolStmts(d.db)
+		if o.GroupCommit.MaxBatch != 1 {
+			d.writer = newCommitter(d, o.GroupCommit)
+		}
 	}
 	return d, nil
 }
@@ -182,8 +210,19 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+// Close lets the transactions already queued for group commit finish,
+// then closes the database. A Tx after Close fails.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() {
+		if d.writer != nil {
+			d.writer.close()
+		}
+		if d.stmts != nil {
+			d.stmts.close()
+		}
+	})
+	return d.db.Close()
+}
 
 // queryTypes is the closed set of query_type label values.
 var queryTypes = []string{"select", "insert", "update", "delete", "begin", "commit", "ddl", "other"}
@@ -202,7 +241,7 @@ func queryType(q string) string {
 	return "other"
 }
 
-// querier is what *sql.DB and *sql.Tx share.
+// querier is what *sql.DB, *sql.Tx and *sql.Conn share.
 type querier interface {
 	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
@@ -213,6 +252,12 @@ type querier interface {
 type Conn struct {
 	d *DB
 	q querier
+	// tx is set inside a direct transaction (prepared statements come
+	// from the pool's via Tx.StmtContext).
+	tx *sql.Tx
+	// writer and batch are set inside a group-commit batch.
+	writer *connStmts
+	batch  *batchState
 }
 
 // observe starts the span and returns the function that ends it.
@@ -232,12 +277,63 @@ func (d *DB) observe(ctx context.Context, qt, stmt string) (context.Context, fun
 	}
 }
 
+// stmt returns q prepared for this Conn, or nil to run it unprepared.
+func (c Conn) stmt(ctx context.Context, qt, q string) *sql.Stmt {
+	switch {
+	case !preparable(qt):
+		return nil
+	case c.writer != nil:
+		return c.writer.get(ctx, q)
+	case c.d.stmts == nil:
+		return nil // PostgreSQL: pgx prepares per connection itself
+	}
+	s := c.d.stmts.get(ctx, q)
+	if s != nil && c.tx != nil {
+		return c.tx.StmtContext(ctx, s)
+	}
+	return s
+}
+
+// begin prepares one statement's run: the context the driver sees (inside
+// a batch it ignores cancellation: an interrupted statement would end the
+// shared transaction) and the prepared statement, if any.
+func (c Conn) begin(ctx context.Context, qt, q string) (context.Context, *sql.Stmt, error) {
+	if c.batch != nil {
+		if err := c.checkBatch(); err != nil {
+			return ctx, nil, err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
+	return ctx, c.stmt(ctx, qt, q), nil
+}
+
 // Exec runs a statement that returns no rows.
 func (c Conn) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	qt := queryType(q)
+	if c.writer == nil && c.tx == nil && c.d.writer != nil && preparable(qt) && qt != "select" {
+		// A write outside a transaction goes through group commit too:
+		// it would otherwise wait for SQLite's write lock in the busy
+		// handler's sleeps.
+		var res sql.Result
+		err := c.d.Tx(ctx, func(tc Conn) (err error) {
+			res, err = tc.Exec(ctx, q, args...)
+			return err
+		})
+		return res, err
+	}
+	ctx, s, err := c.begin(ctx, qt, q)
+	if err != nil {
+		return nil, err
+	}
 	ctx, done := c.d.observe(ctx, qt, q)
-	res, err := c.q.ExecContext(ctx, q, args...)
+	var res sql.Result
+	if s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = c.q.ExecContext(ctx, q, args...)
+	}
 	done(err)
+	c.noteBatch(err)
 	return res, c.d.classify(err, qt != "select")
 }
 
@@ -245,48 +341,94 @@ func (c Conn) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 // query, not the scanning of rows.
 func (c Conn) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	qt := queryType(q)
+	ctx, s, err := c.begin(ctx, qt, q)
+	if err != nil {
+		return nil, err
+	}
 	ctx, done := c.d.observe(ctx, qt, q)
-	rows, err := c.q.QueryContext(ctx, q, args...)
+	var rows *sql.Rows
+	if s != nil {
+		rows, err = s.QueryContext(ctx, args...)
+	} else {
+		rows, err = c.q.QueryContext(ctx, q, args...)
+	}
 	done(err)
+	c.noteBatch(err)
 	return rows, c.d.classify(err, qt != "select")
 }
 
 // QueryRow runs a statement that returns at most one row and scans it.
 func (c Conn) QueryRow(ctx context.Context, q string, args []any, dest ...any) error {
 	qt := queryType(q)
+	ctx, s, err := c.begin(ctx, qt, q)
+	if err != nil {
+		return err
+	}
 	ctx, done := c.d.observe(ctx, qt, q)
-	err := c.q.QueryRowContext(ctx, q, args...).Scan(dest...)
+	if s != nil {
+		err = s.QueryRowContext(ctx, args...).Scan(dest...)
+	} else {
+		err = c.q.QueryRowContext(ctx, q, args...).Scan(dest...)
+	}
 	done(err)
+	c.noteBatch(err)
 	return c.d.classify(err, qt != "select")
+}
+
+// queryRowQuiet runs a select outside the instrumentation (idleCheck),
+// prepared like any other.
+func (d *DB) queryRowQuiet(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := d.Conn().stmt(ctx, "select", q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return d.db.QueryRowContext(ctx, q, args...)
 }
 
 // Conn returns a Conn outside any transaction.
 func (d *DB) Conn() Conn { return Conn{d: d, q: d.db} }
 
 // Tx runs fn in a transaction and commits it if fn returns nil; otherwise
-// it rolls back, so a failed operation leaves nothing half-written.
-func (d *DB) Tx(ctx context.Context, fn func(Conn) error) (err error) {
+// (an error or a panic, which Tx re-raises) it rolls back, so a failed
+// operation leaves nothing half-written. When Tx returns nil the
+// transaction is durable.
+//
+// On SQLite, concurrent calls are group-committed (groupcommit.go): fn
+// runs on the writer goroutine inside a savepoint of a shared
+// transaction, so it must use only the Conn it is given, and must not
+// call Tx. A ctx that ends while fn is still queued withdraws it.
+func (d *DB) Tx(ctx context.Context, fn func(Conn) error) error {
+	if d.writer != nil {
+		return d.writer.do(ctx, fn)
+	}
+	return d.directTx(ctx, fn)
+}
+
+// directTx runs fn in a transaction of its own on a pooled connection.
+func (d *DB) directTx(ctx context.Context, fn func(Conn) error) (err error) {
 	bctx, done := d.observe(ctx, "begin", "BEGIN")
 	tx, err := d.db.BeginTx(bctx, nil)
 	done(err)
 	if err != nil {
 		return d.classify(fmt.Errorf("begin: %w", err), true)
 	}
+	committed := false
 	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+		if !committed {
+			_ = tx.Rollback() // also when fn panics
 		}
 	}()
-	if err := fn(Conn{d: d, q: tx}); err != nil {
+	if err := fn(Conn{d: d, q: tx, tx: tx}); err != nil {
 		return err
 	}
 	_, done = d.observe(ctx, "commit", "COMMIT")
 	err = tx.Commit()
 	done(err)
+	committed = true // committed or, on error, rolled back by Commit
 	if err != nil {
 		return d.classify(fmt.Errorf("commit: %w", err), true)
 	}
 	d.fault.Store(nil) // a write went through
+	d.recordBatch(ctx, 1)
 	return nil
 }
 

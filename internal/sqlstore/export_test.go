@@ -6,3 +6,11 @@ var (
 	OrderMigrations   = orderMigrations
 	ProductMigrations = productMigrations
 )
+
+// QueuedTx is how many transactions wait for the group-commit writer.
+func QueuedTx(d *DB) int {
+	if d.writer == nil {
+		return 0
+	}
+	return d.writer.queued()
+}

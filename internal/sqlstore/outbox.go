@@ -235,10 +235,10 @@ func (r *Relay) Run(ctx context.Context) error {
 		_, err := r.Flush(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			r.log.Warn("publishing outbox events failed; retrying", "err", err)
+			r.log.WarnContext(ctx, "publishing outbox events failed; retrying", "err", err)
 			failing = true
 		case err == nil && failing:
-			r.log.Info("publishing outbox events recovered")
+			r.log.InfoContext(ctx, "publishing outbox events recovered")
 			failing = false
 		}
 		select {
@@ -246,7 +246,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if _, err := r.Flush(fctx); err != nil {
-				r.log.Warn("events left in the outbox at shutdown; published at next start", "err", err)
+				r.log.WarnContext(fctx, "events left in the outbox at shutdown; published at next start", "err", err)
 			}
 			return nil
 		case <-t.C:
@@ -302,7 +302,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 // the query histogram in noise. The work itself is instrumented.
 func (d *DB) idleCheck(ctx context.Context, q string, args ...any) (bool, error) {
 	var one int
-	err := d.db.QueryRowContext(ctx, q, args...).Scan(&one)
+	err := d.queryRowQuiet(ctx, q, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -370,7 +370,7 @@ func (r *Relay) prune(ctx context.Context) {
 	r.pruned = time.Now()
 	if _, err := r.db.Conn().Exec(ctx, `DELETE FROM event_outbox WHERE source = $1 AND sent_at IS NOT NULL AND sent_at < $2`,
 		r.o.Source, time.Now().Add(-r.o.Retain).UnixMicro()); err != nil {
-		r.log.Warn("pruning the outbox failed", "err", err)
+		r.log.WarnContext(ctx, "pruning the outbox failed", "err", err)
 	}
 }
 

@@ -2,7 +2,7 @@
 // Jaeger's query API (/api/services, /api/traces) and shows the hits as a
 // duration-over-time scatter and a list; #/traces/<traceID> draws one trace
 // as a waterfall, services coloured, with each span's attributes, events
-// and errors. recentTraces() is the Overview's "slowest recent traces" and
+// and errors, and the log lines the engine kept for it (/api/logs). recentTraces() is the Overview's "slowest recent traces" and
 // "recent error traces" card.
 
 import { h, s, replace, clear, hashParams, setHashParams, timeAgo } from './dom.js';
@@ -29,6 +29,28 @@ async function jaeger(path) {
     throw err;
   }
   return body.data;
+}
+
+// traceLogs fetches the log lines kept for a trace (internal/logstore):
+// { data: [{time, level, message, component, spanID, attributes}], total, oldest }.
+async function traceLogs(id) {
+  const resp = await fetch(`/api/logs?traceID=${encodeURIComponent(id)}&limit=1000`, { cache: 'no-store' });
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok || !body) throw new Error(`${resp.status}: ${body?.error?.message || resp.statusText}`);
+  return body;
+}
+
+// logTable lists log lines; a click on a line selects its span (onSpan).
+function logTable(lines, onSpan) {
+  return h('table', { class: 'logs' }, h('tbody', {}, lines.map((l) => h('tr', {
+    class: ['log-line', /^(WARN|ERROR)/.test(l.level) ? 'bad' : null], 'data-span-id': l.spanID,
+    onclick: onSpan ? () => onSpan(l.spanID) : null,
+  },
+  h('td', { class: 'muted small mono' }, formatTime(Date.parse(l.time), true)),
+  h('td', {}, l.component || ''),
+  h('td', { class: 'mono small' }, l.level),
+  h('td', {}, h('b', {}, l.message), ' ', h('span', { class: 'mono small muted' },
+    Object.entries(l.attributes || {}).map(([k, v]) => `${k}=${v}`).join(' ')))))));
 }
 
 // summary reduces a Jaeger trace to what lists and charts show.
@@ -194,23 +216,29 @@ function kvTable(kvs) {
   return h('table', { class: 'kv' }, h('tbody', {}, kvs.map((kv) => h('tr', {}, h('td', { class: 'key' }, kv.key), h('td', { class: 'mono' }, String(kv.value))))));
 }
 
-function traceView(el, id) {
+function traceView(el, id, cfg) {
   const body = h('section', { class: 'card wide', id: 'trace-view', 'data-state': 'loading' }, h('p', { class: 'muted' }, 'Loading…'));
   replace(el, h('h1', {}, h('a', { href: '#/traces' }, 'Traces'), ' / ', h('span', { class: 'mono' }, id)), body);
+  const logsP = cfg.logs ? traceLogs(id) : Promise.resolve(null);
   jaeger(`/api/traces/${encodeURIComponent(id)}`).then(([t]) => {
     const sm = summary(t);
+    let logs = null; // the kept lines, once fetched
+    let shown = null;
     const rows = treeOrder(t);
     const detail = h('div', { class: 'span-detail', id: 'span-detail' }, h('p', { class: 'muted' }, 'Click a span for its attributes and events.'));
     const notable = new Map();
     for (const { sp } of rows) for (const kv of sp.tags) if (/^(order|user|product)\.id$/.test(kv.key)) notable.set(`${kv.key}=${kv.value}`, kv);
     const show = (sp) => {
+      shown = sp;
       const svc = t.processes[sp.processID];
+      const spanLogs = logs ? logs.data.filter((l) => l.spanID === sp.spanID) : [];
       replace(detail, h('h3', {}, `${svc.serviceName}: ${sp.operationName}`),
         h('p', { class: 'small' }, `${formatMicros(sp.duration)} · span ${sp.spanID} · `,
           h('a', { href: `#/dashboards/cloudcart-sre?var-job=${encodeURIComponent(svc.serviceName)}` }, `${svc.serviceName} dashboard`)),
         isError(sp) ? h('p', { class: 'error' }, sp.tags.find((kv) => kv.key === 'otel.status_description')?.value || 'error') : null,
         h('h4', {}, 'Attributes'), kvTable(sp.tags),
         sp.logs.length ? [h('h4', {}, 'Events'), sp.logs.map((l) => h('div', { class: 'event' }, h('div', { class: 'muted small' }, formatTime(l.timestamp / 1000, true)), kvTable(l.fields)))] : null,
+        spanLogs.length ? h('div', { class: 'span-logs' }, h('h4', {}, 'Logs'), logTable(spanLogs)) : null,
         h('h4', {}, 'Process'), kvTable(svc.tags));
     };
     const waterfall = h('div', { class: 'waterfall' }, rows.map(({ sp, depth }) => {
@@ -226,12 +254,33 @@ function traceView(el, id) {
         label, h('div', { class: 'wf-track' }, bar, h('span', { class: 'dur' }, formatMicros(sp.duration))));
       return row;
     }));
+    const logSection = h('div', { id: 'trace-logs', 'data-state': cfg.logs ? 'loading' : 'off' }, h('h3', {}, 'Logs'),
+      h('p', { class: 'muted' }, cfg.logs ? 'Loading…' : 'This process keeps no log lines (--logs.max-bytes 0, or not `cloudcart run`): search its output for the trace id.'));
+    const selectSpan = (spanID) => {
+      const sp = t.spans.find((x) => x.spanID === spanID);
+      if (sp) show(sp);
+    };
+    logsP.then((l) => {
+      if (!l) return;
+      logs = l;
+      replace(logSection, h('h3', {}, 'Logs'), l.data.length
+        ? [l.total > l.data.length ? h('p', { class: 'muted small' }, `The latest ${l.data.length} of ${l.total} lines.`) : null, logTable(l.data, selectSpan)]
+        : h('p', { class: 'muted' }, l.oldest && Date.parse(l.oldest) > sm.start / 1000
+          ? `No log lines kept: the store (--logs.max-bytes) reaches back to ${formatTime(Date.parse(l.oldest), true)}, after this trace.`
+          : 'No log lines were written inside this trace\'s spans.'));
+      logSection.dataset.state = 'data';
+      if (shown) show(shown);
+    }).catch((e) => {
+      replace(logSection, h('h3', {}, 'Logs'), h('p', { class: 'error' }, e.message));
+      logSection.dataset.state = 'error';
+    });
     replace(body,
       h('h2', {}, `${sm.rootService}: ${sm.root.operationName}`),
       h('p', {}, `${formatMicros(sm.duration)} · ${sm.spans} spans · ${sm.services.length} services · started ${formatTime(sm.start / 1000, true)}`,
         sm.errors ? h('span', { class: 'badge bad' }, `${sm.errors} errors`) : null),
       notable.size ? h('p', { class: 'ids' }, [...notable.values()].map((kv) => h('span', { class: 'id-tag', 'data-key': kv.key }, `${kv.key}: `, h('b', { class: 'mono' }, String(kv.value))))) : null,
-      h('div', { class: 'trace-layout' }, waterfall, detail));
+      h('div', { class: 'trace-layout' }, waterfall, detail),
+      logSection);
     body.dataset.state = 'data';
     show((rows.find(({ sp }) => isError(sp)) || rows[0]).sp);
   }).catch((e) => {
@@ -250,7 +299,7 @@ export function mount(el, path) {
       replace(el, h('h1', {}, 'Traces'), h('p', { class: 'muted' }, 'This process keeps no traces: it runs with --traces.max-bytes 0. See docs/traces.md.'));
       return;
     }
-    stop = path[0] ? traceView(el, path[0]) : searchPage(el);
+    stop = path[0] ? traceView(el, path[0], cfg) : searchPage(el);
   }).catch((e) => replace(el, h('p', { class: 'error' }, e.message)));
   return () => stop();
 }
