@@ -135,6 +135,10 @@ fmt: ## gofmt -w
 bench: ## run the Go benchmarks
 	$(GO) test $(BENCHFLAGS) -bench . ./...
 
+.PHONY: profile
+profile: ## CPU, allocation, block and mutex profiles of the order benchmark, by stage, into profile/ (scripts/profile.sh; about a minute)
+	scripts/profile.sh profile 2000
+
 screenshots: ## regenerate docs/images/console-*.png (the console in headless chromium; a few minutes)
 	cd e2e && CLOUDCART_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -timeout 15m -run '^TestConsoleInBrowser$$' .
 

@@ -3,6 +3,8 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -440,4 +442,80 @@ func TestInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "delivery", func() bool { return rec.len() == 1 })
+}
+
+// TestHandleBatch: a consumer with HandleBatch gets what arrived together
+// as one call, in publication order, each delivery with its own context; a delivery the batch fails is retried alone, one failing for
+// good is dead-lettered, and the others are acknowledged once.
+func TestHandleBatch(t *testing.T) {
+	forEachMode(t, func(t *testing.T, url string) {
+		c := bustest.MustConnect(t, url, "test")
+		pub := mustPublisher(t, c, bus.PublisherOptions{})
+		const n = 40
+		for i := range n {
+			if err := pub.Publish(context.Background(), mustEvent(t, cloudcart.EventOrderCreated, cloudcart.OrderCreatedData{OrderID: fmt.Sprintf("ord_%02d", i)})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var (
+			mu       sync.Mutex
+			handled  = map[string]int{}
+			order    []string
+			largest  int
+			outcomes = map[bus.Outcome]int{}
+		)
+		runConsumer(t, c, bus.ConsumerOptions{
+			Types:       []cloudcart.EventType{cloudcart.EventOrderCreated},
+			MaxAttempts: 2,
+			Backoff:     func(int) time.Duration { return 20 * time.Millisecond },
+			HandleBatch: func(_ context.Context, ds []*bus.Delivery) []error {
+				mu.Lock()
+				defer mu.Unlock()
+				largest = max(largest, len(ds))
+				errs := make([]error, len(ds))
+				for i, d := range ds {
+					var data cloudcart.OrderCreatedData
+					_ = d.Event.DecodeData(&data)
+					if d.Ctx == nil {
+						t.Error("delivery without its context")
+					}
+					switch {
+					case data.OrderID == "ord_13":
+						errs[i] = errors.New("always fails")
+					case data.OrderID == "ord_07" && d.Attempt == 1:
+						errs[i] = errors.New("fails once")
+					case d.Attempt == 1:
+						order = append(order, data.OrderID)
+					}
+					if errs[i] == nil {
+						handled[data.OrderID]++
+					}
+				}
+				return errs
+			},
+			Observe: func(r bus.Result) { mu.Lock(); outcomes[r.Outcome]++; mu.Unlock() },
+		})
+		eventually(t, 10*time.Second, "every event handled or dead-lettered", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(handled) == n-1 && outcomes[bus.DeadLettered] == 1
+		})
+		time.Sleep(200 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		for id, k := range handled {
+			if k != 1 {
+				t.Errorf("%s handled %d times", id, k)
+			}
+		}
+		if largest < 2 {
+			t.Errorf("largest batch %d: 40 waiting events never came as one batch", largest)
+		}
+		if !slices.IsSorted(order) {
+			t.Errorf("first deliveries out of order: %v", order)
+		}
+		if outcomes[bus.Processed] != n-1 || outcomes[bus.Retried] != 2 {
+			t.Errorf("outcomes %v: want %d processed, 2 retried (ord_07 once, ord_13 once), 1 dead-lettered", outcomes, n-1)
+		}
+	})
 }

@@ -24,6 +24,8 @@ import (
 
 // Consumer defaults.
 const (
+	// DefaultBatchSize bounds a HandleBatch call.
+	DefaultBatchSize   = 32
 	DefaultMaxAttempts = 5
 	DefaultAckWait     = 30 * time.Second
 	handleTimeout      = 20 * time.Second
@@ -55,6 +57,9 @@ type Delivery struct {
 	Subject string
 	Event   *cloudcart.Event
 	Attempt int // 1 on the first delivery
+	// Ctx carries the delivery's own span (its trace continues from the
+	// producer's) in HandleBatch, whose ctx is the batch's.
+	Ctx context.Context
 }
 
 // Result reports one delivery to ConsumerOptions.Observe.
@@ -89,7 +94,14 @@ type ConsumerOptions struct {
 	// Backoff(attempt), and the message is dead-lettered once MaxAttempts
 	// deliveries have failed. Delivery is at least once: Handle must be
 	// idempotent (deduplicate by event id).
-	Handle      func(ctx context.Context, d *Delivery) error
+	Handle func(ctx context.Context, d *Delivery) error
+	// HandleBatch, when set, is used instead of Handle: it handles the
+	// messages of one subject that arrived together (up to BatchSize, in
+	// order) and returns one error per delivery, each treated as Handle's.
+	// A consumer that stores what it handles commits a batch in one
+	// transaction instead of one per event.
+	HandleBatch func(ctx context.Context, ds []*Delivery) []error
+	BatchSize   int                             // DefaultBatchSize if 0
 	MaxAttempts int                             // DefaultMaxAttempts if 0
 	Backoff     func(attempt int) time.Duration // DefaultBackoff if nil
 	AckWait     time.Duration                   // DefaultAckWait if 0; a handler must finish within it
@@ -117,8 +129,11 @@ type Consumer struct {
 
 // NewConsumer checks the options; Run starts consuming.
 func NewConsumer(c *Conn, o ConsumerOptions) (*Consumer, error) {
-	if o.Handle == nil || o.Name == "" || len(o.Types) == 0 {
-		return nil, errors.New("bus: consumer needs Name, Types and Handle")
+	if (o.Handle == nil && o.HandleBatch == nil) || o.Name == "" || len(o.Types) == 0 {
+		return nil, errors.New("bus: consumer needs Name, Types and Handle or HandleBatch")
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -233,8 +248,19 @@ func (c *Consumer) consume(ctx context.Context, subject string) error {
 	// acknowledged rather than left to time out.
 	hctx := context.WithoutCancel(ctx)
 	failed := make(chan error, 1)
-	cc, err := cons.Consume(func(m jetstream.Msg) { c.process(hctx, subject, m) },
-		jetstream.PullMaxMessages(16),
+	handle := func(m jetstream.Msg) { c.process(hctx, subject, m) }
+	if c.o.HandleBatch != nil {
+		// The callback queues; one goroutine takes what is queued as a
+		// batch, in order. Closed after the consume context is: every
+		// queued message is handled before consume returns.
+		msgs := make(chan jetstream.Msg, c.o.BatchSize)
+		done := make(chan struct{})
+		go func() { defer close(done); c.batches(hctx, subject, msgs) }()
+		defer func() { close(msgs); <-done }()
+		handle = func(m jetstream.Msg) { msgs <- m }
+	}
+	cc, err := cons.Consume(handle,
+		jetstream.PullMaxMessages(max(16, c.o.BatchSize)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 				select {
@@ -259,33 +285,39 @@ func (c *Consumer) consume(ctx context.Context, subject string) error {
 	}
 }
 
-func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, min(handleTimeout, c.o.AckWait))
-	defer cancel()
+// delivery is one message being handled.
+type delivery struct {
+	m       jetstream.Msg
+	start   time.Time
+	res     Result
+	d       *Delivery
+	span    trace.Span
+	subject string
+	cancel  context.CancelFunc
+}
+
+// prepare decodes m and starts its span; nil when m was dead-lettered
+// (not an event).
+func (c *Consumer) prepare(ctx context.Context, subject string, m jetstream.Msg) *delivery {
+	dv := &delivery{m: m, start: time.Now(), subject: subject}
+	ctx, dv.cancel = context.WithTimeout(ctx, min(handleTimeout, c.o.AckWait))
 	attempt := 1
 	if md, err := m.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	res := Result{Subject: subject, Attempt: attempt}
-	defer func() {
-		res.Duration = time.Since(start)
-		if c.o.Observe != nil {
-			c.o.Observe(res)
-		}
-	}()
-
+	dv.res = Result{Subject: subject, Attempt: attempt}
 	var ev cloudcart.Event
 	err := json.Unmarshal(m.Data(), &ev)
 	if err == nil {
 		err = ev.Validate()
 	}
 	if err != nil {
-		res.Reason, res.Err = ReasonDeserialization, err
-		res.Outcome = c.deadLetter(ctx, subject, m, attempt, res.Reason, err)
-		return
+		dv.res.Reason, dv.res.Err = ReasonDeserialization, err
+		dv.res.Outcome = c.deadLetter(ctx, subject, m, attempt, dv.res.Reason, err)
+		c.observe(dv)
+		return nil
 	}
-	res.EventType = ev.Type
+	dv.res.EventType = ev.Type
 
 	// The trace continues from the publisher's span (headers), or from the
 	// producer's operation recorded in the envelope.
@@ -293,36 +325,100 @@ func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg)
 	if !trace.SpanContextFromContext(pctx).IsValid() && len(ev.Trace) > 0 {
 		pctx = c.o.Propagator.Extract(ctx, propagation.MapCarrier(ev.Trace))
 	}
-	pctx, span := c.o.Tracer.Start(pctx, "process "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
+	pctx, dv.span = c.o.Tracer.Start(pctx, "process "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", subject),
 			attribute.String("messaging.message.id", ev.ID),
 			attribute.Int("messaging.delivery.attempt", attempt),
 		))
-	defer span.End()
+	dv.d = &Delivery{Subject: subject, Event: &ev, Attempt: attempt, Ctx: pctx}
+	return dv
+}
 
-	err = c.o.Handle(pctx, &Delivery{Subject: subject, Event: &ev, Attempt: attempt})
+// observe reports a finished delivery and releases its context.
+func (c *Consumer) observe(dv *delivery) {
+	dv.cancel()
+	dv.res.Duration = time.Since(dv.start)
+	if c.o.Observe != nil {
+		c.o.Observe(dv.res)
+	}
+}
+
+// finish acknowledges a handled delivery, or retries or dead-letters a
+// failed one, and ends its span.
+func (c *Consumer) finish(dv *delivery, err error) {
+	defer c.observe(dv)
+	defer dv.span.End()
 	if err == nil {
-		res.Outcome = Processed
-		if aerr := m.Ack(); aerr != nil {
+		dv.res.Outcome = Processed
+		if aerr := dv.m.Ack(); aerr != nil {
 			// The message comes back after AckWait; the handler's
 			// deduplication makes the second delivery a no-op.
-			c.log.WarnContext(pctx, "ack failed", "subject", subject, "event_id", ev.ID, "err", aerr)
+			c.log.WarnContext(dv.d.Ctx, "ack failed", "subject", dv.subject, "event_id", dv.d.Event.ID, "err", aerr)
 		}
 		return
 	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, "handler failed")
-	res.Reason, res.Err = ReasonHandler, err
+	dv.span.RecordError(err)
+	dv.span.SetStatus(codes.Error, "handler failed")
+	dv.res.Reason, dv.res.Err = ReasonHandler, err
 	var perm *PermanentError
-	if errors.As(err, &perm) || attempt >= c.o.MaxAttempts {
-		res.Outcome = c.deadLetter(pctx, subject, m, attempt, res.Reason, err)
+	if errors.As(err, &perm) || dv.d.Attempt >= c.o.MaxAttempts {
+		dv.res.Outcome = c.deadLetter(dv.d.Ctx, dv.subject, dv.m, dv.d.Attempt, dv.res.Reason, err)
 		return
 	}
-	res.Outcome = Retried
-	if nerr := m.NakWithDelay(c.o.Backoff(attempt)); nerr != nil {
-		c.log.WarnContext(pctx, "nak failed; redelivered after the ack wait", "subject", subject, "err", nerr)
+	dv.res.Outcome = Retried
+	if nerr := dv.m.NakWithDelay(c.o.Backoff(dv.d.Attempt)); nerr != nil {
+		c.log.WarnContext(dv.d.Ctx, "nak failed; redelivered after the ack wait", "subject", dv.subject, "err", nerr)
+	}
+}
+
+func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg) {
+	dv := c.prepare(ctx, subject, m)
+	if dv == nil {
+		return
+	}
+	c.finish(dv, c.o.Handle(dv.d.Ctx, dv.d))
+}
+
+// batches handles the messages queued on msgs, what is queued at a time
+// as one batch, until msgs is closed.
+func (c *Consumer) batches(ctx context.Context, subject string, msgs <-chan jetstream.Msg) {
+	batch := make([]*delivery, 0, c.o.BatchSize)
+	ds := make([]*Delivery, 0, c.o.BatchSize)
+	for m := range msgs {
+		batch, ds = batch[:0], ds[:0]
+		for {
+			if dv := c.prepare(ctx, subject, m); dv != nil {
+				batch, ds = append(batch, dv), append(ds, dv.d)
+			}
+			if len(batch) == c.o.BatchSize {
+				break
+			}
+			var ok bool
+			select {
+			case m, ok = <-msgs:
+			default:
+			}
+			if !ok {
+				break
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		bctx, cancel := context.WithTimeout(ctx, min(handleTimeout, c.o.AckWait))
+		errs := c.o.HandleBatch(bctx, ds)
+		cancel()
+		for i, dv := range batch {
+			var err error
+			if i < len(errs) {
+				err = errs[i]
+			} else {
+				err = errors.New("bus: HandleBatch returned fewer results than deliveries")
+			}
+			c.finish(dv, err)
+		}
 	}
 }
 

@@ -3,10 +3,12 @@ package bus
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -72,6 +74,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 	}
 	srv.SetLoggerV2(serverLogger{log.With("component", "nats-server")}, false, false, false)
 	srv.Start()
+	keepBlockProfile()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
 		return nil, errors.New("bus: embedded server did not become ready within 30s")
@@ -111,5 +114,19 @@ func (l serverLogger) Tracef(string, ...any)           {}
 func (l serverLogger) emit(level slog.Level, format string, v []any) {
 	if l.log.Enabled(context.Background(), level) {
 		l.log.Log(context.Background(), level, "nats-server", "line", fmt.Sprintf(format, v...))
+	}
+}
+
+// keepBlockProfile undoes the embedded server's reset of the process's
+// block profile rate (it sets its own ProfBlockRate, 0, at start) when the
+// process is a test binary run with -test.blockprofile, so that `go test
+// -blockprofile` of a fleet (make profile) records where orders wait.
+func keepBlockProfile() {
+	file, rate := flag.Lookup("test.blockprofile"), flag.Lookup("test.blockprofilerate")
+	if file == nil || rate == nil || file.Value.String() == "" {
+		return
+	}
+	if n, err := strconv.Atoi(rate.Value.String()); err == nil && n > 0 {
+		runtime.SetBlockProfileRate(n)
 	}
 }

@@ -89,6 +89,21 @@ type NotificationStore interface {
 	DeliveryFailed(ctx context.Context, notificationID, channel string, attempts int, next time.Time, final bool, reason string) error
 }
 
+// HandledEvent is one event of a batch a consumer handles in one
+// transaction, and the notification it makes (nil: none).
+type HandledEvent struct {
+	Event        *Event
+	Notification *Notification
+}
+
+// SentDelivery is a successful delivery to record: the notification, the
+// channel, when, and its notification.sent event.
+type SentDelivery struct {
+	NotificationID, Channel string
+	At                      time.Time
+	Sent                    *Event
+}
+
 // NotificationForEvent renders the notification an event makes, or nil for
 // events that make none (notification.sent: a notification about a
 // notification would loop). The error is EINVALID when the payload does not

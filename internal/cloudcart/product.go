@@ -97,6 +97,11 @@ func (c StockChange) CrossedBelow(level int) bool { return c.Before >= level && 
 type ReservationItem struct {
 	SKU string `json:"sku"`
 	Qty int    `json:"qty"`
+	// Price, when set on a request, is the unit price the caller expects:
+	// a reservation refuses (ECONFLICT) an item whose catalog price
+	// differs, so pricing, the stock check and the reservation are one
+	// atomic step.
+	Price Money `json:"price,omitzero"`
 }
 
 // ReservationState is where a reservation is.
@@ -154,12 +159,17 @@ type ProductStore interface {
 	// it would go below zero.
 	AdjustStock(ctx context.Context, sku string, delta int, reason StockReason) (StockChange, error)
 	// Reserve takes stock for every item or for none (ECONFLICT naming the
-	// first short item), held until expiresAt. Reserving an order id again
+	// first short item or the first item whose expected Price is not the
+	// catalog's; ENOTFOUND for an unknown SKU), held until expiresAt, and
+	// returns it with the catalog prices. Reserving an order id again
 	// returns the existing reservation; a released one is ECONFLICT.
 	Reserve(ctx context.Context, orderID string, items []ReservationItem, expiresAt time.Time) (*Reservation, []StockChange, error)
 	// Commit marks a held reservation final: it no longer expires.
 	// Idempotent; ECONFLICT if it was released (e.g. it expired).
 	Commit(ctx context.Context, orderID string) error
+	// CommitReservations commits many reservations in one transaction and
+	// returns, per order id, what Commit would have returned for it.
+	CommitReservations(ctx context.Context, orderIDs []string) (map[string]error, error)
 	// ExpireReservations releases (reason cancellation) up to limit held
 	// reservations that expired at or before now, and returns their order
 	// ids and the stock changes.
@@ -169,4 +179,8 @@ type ProductStore interface {
 	// released tombstone so a late Reserve cannot take stock. Idempotent.
 	Release(ctx context.Context, orderID string, reason StockReason) ([]StockChange, error)
 	FindReservation(ctx context.Context, orderID string) (*Reservation, error)
+	// HeldReservations returns the order ids of up to limit reservations
+	// still held (neither committed nor released) that were made at or
+	// before `before`, oldest first.
+	HeldReservations(ctx context.Context, before time.Time, limit int) ([]string, error)
 }

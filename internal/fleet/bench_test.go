@@ -1,6 +1,7 @@
 package fleet_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
@@ -36,26 +40,69 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 }
 
 // benchFleet runs the whole fleet with the gateway's per-client rate limit
-// off, so the benchmark measures the services, not the limiter. The
+// off, so the benchmark measures the services, not the limiter, and the
+// aggregator scraping every service every 5 s as under `cloudcart run`
+// (the tests' 250 ms makes scrapes, not orders, a tenth of the CPU). The
 // stores are SQLite, or PostgreSQL (a fresh schema) when
 // CLOUDCART_TEST_POSTGRES_DSN is set.
-func benchFleet(b *testing.B) *fleet.Fleet {
-	return mustFleetConfig(b, func(c *fleet.Config) {
+func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
+	return mustFleetConfig(b, append([]func(*fleet.Config){func(c *fleet.Config) {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
+		c.Aggregator.Interval = 5 * time.Second
 		if os.Getenv(sqlstoretest.PostgresEnv) != "" {
 			c.PostgresDSN, _ = sqlstoretest.MustConfig(b, "postgres")
 		}
-	})
+	}}, opts...)...)
 }
 
 // BenchmarkOrderPlacementThroughGateway places orders of catalog products
 // through the gateway with a logged-in user's token, 8 clients in
 // parallel, on the embedded stores (SQLite, synchronous=FULL): gateway →
-// order service → inventory check and reservation on the product service →
-// payment → confirmation, every step a real HTTP call or transaction.
+// order service → one call to the product service that prices, checks and
+// reserves the stock → payment → confirmation (the reservation's commit
+// follows, batched), every step a real HTTP call or transaction.
 func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
-	f := benchFleet(b)
+	placeOrders(b, benchFleet(b))
+}
+
+// BenchmarkOrderTelemetryCost places orders as
+// BenchmarkOrderPlacementThroughGateway does, on fleets that differ only in
+// telemetry: off (no-op meters and tracers in every service), metrics only
+// (what the fleet records for Prometheus, spans off), and metrics with
+// every trace sampled (100%) and exported through a batch span processor
+// to an exporter that discards the spans. On a noisy machine, alternate
+// the variants: -bench 'BenchmarkOrderTelemetryCost/off$' and so on, in
+// turn (docs/benchmarks.md).
+func BenchmarkOrderTelemetryCost(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		opts func(*telemetry.Options)
+	}{
+		{"off", func(o *telemetry.Options) { o.MetricsOff, o.TracesOff = true, true }},
+		{"metrics", func(o *telemetry.Options) { o.TracesOff = true }},
+		{"metrics-traces-sampled", func(o *telemetry.Options) {
+			o.Sampler = sdktrace.AlwaysSample()
+			o.SpanExporters = append(o.SpanExporters, discardSpans{})
+		}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			placeOrders(b, benchFleet(b, func(c *fleet.Config) { c.TelemetryOptions = v.opts }))
+		})
+	}
+}
+
+// discardSpans is a span exporter that drops what it is given: the cost
+// measured is the SDK's (recording, batching), not a backend's.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
+
+// placeOrders places b.N orders of catalog products through f's gateway
+// with a logged-in user's token, 8 clients in parallel, and reports
+// orders/s, p50 and p99 latency and the answers that were not 201.
+func placeOrders(b *testing.B, f *fleet.Fleet) {
 	gw := f.URL("gateway")
 	_, tok := mustUser(b, gw)
 	var page struct {

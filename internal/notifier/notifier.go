@@ -155,7 +155,7 @@ func New(o Options) (*Service, error) {
 	}
 	var err error
 	s.consumer, err = bus.NewConsumer(o.Bus, bus.ConsumerOptions{
-		Name: ConsumerName, Types: cloudcart.EventTypes, Handle: s.handle,
+		Name: ConsumerName, Types: cloudcart.EventTypes, Handle: s.handle, HandleBatch: s.handleBatch,
 		MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Observe: s.observe,
 		OnRestart: func(string, error) { s.m.restarts.Add(context.Background(), 1) },
 		Tracer:    o.Tracer, Propagator: o.Propagator, Logger: o.Logger,
@@ -210,42 +210,116 @@ func (s *Service) Run(ctx context.Context) error {
 
 // handle turns one event into at most one notification, once.
 func (s *Service) handle(ctx context.Context, d *bus.Delivery) error {
-	if s.o.ConsumeDelay != nil {
-		if delay := s.o.ConsumeDelay(); delay > 0 {
-			trace.SpanFromContext(ctx).AddEvent("chaos.consume_latency", trace.WithAttributes(attribute.Int64("chaos.delay_ms", delay.Milliseconds())))
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err() // retried
-			}
-		}
+	if err := s.consumeDelay(ctx); err != nil {
+		return err
 	}
-	e := d.Event
-	n, err := cloudcart.NotificationForEvent(e)
+	n, err := s.notification(ctx, d)
 	if err != nil {
 		return err // a payload of the wrong shape: retried, then dead-lettered
 	}
-	if n != nil {
-		n.CreatedAt = s.o.Now().UTC()
-		n.Trace = map[string]string{}
-		s.o.Propagator.Inject(ctx, propagation.MapCarrier(n.Trace))
-	}
-	first, err := s.o.Store.HandleEvent(ctx, ConsumerName, e, n, s.names)
+	first, err := s.o.Store.HandleEvent(ctx, ConsumerName, d.Event, n, s.names)
 	if err != nil {
 		return err
 	}
-	if !first {
-		s.m.add(s.m.duplicates, "topic", d.Subject)
-		trace.SpanFromContext(ctx).AddEvent("duplicate: handled before", trace.WithAttributes(attribute.String("event.id", e.ID)))
+	s.handled(ctx, d, n, first)
+	return nil
+}
+
+// batchHandler is a store that handles many events in one transaction
+// (sqlstore.NotificationStore: HandleEvents).
+type batchHandler interface {
+	HandleEvents(ctx context.Context, consumer string, hs []cloudcart.HandledEvent, channels []string) ([]bool, error)
+}
+
+// handleBatch is handle for the events of one subject that arrived
+// together: one transaction for the batch when the store can, and each
+// event on its own if that transaction fails, so that one event the store
+// refuses is retried and dead-lettered alone.
+func (s *Service) handleBatch(ctx context.Context, ds []*bus.Delivery) []error {
+	errs := make([]error, len(ds))
+	store, ok := s.o.Store.(batchHandler)
+	if !ok || len(ds) == 1 {
+		for i, d := range ds {
+			errs[i] = s.handle(d.Ctx, d)
+		}
+		return errs
+	}
+	var (
+		hs  []cloudcart.HandledEvent
+		idx []int // hs[j] is ds[idx[j]]
+		ns  []*cloudcart.Notification
+	)
+	for i, d := range ds {
+		if errs[i] = s.consumeDelay(ctx); errs[i] != nil {
+			continue
+		}
+		n, err := s.notification(d.Ctx, d)
+		if errs[i] = err; err != nil {
+			continue
+		}
+		hs, idx, ns = append(hs, cloudcart.HandledEvent{Event: d.Event, Notification: n}), append(idx, i), append(ns, n)
+	}
+	if len(hs) == 0 {
+		return errs
+	}
+	first, err := store.HandleEvents(ctx, ConsumerName, hs, s.names)
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = s.handle(ds[i].Ctx, ds[i])
+		}
+		return errs
+	}
+	for j, i := range idx {
+		s.handled(ds[i].Ctx, ds[i], ns[j], first[j])
+	}
+	return errs
+}
+
+// consumeDelay waits the chaos service's consume latency, if any.
+func (s *Service) consumeDelay(ctx context.Context) error {
+	if s.o.ConsumeDelay == nil {
 		return nil
 	}
-	s.count(e)
+	delay := s.o.ConsumeDelay()
+	if delay <= 0 {
+		return nil
+	}
+	trace.SpanFromContext(ctx).AddEvent("chaos.consume_latency", trace.WithAttributes(attribute.Int64("chaos.delay_ms", delay.Milliseconds())))
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err() // retried
+	}
+}
+
+// notification renders the notification d's event makes (nil: none),
+// carrying the delivery's trace context.
+func (s *Service) notification(ctx context.Context, d *bus.Delivery) (*cloudcart.Notification, error) {
+	n, err := cloudcart.NotificationForEvent(d.Event)
+	if err != nil || n == nil {
+		return nil, err
+	}
+	n.CreatedAt = s.o.Now().UTC()
+	n.Trace = map[string]string{}
+	s.o.Propagator.Inject(ctx, propagation.MapCarrier(n.Trace))
+	return n, nil
+}
+
+// handled counts a recorded event: a duplicate, or a first handling that
+// may have made a notification to deliver.
+func (s *Service) handled(ctx context.Context, d *bus.Delivery, n *cloudcart.Notification, first bool) {
+	if !first {
+		s.m.add(s.m.duplicates, "topic", d.Subject)
+		trace.SpanFromContext(ctx).AddEvent("duplicate: handled before", trace.WithAttributes(attribute.String("event.id", d.Event.ID)))
+		return
+	}
+	s.count(d.Event)
 	if n != nil {
 		s.Wake()
 	}
-	return nil
 }
 
 // count records a first handling in the per-kind counters of 002 §7.1.
@@ -426,6 +500,8 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 	}
 	s.readFailures = 0
 	sent := 0
+	batch, batching := s.o.Store.(batchRecorder)
+	var succeeded []sentDelivery
 	for _, d := range due {
 		if ctx.Err() != nil {
 			break
@@ -433,8 +509,13 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 		if _, held := s.held[deliveryKey{d.Notification.ID, d.Channel}]; held {
 			continue
 		}
-		s.deliver(ctx, d)
+		if ok := s.deliver(ctx, d, batching); ok != nil {
+			succeeded = append(succeeded, *ok)
+		}
 		sent++
+	}
+	if len(succeeded) > 0 {
+		s.recordSent(context.WithoutCancel(ctx), batch, succeeded)
 	}
 	if len(due) < deliveryBatch || sent == 0 {
 		return 0, wait
@@ -442,9 +523,42 @@ func (s *Service) deliverDue(ctx context.Context) (int, time.Duration) {
 	return sent, wait
 }
 
+// batchRecorder is a store that records many successful deliveries in one
+// transaction (sqlstore.NotificationStore: HandleEvents).
+type batchRecorder interface {
+	DeliveriesSucceeded(ctx context.Context, ds []cloudcart.SentDelivery) error
+}
+
+// sentDelivery is a successful send whose outcome is still to record.
+type sentDelivery struct {
+	d      cloudcart.DueDelivery
+	rec    cloudcart.SentDelivery
+	record func(context.Context) error // records it alone
+}
+
+// recordSent records the successful sends of one round in one
+// transaction; if that fails, each is held and recorded on its own later.
+func (s *Service) recordSent(ctx context.Context, batch batchRecorder, ds []sentDelivery) {
+	recs := make([]cloudcart.SentDelivery, len(ds))
+	for i, d := range ds {
+		recs[i] = d.rec
+	}
+	if err := batch.DeliveriesSucceeded(ctx, recs); err != nil {
+		for _, d := range ds {
+			s.hold(ctx, d.d, err, d.record)
+		}
+		return
+	}
+	if s.o.Committed != nil {
+		s.o.Committed()
+	}
+}
+
 // deliver sends one notification to one channel and records the outcome.
-// The send continues the trace of the event or alert it came from.
-func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
+// The send continues the trace of the event or alert it came from. With
+// deferSuccess a success is returned, to be recorded with the round's
+// others (recordSent), instead of recorded here.
+func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery, deferSuccess bool) *sentDelivery {
 	n := d.Notification
 	sctx := context.WithoutCancel(ctx) // a send in progress finishes at shutdown
 	if len(n.Trace) > 0 {
@@ -476,7 +590,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 		}, now)
 		if eerr != nil {
 			s.log.ErrorContext(sctx, "building the notification.sent event failed", "id", n.ID, "channel", d.Channel, "err", eerr)
-			return
+			return nil
 		}
 		record := func(ctx context.Context) error {
 			if err := s.o.Store.DeliverySucceeded(ctx, n.ID, d.Channel, now, sent); err != nil {
@@ -487,10 +601,14 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 			}
 			return nil
 		}
+		if deferSuccess {
+			return &sentDelivery{d: d, record: record,
+				rec: cloudcart.SentDelivery{NotificationID: n.ID, Channel: d.Channel, At: now, Sent: sent}}
+		}
 		if err := record(sctx); err != nil {
 			s.hold(sctx, d, err, record)
 		}
-		return
+		return nil
 	}
 	reason, retryable := reasonOf(err)
 	span.RecordError(err)
@@ -512,6 +630,7 @@ func (s *Service) deliver(ctx context.Context, d cloudcart.DueDelivery) {
 	}
 	s.log.Log(sctx, lvl, "notification send failed", "id", n.ID, "channel", d.Channel, "reason", reason,
 		"attempt", attempt, "final", final, "err", err)
+	return nil
 }
 
 // prune forgets old notifications, and handled-event records once the bus

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -18,12 +19,20 @@ import (
 
 // Inventory is the order service's view of the product service.
 type Inventory interface {
-	// Check returns the catalog price of every SKU, ENOTFOUND for an
-	// unknown one and ECONFLICT when there is not enough stock now.
-	Check(ctx context.Context, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error)
-	Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) error
-	Commit(ctx context.Context, orderID string) error
+	// Reserve prices, checks and reserves an order's items in one atomic
+	// step and returns the catalog price of every SKU: EINVALID for an
+	// unknown SKU, ECONFLICT when there is not enough stock or an item's
+	// expected Price is not the catalog's (nothing is reserved then).
+	// Reserving the same order id again returns the first reservation.
+	Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error)
+	// Commit makes reservations final, many in one call, and returns
+	// each one's outcome: nil, or ECONFLICT when it was released (it
+	// expired, or its order was cancelled or failed meanwhile).
+	Commit(ctx context.Context, orderIDs []string) (map[string]error, error)
 	Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error
+	// Held returns the order ids of up to limit reservations held for at
+	// least minAge: the sweep releases those of orders never recorded.
+	Held(ctx context.Context, minAge time.Duration, limit int) ([]string, error)
 	// Sample returns up to n catalog items for /simulate.
 	Sample(ctx context.Context, n int, rng *rand.Rand) ([]cloudcart.Item, error)
 }
@@ -33,12 +42,14 @@ type Inventory interface {
 // the price the client sends, and there is no stock to reserve.
 type Standalone struct{}
 
-func (Standalone) Check(_ context.Context, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
+func (Standalone) Reserve(context.Context, string, []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
 	return nil, nil // prices stay as sent
 }
-func (Standalone) Reserve(context.Context, string, []cloudcart.ReservationItem) error { return nil }
-func (Standalone) Commit(context.Context, string) error                               { return nil }
-func (Standalone) Release(context.Context, string, cloudcart.StockReason) error       { return nil }
+func (Standalone) Commit(_ context.Context, ids []string) (map[string]error, error) {
+	return make(map[string]error, len(ids)), nil
+}
+func (Standalone) Release(context.Context, string, cloudcart.StockReason) error { return nil }
+func (Standalone) Held(context.Context, time.Duration, int) ([]string, error)   { return nil, nil }
 func (Standalone) Sample(_ context.Context, n int, rng *rand.Rand) ([]cloudcart.Item, error) {
 	return catalog, nil
 }
@@ -59,41 +70,52 @@ type productPage struct {
 	Products []*cloudcart.Product `json:"products"`
 }
 
-// Check looks the SKUs up and compares stock.
-func (c *ProductClient) Check(ctx context.Context, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
-	q := url.Values{"limit": {"100"}}
-	want := map[string]int{}
-	for _, it := range items {
-		if want[it.SKU] == 0 {
-			q.Add("sku", it.SKU)
-		}
-		want[it.SKU] += it.Qty
+type reserveRequest struct {
+	OrderID string                      `json:"order_id"`
+	Items   []cloudcart.ReservationItem `json:"items"`
+}
+
+// Reserve is POST /reservations: one call and one transaction of the
+// product service price, check and reserve the items.
+func (c *ProductClient) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) (map[string]cloudcart.Money, error) {
+	var r cloudcart.Reservation
+	err := c.do(ctx, http.MethodPost, "/reservations", reserveRequest{OrderID: orderID, Items: items}, &r)
+	if cloudcart.ErrorCode(err) == cloudcart.ENOTFOUND { // an unknown SKU is the order's mistake
+		return nil, cloudcart.Errorf(cloudcart.EINVALID, "%s", strings.Replace(cloudcart.ErrorMessage(err), "not found", "does not exist", 1))
 	}
-	var page productPage
-	if err := c.do(ctx, http.MethodGet, "/products?"+q.Encode(), nil, &page); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	prices := map[string]cloudcart.Money{}
-	for _, p := range page.Products {
-		prices[p.SKU] = p.Price
-		if p.Stock < want[p.SKU] {
-			return nil, cloudcart.Errorf(cloudcart.ECONFLICT, "insufficient stock for %s: %d left, %d requested", p.SKU, p.Stock, want[p.SKU])
-		}
-	}
-	for sku := range want {
-		if _, ok := prices[sku]; !ok {
-			return nil, cloudcart.Errorf(cloudcart.EINVALID, "product %q does not exist", sku)
-		}
-	}
-	return prices, nil
+	return r.Prices, nil
 }
 
-func (c *ProductClient) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) error {
-	return c.do(ctx, http.MethodPost, "/reservations", map[string]any{"order_id": orderID, "items": items}, nil)
+// Held is GET /reservations?min_age_ms=&limit=.
+func (c *ProductClient) Held(ctx context.Context, minAge time.Duration, limit int) ([]string, error) {
+	var out struct {
+		OrderIDs []string `json:"order_ids"`
+	}
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/reservations?min_age_ms=%d&limit=%d", minAge.Milliseconds(), limit), nil, &out)
+	return out.OrderIDs, err
 }
 
-func (c *ProductClient) Commit(ctx context.Context, orderID string) error {
-	return c.do(ctx, http.MethodPost, "/reservations/"+url.PathEscape(orderID)+"/commit", nil, nil)
+// Commit is POST /reservations/commit: one call and one transaction of
+// the product service for the whole batch.
+func (c *ProductClient) Commit(ctx context.Context, orderIDs []string) (map[string]error, error) {
+	var res struct {
+		Committed []string                     `json:"committed"`
+		Errors    map[string]httpkit.ErrorBody `json:"errors"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/reservations/commit", map[string][]string{"order_ids": orderIDs}, &res); err != nil {
+		return nil, err
+	}
+	out := make(map[string]error, len(orderIDs))
+	for _, id := range res.Committed {
+		out[id] = nil
+	}
+	for id, e := range res.Errors {
+		out[id] = &cloudcart.Error{Code: e.Code, Message: e.Message}
+	}
+	return out, nil
 }
 
 func (c *ProductClient) Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error {

@@ -35,6 +35,7 @@ func (s *Service) runLifecycle(ctx context.Context) {
 
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
+	s.settleHeld(ctx)
 	s.advance(ctx, cloudcart.OrderConfirmed, cloudcart.OrderShipped, now.Add(-s.shipAfter))
 	if n := s.advance(ctx, cloudcart.OrderShipped, cloudcart.OrderDelivered, now.Add(-s.deliverAfter)); n > 0 {
 		s.m.Completed.Add(ctx, int64(n))
@@ -57,6 +58,42 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 	for _, o := range held {
 		s.release(ctx, o.ID)
+	}
+}
+
+// settleHeld settles reservations still held after PendingTimeout. One
+// whose order was never recorded is released: the process that reserved
+// it died before recording the order (the order id is known only to it
+// and the product service). One whose order is confirmed (or further) is
+// committed: its process died before the batched commit after the
+// confirmation. Others belong to orders this sweep fails or releases. It
+// runs before abandoned pending orders are failed, so once no order is
+// pending no orphan holds stock either. A pending order counts as
+// abandoned after the same timeout, and an order that slow commits its
+// reservation itself before confirming (steps), so an order in flight on
+// this or another replica is never confirmed without its stock.
+func (s *Service) settleHeld(ctx context.Context) {
+	ids, err := s.inv.Held(ctx, s.pendingTimeout, sweepBatch)
+	if err != nil {
+		s.log.WarnContext(ctx, "sweep held reservations", "err", err)
+		return
+	}
+	var commit []string
+	for _, id := range ids {
+		o, err := s.store.FindOrderByID(ctx, id)
+		switch {
+		case err == nil && stockKept(o.Status):
+			commit = append(commit, id)
+		case cloudcart.ErrorCode(err) == cloudcart.ENOTFOUND:
+			if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
+				s.log.WarnContext(ctx, "release stock of an unrecorded order", "order", id, "err", err)
+				continue
+			}
+			s.log.InfoContext(ctx, "released stock of an unrecorded order", "order", id)
+		}
+	}
+	if len(commit) > 0 {
+		s.commitReservations(ctx, commit)
 	}
 }
 

@@ -253,6 +253,77 @@ func TestAbandonedOrderIsFailedAndReleased(t *testing.T) {
 	})
 }
 
+// TestUnrecordedReservationIsReleased: a process that reserved stock and
+// died before recording its order leaves a reservation no order owns; the
+// sweep releases it once it is older than the pending timeout, and the
+// stock of a recorded order stays taken.
+func TestUnrecordedReservationIsReleased(t *testing.T) {
+	s := mustShop(t, "sqlite", func(o *orders.Options) {
+		o.PendingTimeout, o.SweepEvery, o.ShipAfter = 200*time.Millisecond, 10*time.Millisecond, time.Hour
+	})
+	ctx := context.Background()
+	if rec := s.do(t, "POST", "/orders", `{"customer":"c","items":[{"sku":"HOT-1","qty":2}]}`); rec.Code != 201 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if _, err := s.products.Reserve(ctx, "ord_orphan", []cloudcart.ReservationItem{{SKU: "HOT-1", Qty: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if s.stock(t, "HOT-1") != 43 {
+		t.Fatalf("stock %d, want 43 (2 ordered, 5 reserved by the orphan)", s.stock(t, "HOT-1"))
+	}
+	mustEventually(t, 5*time.Second, "orphan reservation released", func() bool {
+		r, err := s.pstore.FindReservation(ctx, "ord_orphan")
+		return err == nil && r.State == cloudcart.ReservationReleased
+	})
+	if got := s.stock(t, "HOT-1"); got != 48 {
+		t.Fatalf("stock %d after the orphan's release, want 48: the confirmed order keeps its 2", got)
+	}
+	if s.count(t, cloudcart.OrderConfirmed) != 1 {
+		t.Fatal("the recorded order lost its confirmation")
+	}
+}
+
+// TestConfirmedOrdersCommitTheirReservations: the reservation of a
+// confirmed order is committed after the 201 (in a batch), and one a
+// crash left held (the order confirmed, the commit never sent) is
+// committed by the sweep, not released.
+func TestConfirmedOrdersCommitTheirReservations(t *testing.T) {
+	s := mustShop(t, "sqlite", func(o *orders.Options) {
+		o.PendingTimeout, o.SweepEvery, o.ShipAfter = 200*time.Millisecond, 10*time.Millisecond, time.Hour
+	})
+	ctx := context.Background()
+	var placed cloudcart.Order
+	rec := s.do(t, "POST", "/orders", `{"customer":"c","items":[{"sku":"HOT-1","qty":2}]}`)
+	if rec.Code != 201 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &placed)
+	committed := func(id string) func() bool {
+		return func() bool {
+			r, err := s.pstore.FindReservation(ctx, id)
+			return err == nil && r.State == cloudcart.ReservationCommitted
+		}
+	}
+	mustEventually(t, 5*time.Second, "placed order's reservation committed", committed(placed.ID))
+
+	crashed := &cloudcart.Order{ID: "ord_crashed", Customer: "c", Items: []cloudcart.Item{{SKU: "HOT-1", Qty: 3, Price: 2500}}}
+	_ = crashed.Validate()
+	crashed.Status, crashed.CreatedAt, crashed.UpdatedAt = cloudcart.OrderPending, time.Now(), time.Now()
+	if _, err := s.products.Reserve(ctx, crashed.ID, []cloudcart.ReservationItem{{SKU: "HOT-1", Qty: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.CreateOrder(ctx, crashed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.UpdateOrderStatus(ctx, crashed.ID, cloudcart.OrderConfirmed, "", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mustEventually(t, 5*time.Second, "crashed order's reservation committed by the sweep", committed(crashed.ID))
+	if got := s.stock(t, "HOT-1"); got != 45 {
+		t.Fatalf("stock %d, want 45: both confirmed orders keep their stock", got)
+	}
+}
+
 func TestSlow(t *testing.T) {
 	f := mustFixture(t, "sqlite")
 	start := time.Now()

@@ -90,6 +90,9 @@ type Service struct {
 
 	shipAfter, deliverAfter, pendingTimeout, sweepEvery time.Duration
 
+	// commits carries confirmed orders to runCommitter.
+	commits chan string
+
 	mu     sync.RWMutex // guards enqueue against close(queue)
 	closed bool
 	reg    metric.Registration
@@ -119,6 +122,7 @@ func New(o Options) (*Service, error) {
 		log:     o.Logger,
 		now:     o.Now,
 		queue:   make(chan *job, cmp.Or(max(o.QueueSize, 0), DefaultQueueSize)),
+		commits: make(chan string, commitQueue),
 		workers: o.Workers,
 		inv:     o.Inventory,
 		pay:     o.Payments,
@@ -169,7 +173,8 @@ func (s *Service) QueueDepth() int { return len(s.queue) }
 // finishes every order already queued, and returns. Orders may be queued
 // before Run starts; they wait for the workers.
 func (s *Service) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	var wg, committer sync.WaitGroup
+	committer.Go(s.runCommitter)
 	for range s.workers {
 		wg.Go(func() {
 			for j := range s.queue {
@@ -184,10 +189,69 @@ func (s *Service) Run(ctx context.Context) error {
 	close(s.queue)
 	s.mu.Unlock()
 	wg.Wait()
+	close(s.commits) // the workers are done: commit what they confirmed
+	committer.Wait()
 	if s.reg != nil {
 		return s.reg.Unregister()
 	}
 	return nil
+}
+
+// Commit batching: up to commitBatch confirmed orders' reservations per
+// call to the product service, commitQueue waiting.
+const (
+	commitBatch = 100
+	commitQueue = 1024
+)
+
+// runCommitter commits the reservations of confirmed orders until the
+// channel is closed, in batches of what arrived while the previous call
+// was in flight. A failed call leaves the reservations held, for the
+// lifecycle sweep to commit.
+func (s *Service) runCommitter() {
+	batch := make([]string, 0, commitBatch)
+	for id := range s.commits {
+		batch = append(batch[:0], id)
+	more:
+		for len(batch) < commitBatch {
+			select {
+			case id, ok := <-s.commits:
+				if !ok {
+					break more
+				}
+				batch = append(batch, id)
+			default:
+				break more
+			}
+		}
+		s.commitReservations(context.Background(), batch)
+	}
+}
+
+// commitReservations commits a batch and logs what could not be.
+func (s *Service) commitReservations(ctx context.Context, ids []string) {
+	ctx, span := s.tracer.Start(ctx, "order.commit_reservations", trace.WithAttributes(attribute.Int("orders", len(ids))))
+	defer span.End()
+	res, err := s.inv.Commit(ctx, ids)
+	if err != nil {
+		span.RecordError(err)
+		s.log.WarnContext(ctx, "commit reservations; the sweep will retry", "orders", len(ids), "first_order", ids[0], "err", err)
+		return
+	}
+	for _, id := range ids {
+		if err := res[id]; err != nil {
+			// Released meanwhile: fine for an order cancelled or failed
+			// since; a confirmed order whose stock went back is logged.
+			if o, ferr := s.store.FindOrderByID(ctx, id); ferr == nil && stockKept(o.Status) {
+				s.log.ErrorContext(ctx, "the reservation of a confirmed order was released", "order", id, "status", o.Status, "err", err)
+			}
+		}
+	}
+}
+
+// stockKept: an order in this status keeps its stock for good.
+func stockKept(st cloudcart.OrderStatus) bool {
+	return st == cloudcart.OrderConfirmed || st == cloudcart.OrderShipped || st == cloudcart.OrderDelivered
 }
 
 var errQueueFull = cloudcart.Errorf(cloudcart.EUNAVAILABLE, "order queue is full; retry shortly")
@@ -281,25 +345,34 @@ func (s *Service) process(j *job) error {
 	return nil
 }
 
-// steps: inventory check → record pending → reserve stock → pay → commit
-// → confirmed. A failure after the order is recorded releases its stock
-// and marks it failed, so no stock stays reserved by a failed order.
+// steps: price, check and reserve stock (one call) → record pending → pay
+// → confirmed, the reservation committed after (batched). An order refused at the
+// reservation (unknown SKU, out of stock, stale price, product service
+// unreachable) was never an order and is not recorded. A failure after the
+// stock is reserved releases it, and one after the order is recorded also
+// marks it failed, so no stock stays reserved by a failed order. A process
+// that dies between reserving and recording leaves a reservation without
+// an order, which the lifecycle sweep releases (settleHeld); so does a
+// reservation whose answer was lost (EUNAVAILABLE after the product
+// service committed it).
 func (s *Service) steps(ctx context.Context, j *job) error {
 	o := j.order
 	items := make([]cloudcart.ReservationItem, len(o.Items))
 	for i, it := range o.Items {
-		items[i] = cloudcart.ReservationItem{SKU: it.SKU, Qty: it.Qty}
+		items[i] = cloudcart.ReservationItem(it) // sku, qty and the price the client expects, if any
 	}
 	checkStart := time.Now()
-	cctx, span := s.tracer.Start(ctx, "order.inventory_check")
-	prices, err := s.inv.Check(cctx, items)
+	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
+	prices, err := s.inv.Reserve(rctx, o.ID, items)
 	span.End()
 	s.m.InventoryCheck.Record(ctx, time.Since(checkStart).Seconds())
-	if err == nil {
-		err = applyPrices(o, prices)
-	}
 	if err != nil {
 		s.countError(ctx, stepErrorType(err), j.endpoint)
+		return err
+	}
+	if err := applyPrices(o, prices); err != nil {
+		s.countError(ctx, stepErrorType(err), j.endpoint)
+		s.releaseUnrecorded(ctx, o.ID)
 		return err
 	}
 
@@ -308,17 +381,11 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 		if !errors.Is(err, cloudcart.ErrIdempotencyKeyUsed) {
 			s.countError(ctx, "storage", j.endpoint)
 		}
+		s.releaseUnrecorded(ctx, o.ID)
 		return err
 	}
 	s.m.Created.Add(ctx, 1)
 	j.recorded = true
-
-	rctx, span := s.tracer.Start(ctx, "order.reserve_stock")
-	err = s.inv.Reserve(rctx, o.ID, items)
-	span.End()
-	if err != nil {
-		return s.fail(ctx, j, err, stepErrorType(err))
-	}
 
 	pctx, span := s.tracer.Start(ctx, "order.payment")
 	if j.fail {
@@ -338,15 +405,26 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 		return s.fail(ctx, j, err, "upstream")
 	}
 
-	// The order is paid: committing the reservation stops the product
-	// service from expiring it. A reservation that already expired (its
-	// stock is back on sale) fails the order; any other error leaves the
-	// reservation held, which its expiry bound makes far longer than any
-	// order's processing.
-	if err := s.inv.Commit(ctx, o.ID); cloudcart.ErrorCode(err) == cloudcart.ECONFLICT {
-		return s.fail(ctx, j, cloudcart.Errorf(cloudcart.EUNAVAILABLE, "the stock reservation of order %s expired before payment completed; retry", o.ID), "upstream")
-	} else if err != nil {
-		s.log.WarnContext(ctx, "commit reservation", "order", o.ID, "err", err)
+	// The order is paid. Committing the reservation stops the product
+	// service from expiring it; it happens after the confirmation, in
+	// batches (runCommitter), so it costs the order neither a round trip
+	// nor a transaction of its own. The reservation is held meanwhile: it
+	// expires only after the product service's TTL (minutes), and the
+	// lifecycle sweep commits any that a crash left behind (settleHeld)
+	// once they are PendingTimeout old. An order slower than half that
+	// commits before confirming, as the sweep might have taken its
+	// reservation for an orphan: a reservation already released fails it.
+	async := time.Since(checkStart) <= s.pendingTimeout/2
+	if !async {
+		res, err := s.inv.Commit(ctx, []string{o.ID})
+		if err == nil {
+			err = res[o.ID]
+		}
+		if cloudcart.ErrorCode(err) == cloudcart.ECONFLICT {
+			return s.fail(ctx, j, cloudcart.Errorf(cloudcart.EUNAVAILABLE, "the stock reservation of order %s expired before payment completed; retry", o.ID), "upstream")
+		} else if err != nil {
+			s.log.WarnContext(ctx, "commit reservation; the sweep will retry", "order", o.ID, "err", err)
+		}
 	}
 	done, err := s.store.UpdateOrderStatus(ctx, o.ID, cloudcart.OrderConfirmed, "", "", s.now())
 	if err != nil {
@@ -354,6 +432,12 @@ func (s *Service) steps(ctx context.Context, j *job) error {
 		return err
 	}
 	*o = *done
+	if async {
+		select {
+		case s.commits <- o.ID:
+		default: // the committer is behind (product service slow): the sweep commits it
+		}
+	}
 	return nil
 }
 
@@ -396,6 +480,14 @@ func (s *Service) fail(ctx context.Context, j *job, cause error, errorType strin
 		*j.order = *failed
 	}
 	return cause
+}
+
+// releaseUnrecorded gives back the stock of an order that was not
+// recorded; a failure leaves the reservation to the sweep's orphan pass.
+func (s *Service) releaseUnrecorded(ctx context.Context, id string) {
+	if err := s.inv.Release(ctx, id, cloudcart.StockCancellation); err != nil {
+		s.log.WarnContext(ctx, "release stock of an unrecorded order; the sweep will retry", "order", id, "err", err)
+	}
 }
 
 // release gives an order's stock back and records it; a failure leaves the

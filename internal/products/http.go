@@ -3,6 +3,7 @@ package products
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
 	"github.com/cloudcart/cloudcart/internal/httpkit"
@@ -23,8 +24,10 @@ func (s *Service) Handler() *http.ServeMux {
 	h.HandleFunc(mux, "PUT /products/{sku}", s.update)
 	h.HandleFunc(mux, "POST /products/{sku}/stock", s.adjustStock)
 	h.HandleFunc(mux, "POST /reservations", s.serviceOnly(s.reserve))
+	h.HandleFunc(mux, "GET /reservations", s.serviceOnly(s.heldReservations), "min_age_ms", "limit")
 	h.HandleFunc(mux, "GET /reservations/{order}", s.serviceOnly(s.getReservation))
 	h.HandleFunc(mux, "POST /reservations/{order}/commit", s.serviceOnly(s.commit))
+	h.HandleFunc(mux, "POST /reservations/commit", s.serviceOnly(s.commitMany))
 	h.HandleFunc(mux, "POST /reservations/{order}/release", s.serviceOnly(s.release))
 	return mux
 }
@@ -214,6 +217,29 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// heldReservations lists the order ids of reservations still held after
+// min_age_ms: the order service's sweep releases those of orders it never
+// recorded.
+func (s *Service) heldReservations(w http.ResponseWriter, r *http.Request) error {
+	age, err := httpkit.IntParam(r, "min_age_ms", 0, 0, 86_400_000)
+	if err != nil {
+		return err
+	}
+	limit, err := httpkit.IntParam(r, "limit", 100, 1, 500)
+	if err != nil {
+		return err
+	}
+	ids, err := s.HeldReservations(r.Context(), time.Duration(age)*time.Millisecond, limit)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	httpkit.WriteJSON(w, http.StatusOK, map[string][]string{"order_ids": ids})
+	return nil
+}
+
 func (s *Service) getReservation(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.Reservation(r.Context(), r.PathValue("order"))
 	if err != nil {
@@ -228,6 +254,42 @@ func (s *Service) commit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type commitManyRequest struct {
+	OrderIDs []string `json:"order_ids"`
+}
+
+// CommitManyResponse is POST /reservations/commit's answer: the order ids
+// committed (or already committed), and the error of each one that was not.
+type CommitManyResponse struct {
+	Committed []string                     `json:"committed"`
+	Errors    map[string]httpkit.ErrorBody `json:"errors,omitempty"`
+}
+
+// commitMany commits a batch of reservations in one transaction.
+func (s *Service) commitMany(w http.ResponseWriter, r *http.Request) error {
+	var req commitManyRequest
+	if err := httpkit.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := s.CommitReservations(r.Context(), req.OrderIDs)
+	if err != nil {
+		return err
+	}
+	out := CommitManyResponse{Committed: []string{}}
+	for _, id := range req.OrderIDs {
+		if err := res[id]; err != nil {
+			if out.Errors == nil {
+				out.Errors = map[string]httpkit.ErrorBody{}
+			}
+			out.Errors[id] = httpkit.ErrorBody{Code: cloudcart.ErrorCode(err), Message: cloudcart.ErrorMessage(err)}
+			continue
+		}
+		out.Committed = append(out.Committed, id)
+	}
+	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

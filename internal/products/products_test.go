@@ -320,3 +320,52 @@ func TestReservationsExpire(t *testing.T) {
 		t.Fatalf("cancellation stock updates = %v", v)
 	}
 }
+
+// TestReservationAPI: POST /reservations prices, checks and reserves in
+// one step (a stale expected price refuses it and takes no stock); GET
+// /reservations lists held ones; POST /reservations/commit commits a batch
+// and says which ids it could not; all are for services only.
+func TestReservationAPI(t *testing.T) {
+	f := mustFixture(t, "sqlite", 20)
+	var p cloudcart.Product
+	_ = json.Unmarshal(f.do(t, "GET", "/products/TOYS-0009", "", false).Body.Bytes(), &p)
+	reserve := func(id string, price cloudcart.Money) *httptest.ResponseRecorder {
+		body := fmt.Sprintf(`{"order_id":%q,"items":[{"sku":"TOYS-0009","qty":1,"price":%s},{"sku":"TOYS-0009","qty":1}]}`, id, price)
+		return f.do(t, "POST", "/reservations", body, true)
+	}
+	stock := func() int {
+		var q cloudcart.Product
+		_ = json.Unmarshal(f.do(t, "GET", "/products/TOYS-0009", "", false).Body.Bytes(), &q)
+		return q.Stock
+	}
+	if rec := reserve("ord_stale", p.Price+1); rec.Code != 409 || !strings.Contains(rec.Body.String(), "price of TOYS-0009 is "+p.Price.String()) || stock() != p.Stock {
+		t.Fatalf("stale price: %d %s, stock %d of %d", rec.Code, rec.Body, stock(), p.Stock)
+	}
+	rec := reserve("ord_1", p.Price)
+	var r cloudcart.Reservation
+	_ = json.Unmarshal(rec.Body.Bytes(), &r)
+	if rec.Code != 201 || r.Prices["TOYS-0009"] != p.Price || len(r.Items) != 1 || r.Items[0].Qty != 2 || stock() != p.Stock-2 {
+		t.Fatalf("reserve: %d %s, stock %d", rec.Code, rec.Body, stock())
+	}
+	if rec := f.do(t, "GET", "/reservations?min_age_ms=0", "", false); rec.Code != 401 {
+		t.Fatalf("anonymous list: %d", rec.Code)
+	}
+	if rec := f.do(t, "GET", "/reservations?min_age_ms=0", "", true); rec.Code != 200 || rec.Body.String() != `{"order_ids":["ord_1"]}`+"\n" {
+		t.Fatalf("held: %d %q", rec.Code, rec.Body)
+	}
+	if rec := f.do(t, "GET", "/reservations?min_age_ms=60000", "", true); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"order_ids":[]`) {
+		t.Fatalf("held a minute: %d %s", rec.Code, rec.Body)
+	}
+	rec = f.do(t, "POST", "/reservations/commit", `{"order_ids":["ord_1","ord_none"]}`, true)
+	var res products.CommitManyResponse
+	_ = json.Unmarshal(rec.Body.Bytes(), &res)
+	if rec.Code != 200 || len(res.Committed) != 1 || res.Committed[0] != "ord_1" || res.Errors["ord_none"].Code != cloudcart.ENOTFOUND {
+		t.Fatalf("commit batch: %d %s", rec.Code, rec.Body)
+	}
+	if rec := f.do(t, "POST", "/reservations/commit", `{"order_ids":[]}`, true); rec.Code != 400 {
+		t.Fatalf("empty batch: %d", rec.Code)
+	}
+	if rec := f.do(t, "GET", "/reservations?min_age_ms=0", "", true); !strings.Contains(rec.Body.String(), `"order_ids":[]`) {
+		t.Fatalf("held after commit: %s", rec.Body)
+	}
+}

@@ -231,7 +231,9 @@ func (s *Service) AdjustStock(ctx context.Context, sku string, delta int, reason
 	return s.store.FindProductBySKU(ctx, sku)
 }
 
-// Reserve takes stock for an order.
+// Reserve takes stock for an order and prices it in one transaction: an
+// item whose expected price (ReservationItem.Price, optional) is not the
+// catalog's refuses the whole reservation.
 func (s *Service) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem) (*cloudcart.Reservation, error) {
 	if err := validateReservation(orderID, items); err != nil {
 		return nil, err
@@ -241,6 +243,12 @@ func (s *Service) Reserve(ctx context.Context, orderID string, items []cloudcart
 		s.record(ctx, ch)
 	}
 	return r, err
+}
+
+// HeldReservations returns the order ids of reservations held for at
+// least minAge, oldest first.
+func (s *Service) HeldReservations(ctx context.Context, minAge time.Duration, limit int) ([]string, error) {
+	return s.store.HeldReservations(ctx, s.now().Add(-minAge), limit)
 }
 
 // Run releases expired reservations until ctx is done: once at once (so
@@ -289,6 +297,23 @@ func (s *Service) Commit(ctx context.Context, orderID string) error {
 	return s.store.Commit(ctx, orderID)
 }
 
+// MaxCommitBatch bounds the order ids of one CommitReservations.
+const MaxCommitBatch = 500
+
+// CommitReservations makes many reservations final in one transaction and
+// returns each one's outcome (nil, ENOTFOUND or ECONFLICT).
+func (s *Service) CommitReservations(ctx context.Context, orderIDs []string) (map[string]error, error) {
+	if len(orderIDs) == 0 || len(orderIDs) > MaxCommitBatch {
+		return nil, cloudcart.Errorf(cloudcart.EINVALID, "order_ids must contain 1-%d order ids", MaxCommitBatch)
+	}
+	for i, id := range orderIDs {
+		if id == "" || len(id) > 64 {
+			return nil, cloudcart.Errorf(cloudcart.EINVALID, "order_ids[%d] must be 1-64 characters", i)
+		}
+	}
+	return s.store.CommitReservations(ctx, orderIDs)
+}
+
 // Release gives an order's stock back.
 func (s *Service) Release(ctx context.Context, orderID string, reason cloudcart.StockReason) error {
 	if reason != cloudcart.StockCancellation && reason != cloudcart.StockReturn {
@@ -328,6 +353,9 @@ func validateReservation(orderID string, items []cloudcart.ReservationItem) erro
 	for i, it := range items {
 		if it.SKU == "" || it.Qty <= 0 || it.Qty > cloudcart.MaxItemQuantity {
 			return cloudcart.Errorf(cloudcart.EINVALID, "items[%d] needs a sku and a qty between 1 and %d", i, cloudcart.MaxItemQuantity)
+		}
+		if it.Price < 0 {
+			return cloudcart.Errorf(cloudcart.EINVALID, "items[%d].price must not be negative", i)
 		}
 	}
 	return nil

@@ -71,6 +71,31 @@ func (s *NotificationStore) HandleEvent(ctx context.Context, consumer string, e 
 	return first, nil
 }
 
+// HandleEvents is HandleEvent for many events in one transaction (one
+// fsync): first[i] is false for an event consumer handled before. An
+// error leaves the whole batch unrecorded.
+func (s *NotificationStore) HandleEvents(ctx context.Context, consumer string, hs []cloudcart.HandledEvent, channels []string) (first []bool, err error) {
+	err = s.db.Tx(ctx, func(c Conn) error {
+		first = make([]bool, len(hs))
+		for i, h := range hs {
+			ok, err := MarkProcessed(ctx, c, consumer, h.Event)
+			if err != nil {
+				return err
+			}
+			if first[i] = ok; ok && h.Notification != nil {
+				if err := insertNotification(ctx, c, h.Notification, channels); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("handle %d events: %w", len(hs), err)
+	}
+	return first, nil
+}
+
 // AddNotifications implements cloudcart.NotificationStore.
 func (s *NotificationStore) AddNotifications(ctx context.Context, ns []*cloudcart.Notification, channels []string) error {
 	return s.db.Tx(ctx, func(c Conn) error {
@@ -243,18 +268,30 @@ func (s *NotificationStore) DueDeliveries(ctx context.Context, now time.Time, li
 
 // DeliverySucceeded implements cloudcart.NotificationStore.
 func (s *NotificationStore) DeliverySucceeded(ctx context.Context, notificationID, channel string, at time.Time, sent *cloudcart.Event) error {
+	return s.DeliveriesSucceeded(ctx, []cloudcart.SentDelivery{{NotificationID: notificationID, Channel: channel, At: at, Sent: sent}})
+}
+
+// DeliveriesSucceeded records many successful deliveries, each as
+// DeliverySucceeded would, in one transaction (one fsync).
+func (s *NotificationStore) DeliveriesSucceeded(ctx context.Context, ds []cloudcart.SentDelivery) error {
 	return s.db.Tx(ctx, func(c Conn) error {
-		res, err := c.Exec(ctx, `UPDATE notification_deliveries SET status = $1, attempts = attempts + 1, last_error = '', sent_at = $2
+		for _, d := range ds {
+			res, err := c.Exec(ctx, `UPDATE notification_deliveries SET status = $1, attempts = attempts + 1, last_error = '', sent_at = $2
 			WHERE notification_id = $3 AND channel = $4 AND status = $5`,
-			string(cloudcart.DeliverySent), at.UnixMicro(), notificationID, channel, string(cloudcart.DeliveryPending))
-		if err != nil {
-			return fmt.Errorf("mark delivery sent: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // already marked: nothing more to record
-		}
-		if sent != nil {
-			return AddEvent(ctx, c, sent)
+				string(cloudcart.DeliverySent), d.At.UnixMicro(), d.NotificationID, d.Channel, string(cloudcart.DeliveryPending))
+			if err != nil {
+				return fmt.Errorf("mark delivery sent: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				continue // already marked: nothing more to record
+			}
+			if d.Sent != nil {
+				if err := AddEvent(ctx, c, d.Sent); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

@@ -156,3 +156,35 @@ func TestChaosStore(t *testing.T) {
 		})
 	}
 }
+
+// TestHandleEventsBatch: a batch records each event once (an event
+// repeated in the batch, or handled before, is not first) and stores the
+// notifications of the first handlings, in one transaction.
+func TestHandleEventsBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.NewNotificationStore(ctx, sqlstoretest.MustOpen(t, "sqlite", sqlstore.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1, e2 := newEvent(t, "order-service", 1), newEvent(t, "order-service", 2)
+	note := func(e *cloudcart.Event) *cloudcart.Notification {
+		n, err := cloudcart.NotificationForEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if first, err := s.HandleEvent(ctx, "notifier", e1, note(e1), []string{"log"}); err != nil || !first {
+		t.Fatalf("single: %v %v", first, err)
+	}
+	first, err := s.HandleEvents(ctx, "notifier", []cloudcart.HandledEvent{
+		{Event: e1, Notification: note(e1)}, {Event: e2, Notification: note(e2)}, {Event: e2, Notification: note(e2)},
+	}, []string{"log"})
+	if err != nil || len(first) != 3 || first[0] || !first[1] || first[2] {
+		t.Fatalf("batch first = %v, %v; want [false true false]", first, err)
+	}
+	got, err := s.FindNotifications(ctx, cloudcart.NotificationFilter{Limit: 10})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("notifications = %d, %v; want 2 (one per event)", len(got), err)
+	}
+}

@@ -42,6 +42,10 @@ var productMigrations = []Migration{
 	{Version: 2, SQL: `ALTER TABLE reservations ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;
 	UPDATE reservations SET expires_at = updated_at + 600000000 WHERE state = 'reserved';
 	CREATE INDEX reservations_expiry_idx ON reservations (state, expires_at)`},
+	// HeldReservations: the order service looks for held reservations of
+	// orders it never recorded (its process died between reserving and
+	// recording), oldest first.
+	{Version: 3, SQL: `CREATE INDEX reservations_state_created_idx ON reservations (state, created_at)`},
 }
 
 // ProductStore implements cloudcart.ProductStore.
@@ -281,13 +285,20 @@ func reservationRow(ctx context.Context, c Conn, orderID string) (cloudcart.Rese
 	return cloudcart.ReservationState(st), at, err
 }
 
-// Reserve takes stock for all items or none, held until expiresAt.
+// Reserve takes stock for all items or none, held until expiresAt, and
+// prices them: the reservation records each item's catalog price, and an
+// item whose expected Price differs refuses the whole reservation. A new
+// reservation is returned from the transaction that made it, with no
+// second read.
 func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []cloudcart.ReservationItem, expiresAt time.Time) (*cloudcart.Reservation, []cloudcart.StockChange, error) {
 	merged := mergeItems(items)
-	var changes []cloudcart.StockChange
+	var (
+		changes []cloudcart.StockChange
+		prices  map[string]cloudcart.Money
+	)
 	existing := false
 	err := s.db.Tx(ctx, func(c Conn) error {
-		changes = nil
+		changes, prices = nil, make(map[string]cloudcart.Money, len(merged))
 		st, err := reservationState(ctx, c, orderID)
 		switch {
 		case err != nil:
@@ -309,10 +320,16 @@ func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []clou
 				return err
 			}
 			changes = append(changes, ch)
-			if _, err := c.Exec(ctx, `INSERT INTO reservation_items (order_id, sku, qty, price_cents)
-				SELECT $1, sku, $2, price_cents FROM products WHERE sku = $3`, orderID, it.Qty, it.SKU); err != nil {
+			var price int64
+			if err := c.QueryRow(ctx, `INSERT INTO reservation_items (order_id, sku, qty, price_cents)
+				SELECT $1, sku, $2, price_cents FROM products WHERE sku = $3 RETURNING price_cents`,
+				[]any{orderID, it.Qty, it.SKU}, &price); err != nil {
 				return err
 			}
+			if it.Price != 0 && it.Price != cloudcart.Money(price) {
+				return cloudcart.Errorf(cloudcart.ECONFLICT, "price of %s is %s, not %s", it.SKU, cloudcart.Money(price), it.Price)
+			}
+			prices[it.SKU] = cloudcart.Money(price)
 		}
 		return nil
 	})
@@ -322,22 +339,52 @@ func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []clou
 	if err != nil {
 		return nil, nil, err
 	}
-	s.notify()
-	r, err := s.FindReservation(ctx, orderID)
 	if existing {
-		changes = nil
+		r, err := s.FindReservation(ctx, orderID)
+		return r, nil, err
 	}
-	return r, changes, err
+	s.notify()
+	r := &cloudcart.Reservation{OrderID: orderID, State: cloudcart.ReservationHeld, ExpiresAt: time.UnixMicro(expiresAt.UnixMicro()).UTC(),
+		Items: make([]cloudcart.ReservationItem, len(merged)), Prices: prices}
+	for i, it := range merged {
+		r.Items[i] = cloudcart.ReservationItem{SKU: it.SKU, Qty: it.Qty}
+	}
+	return r, changes, nil
+}
+
+// HeldReservations returns the order ids of up to limit held reservations
+// made at or before `before`, oldest first.
+func (s *ProductStore) HeldReservations(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.db.Conn().Query(ctx, `SELECT order_id FROM reservations WHERE state = $1 AND created_at <= $2
+		ORDER BY created_at LIMIT $3`, string(cloudcart.ReservationHeld), before.UnixMicro(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find held reservations: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func mergeItems(items []cloudcart.ReservationItem) []cloudcart.ReservationItem {
-	qty := map[string]int{}
+	out := make([]cloudcart.ReservationItem, 0, len(items))
+	at := make(map[string]int, len(items))
 	for _, it := range items {
-		qty[it.SKU] += it.Qty
-	}
-	out := make([]cloudcart.ReservationItem, 0, len(qty))
-	for sku, q := range qty {
-		out = append(out, cloudcart.ReservationItem{SKU: sku, Qty: q})
+		if i, ok := at[it.SKU]; ok {
+			out[i].Qty += it.Qty
+			if out[i].Price == 0 {
+				out[i].Price = it.Price
+			}
+			continue
+		}
+		at[it.SKU] = len(out)
+		out = append(out, it)
 	}
 	slices.SortFunc(out, func(a, b cloudcart.ReservationItem) int { return strings.Compare(a.SKU, b.SKU) })
 	return out
@@ -347,28 +394,52 @@ func mergeItems(items []cloudcart.ReservationItem) []cloudcart.ReservationItem {
 // is conditional on the reservation still being held, so a commit racing
 // the expiry sweep cannot mark released stock committed.
 func (s *ProductStore) Commit(ctx context.Context, orderID string) error {
-	return s.db.Tx(ctx, func(c Conn) error {
-		st, err := reservationState(ctx, c, orderID)
-		switch {
-		case err != nil:
-			return err
-		case st == "":
-			return cloudcart.Errorf(cloudcart.ENOTFOUND, "no reservation for order %s", orderID)
-		case st == cloudcart.ReservationReleased:
-			return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
-		case st == cloudcart.ReservationCommitted:
-			return nil
-		}
-		res, err := c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3 AND state = $4`,
-			string(cloudcart.ReservationCommitted), s.now().UnixMicro(), orderID, string(cloudcart.ReservationHeld))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+	return s.db.Tx(ctx, func(c Conn) error { return s.commit(ctx, c, orderID) })
+}
+
+// CommitReservations commits many reservations in one transaction (one
+// fsync) and returns, per order id, what Commit would have returned for it
+// (nil, ENOTFOUND or ECONFLICT); an error of the database fails them all.
+func (s *ProductStore) CommitReservations(ctx context.Context, orderIDs []string) (map[string]error, error) {
+	var out map[string]error
+	err := s.db.Tx(ctx, func(c Conn) error {
+		out = make(map[string]error, len(orderIDs))
+		for _, id := range orderIDs {
+			err := s.commit(ctx, c, id)
+			if err != nil && cloudcart.ErrorCode(err) == cloudcart.EINTERNAL {
+				return err
+			}
+			out[id] = err
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *ProductStore) commit(ctx context.Context, c Conn, orderID string) error {
+	st, err := reservationState(ctx, c, orderID)
+	switch {
+	case err != nil:
+		return err
+	case st == "":
+		return cloudcart.Errorf(cloudcart.ENOTFOUND, "no reservation for order %s", orderID)
+	case st == cloudcart.ReservationReleased:
+		return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+	case st == cloudcart.ReservationCommitted:
+		return nil
+	}
+	res, err := c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3 AND state = $4`,
+		string(cloudcart.ReservationCommitted), s.now().UnixMicro(), orderID, string(cloudcart.ReservationHeld))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return cloudcart.Errorf(cloudcart.ECONFLICT, "reservation for order %s was released", orderID)
+	}
+	return nil
 }
 
 // ExpireReservations releases up to limit held reservations whose expiry

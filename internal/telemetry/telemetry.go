@@ -24,12 +24,14 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // DefaultCardinalityLimit caps the series per instrument. Past it the SDK
@@ -66,6 +68,16 @@ type Options struct {
 	// store of `cloudcart run` (internal/tracestore): no network hop, and
 	// the request path only queues the span.
 	SpanExporters []sdktrace.SpanExporter
+
+	// Sampler replaces the default sampler (parent-based, always-on for
+	// roots, or what OTEL_TRACES_SAMPLER says) when set.
+	Sampler sdktrace.Sampler
+
+	// MetricsOff and TracesOff give the service no-op meters and tracers,
+	// so that a benchmark can measure what the signals cost
+	// (BenchmarkOrderTelemetryCost, docs/benchmarks.md). /metrics still
+	// serves the Go and process collectors.
+	MetricsOff, TracesOff bool
 }
 
 // Telemetry is one service's telemetry pipeline.
@@ -76,6 +88,8 @@ type Telemetry struct {
 	Registry       *prometheus.Registry
 	Resource       *resource.Resource
 	ServiceName    string
+
+	metricsOff, tracesOff bool
 }
 
 // New builds the pipeline. The caller must call Shutdown.
@@ -117,6 +131,9 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		sdkmetric.WithView(o.Histograms.views()...),
 	}
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if o.Sampler != nil {
+		topts = append(topts, sdktrace.WithSampler(o.Sampler))
+	}
 	for _, sp := range o.SpanProcessors {
 		topts = append(topts, sdktrace.WithSpanProcessor(sp))
 	}
@@ -148,6 +165,8 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		Registry:       reg,
 		Resource:       res,
 		ServiceName:    name,
+		metricsOff:     o.MetricsOff,
+		tracesOff:      o.TracesOff,
 	}, nil
 }
 
@@ -183,11 +202,23 @@ func newResource(name, version, instance, envAttrs string) (*resource.Resource, 
 	return resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, attrs...))
 }
 
-// Meter returns a meter of this service's provider.
-func (t *Telemetry) Meter(scope string) metric.Meter { return t.MeterProvider.Meter(scope) }
+// Meter returns a meter of this service's provider (a no-op one with
+// MetricsOff).
+func (t *Telemetry) Meter(scope string) metric.Meter {
+	if t.metricsOff {
+		return metricnoop.NewMeterProvider().Meter(scope)
+	}
+	return t.MeterProvider.Meter(scope)
+}
 
-// Tracer returns a tracer of this service's provider.
-func (t *Telemetry) Tracer(scope string) trace.Tracer { return t.TracerProvider.Tracer(scope) }
+// Tracer returns a tracer of this service's provider (a no-op one with
+// TracesOff).
+func (t *Telemetry) Tracer(scope string) trace.Tracer {
+	if t.tracesOff {
+		return tracenoop.NewTracerProvider().Tracer(scope)
+	}
+	return t.TracerProvider.Tracer(scope)
+}
 
 // MetricsHandler serves this service's registry, negotiating OpenMetrics so
 // exemplars reach Prometheus, and the protobuf format, the only one that

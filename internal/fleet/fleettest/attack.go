@@ -266,6 +266,8 @@ func AttackMatrix(t *testing.T, tg Target) {
 				{"GET", productsURL + "/reservations/" + mine.ID, ""},
 				{"POST", productsURL + "/reservations/" + mine.ID + "/commit", ""},
 				{"POST", productsURL + "/reservations/" + mine.ID + "/release", `{"reason":"cancellation"}`},
+				{"GET", productsURL + "/reservations?min_age_ms=0", ""},
+				{"POST", productsURL + "/reservations/commit", `{"order_ids":["` + mine.ID + `"]}`},
 			} {
 				if c := a.call(tc.method, tc.url, tc.body, nil, cred.header...); c != http.StatusUnauthorized && c != http.StatusForbidden {
 					t.Errorf("%s %s with %s: %d, want 401 or 403", tc.method, tc.url, cred.name, c)
@@ -277,10 +279,14 @@ func AttackMatrix(t *testing.T, tg Target) {
 		if c := a.call("POST", ordersURL+"/simulate?count=1", "", nil); c != http.StatusUnauthorized {
 			t.Errorf("anonymous POST /simulate: %d, want 401", c)
 		}
-		var r struct{ State string }
-		if c := a.call("GET", productsURL+"/reservations/"+mine.ID, "", &r, authn.HeaderServiceToken, tg.ServiceToken); c != http.StatusOK || r.State != "committed" {
-			t.Errorf("alice's reservation with the credential: %d %+v", c, r)
-		}
+		// Committed after the 201, in a batch: soon, not necessarily yet.
+		WaitFor(t, 10*time.Second, "alice's reservation committed", func() string {
+			var r struct{ State string }
+			if c := a.call("GET", productsURL+"/reservations/"+mine.ID, "", &r, authn.HeaderServiceToken, tg.ServiceToken); c != http.StatusOK || r.State != "committed" {
+				return fmt.Sprintf("alice's reservation with the credential: %d %+v", c, r)
+			}
+			return ""
+		})
 	})
 
 	t.Run("reservation expiry", func(t *testing.T) {
