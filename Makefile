@@ -88,6 +88,7 @@ test-late: ## test's last part: the nested modules, then the scenarios alone
 
 test-unit: ## the main module's tests with the race detector, but the scenarios' end-to-end test
 	@$(PHASE) "tests (race, light packages)" $(MAKE) -s test-light
+	@if [ -n "$${CLOUDCART_BACKGROUND:-}" ]; then $(PHASE) "wait for the background builds" scripts/wait-background.sh; fi
 	@$(PHASE) "tests (race, fleet packages)" $(MAKE) -s test-heavy
 
 test-light: ## test-unit's first group: every package but HEAVY and the scenarios, two at a time
