@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,8 +168,16 @@ func (c *ProductClient) do(ctx context.Context, method, path string, in, out any
 		var e httpkit.ErrorResponse
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
 		if resp.StatusCode >= 500 || e.Error.Code == "" {
-			return &cloudcart.Error{Code: cloudcart.EUNAVAILABLE, Message: "product service unavailable",
-				Err: fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, e.Error.Message)}
+			cause := fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, e.Error.Message)
+			if resp.StatusCode == http.StatusServiceUnavailable && e.Error.Code == cloudcart.EUNAVAILABLE && e.Error.Message != "" {
+				// The product service said why (its storage is full, say)
+				// and when to retry: pass both on, the caller's next step
+				// is the same.
+				secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+				return &cloudcart.Error{Code: cloudcart.EUNAVAILABLE, Message: "product service unavailable: " + e.Error.Message,
+					Err: retryAfter{cause, time.Duration(max(secs, 1)) * time.Second}}
+			}
+			return &cloudcart.Error{Code: cloudcart.EUNAVAILABLE, Message: "product service unavailable", Err: cause}
 		}
 		return &cloudcart.Error{Code: e.Error.Code, Message: e.Error.Message}
 	}
@@ -179,3 +188,14 @@ func (c *ProductClient) do(ctx context.Context, method, path string, in, out any
 	}
 	return nil
 }
+
+// retryAfter carries an upstream's Retry-After to httpkit.Error.
+type retryAfter struct {
+	error
+	after time.Duration
+}
+
+func (r retryAfter) Unwrap() error { return r.error }
+
+// RetryAfter is when the upstream said to retry.
+func (r retryAfter) RetryAfter() time.Duration { return r.after }
