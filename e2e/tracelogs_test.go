@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,17 +31,7 @@ func TestTraceLogsInBrowser(t *testing.T) {
 	f := fleettest.Start(t, cfg)
 	base, gw := f.URL("prometheus"), f.URL("gateway")
 	_, tok := fleettest.MustUser(t, gw)
-	var page struct {
-		Products []struct {
-			SKU   string          `json:"sku"`
-			Price json.RawMessage `json:"price"`
-		} `json:"products"`
-	}
-	fleettest.MustGetJSON(t, gw+"/api/products?limit=1", &page)
-	if len(page.Products) == 0 {
-		t.Fatal("no product")
-	}
-	body := fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, page.Products[0].SKU, page.Products[0].Price)
+	body := fleettest.OrderBody(t, gw)
 	if c := fleettest.Call(t, "PUT", f.URL("chaos")+"/chaos/settings", fleettest.ChaosToken,
 		`{"enabled":true,"targets":{"products":{"error":{"rate":1,"status":503}}}}`, nil); c != 200 {
 		t.Fatalf("chaos: %d", c)

@@ -186,7 +186,7 @@ func TestDiskFull(t *testing.T) {
 	free := sqlstoretest.Fill(t, data)
 	var full answer
 	for i := 0; i < 200; i++ {
-		a := send(t, "POST", gw+"/api/orders", tok, orderBody(t, gw))
+		a := send(t, "POST", gw+"/api/orders", tok, fleettest.OrderBody(t, gw))
 		if a.status == 503 {
 			full = a
 			break
@@ -231,20 +231,4 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("Slack got the same notification %d times: %.200s", n, body)
 		}
 	}
-}
-
-// orderBody is an order of one catalog product.
-func orderBody(tb testing.TB, gw string) string {
-	tb.Helper()
-	var page struct {
-		Products []struct {
-			SKU   string          `json:"sku"`
-			Price json.RawMessage `json:"price"`
-		} `json:"products"`
-	}
-	if c := call(tb, "GET", gw+"/api/products?limit=1", "", "", &page); c != http.StatusOK || len(page.Products) == 0 {
-		tb.Fatalf("GET /api/products: %d", c)
-	}
-	p := page.Products[0]
-	return fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, p.SKU, p.Price)
 }

@@ -63,17 +63,7 @@ func TestRequestLogsCarryTraceIDs(t *testing.T) {
 	for range 3 {
 		fleettest.MustPlaceOrder(t, gw, tok)
 	}
-	var page struct {
-		Products []struct {
-			SKU   string          `json:"sku"`
-			Price json.RawMessage `json:"price"`
-		} `json:"products"`
-	}
-	fleettest.MustGetJSON(t, gw+"/api/products?limit=1", &page)
-	if len(page.Products) == 0 {
-		t.Fatal("no product")
-	}
-	body := fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, page.Products[0].SKU, page.Products[0].Price)
+	body := fleettest.OrderBody(t, gw)
 	mustChaos(t, f, "PUT", "/chaos/settings", `{"enabled":true,"targets":{"products":{"error":{"rate":1,"status":503}}}}`)
 	fleettest.WaitFor(t, 30*time.Second, "orders failing with the product service down", func() string {
 		if c := fleettest.Call(t, "POST", gw+"/api/orders", tok, body, nil); c < 500 {

@@ -210,9 +210,9 @@ func MustLogin(tb testing.TB, gw, email, password string) string {
 	return login.AccessToken
 }
 
-// MustPlaceOrder places an order of one catalog product through the
-// gateway gw and returns its id.
-func MustPlaceOrder(tb testing.TB, gw, tok string) string {
+// OrderBody is the body of an order of one unit of the catalog's first
+// product at its listed price, read through the gateway gw.
+func OrderBody(tb testing.TB, gw string) string {
 	tb.Helper()
 	var page struct {
 		Products []struct {
@@ -224,9 +224,15 @@ func MustPlaceOrder(tb testing.TB, gw, tok string) string {
 		tb.Fatalf("GET /api/products: %d %+v", c, page)
 	}
 	p := page.Products[0]
+	return fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, p.SKU, p.Price)
+}
+
+// MustPlaceOrder places an order of one catalog product (OrderBody)
+// through the gateway gw and returns its id.
+func MustPlaceOrder(tb testing.TB, gw, tok string) string {
+	tb.Helper()
 	var o struct{ ID, Status string }
-	body := fmt.Sprintf(`{"customer":"alice","items":[{"sku":%q,"qty":1,"price":%s}]}`, p.SKU, p.Price)
-	if c := Call(tb, "POST", gw+"/api/orders", tok, body, &o); c != http.StatusCreated || o.ID == "" {
+	if c := Call(tb, "POST", gw+"/api/orders", tok, OrderBody(tb, gw), &o); c != http.StatusCreated || o.ID == "" {
 		tb.Fatalf("POST /api/orders: %d %+v", c, o)
 	}
 	return o.ID
