@@ -57,13 +57,8 @@ func NewNotificationStore(ctx context.Context, db *DB) (*NotificationStore, erro
 // HandleEvent implements cloudcart.NotificationStore.
 func (s *NotificationStore) HandleEvent(ctx context.Context, consumer string, e *cloudcart.Event, n *cloudcart.Notification, channels []string) (first bool, err error) {
 	err = s.db.Tx(ctx, func(c Conn) error {
-		if first, err = MarkProcessed(ctx, c, consumer, e); err != nil || !first {
-			return err
-		}
-		if n == nil {
-			return nil
-		}
-		return insertNotification(ctx, c, n, channels)
+		first, err = handleEvent(ctx, c, consumer, e, n, channels)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("handle event %s: %w", e.ID, err)
@@ -78,14 +73,8 @@ func (s *NotificationStore) HandleEvents(ctx context.Context, consumer string, h
 	err = s.db.Tx(ctx, func(c Conn) error {
 		first = make([]bool, len(hs))
 		for i, h := range hs {
-			ok, err := MarkProcessed(ctx, c, consumer, h.Event)
-			if err != nil {
+			if first[i], err = handleEvent(ctx, c, consumer, h.Event, h.Notification, channels); err != nil {
 				return err
-			}
-			if first[i] = ok; ok && h.Notification != nil {
-				if err := insertNotification(ctx, c, h.Notification, channels); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
@@ -94,6 +83,16 @@ func (s *NotificationStore) HandleEvents(ctx context.Context, consumer string, h
 		return nil, fmt.Errorf("handle %d events: %w", len(hs), err)
 	}
 	return first, nil
+}
+
+// handleEvent marks e processed by consumer and, the first time, stores
+// its notification n (if any) with a pending delivery per channel.
+func handleEvent(ctx context.Context, c Conn, consumer string, e *cloudcart.Event, n *cloudcart.Notification, channels []string) (bool, error) {
+	first, err := MarkProcessed(ctx, c, consumer, e)
+	if err != nil || !first || n == nil {
+		return first, err
+	}
+	return true, insertNotification(ctx, c, n, channels)
 }
 
 // AddNotifications implements cloudcart.NotificationStore.

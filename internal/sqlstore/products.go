@@ -406,8 +406,8 @@ func (s *ProductStore) CommitReservations(ctx context.Context, orderIDs []string
 		out = make(map[string]error, len(orderIDs))
 		for _, id := range orderIDs {
 			err := s.commit(ctx, c, id)
-			if err != nil && cloudcart.ErrorCode(err) == cloudcart.EINTERNAL {
-				return err
+			if code := cloudcart.ErrorCode(err); err != nil && code != cloudcart.ENOTFOUND && code != cloudcart.ECONFLICT {
+				return err // a storage fault, not an answer about this id: nothing of the batch commits
 			}
 			out[id] = err
 		}

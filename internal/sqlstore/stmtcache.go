@@ -59,17 +59,18 @@ func (p *poolStmts) get(ctx context.Context, q string) *sql.Stmt {
 	if ok {
 		return s
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if s, ok := p.m[q]; ok {
-		return s
-	}
-	if len(p.m) >= maxStmts {
-		return nil
-	}
+	// Prepare without the lock: preparing takes a pooled connection, and
+	// holding the write lock meanwhile would stall every cached statement
+	// (a waiting Lock blocks new RLocks) behind one connection wait.
 	s, err := p.db.PrepareContext(context.WithoutCancel(ctx), q)
 	if err != nil {
 		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if prev, ok := p.m[q]; ok || len(p.m) >= maxStmts {
+		_ = s.Close() // another caller won, or the cache is full
+		return prev
 	}
 	p.m[q] = s
 	return s
