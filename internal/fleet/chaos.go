@@ -45,7 +45,7 @@ func buildChaos(ctx context.Context, env *Env, u *Unit) error {
 	if created {
 		env.Log.WarnContext(ctx, "chaos admin token generated; it is shown only this once (also in the file)", "token", token, "file", tokenFile)
 	}
-	outbox, pub, err := startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventChaosInjected)
+	outbox, pub, err := startOutbox(ctx, env, u, db, cloudcart.EventChaosInjected)
 	if err != nil {
 		return err
 	}

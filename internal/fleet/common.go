@@ -116,12 +116,12 @@ func withChaos(env *Env, u *Unit, next http.Handler) http.Handler {
 // and <prefix>_event_publish_duration_seconds (series of types start at 0),
 // and the relay as a worker. Write events with the returned Outbox inside
 // the store's transactions.
-func startOutbox(ctx context.Context, env *Env, u *Unit, db *sqlstore.DB, prefix string, types ...cloudcart.EventType) (*sqlstore.Outbox, *bus.Publisher, error) {
+func startOutbox(ctx context.Context, env *Env, u *Unit, db *sqlstore.DB, types ...cloudcart.EventType) (*sqlstore.Outbox, *bus.Publisher, error) {
 	if err := sqlstore.MigrateEvents(ctx, db); err != nil {
 		return nil, nil, err
 	}
 	pub, err := bus.NewPublisher(env.platform.conn, bus.PublisherOptions{
-		Meter: u.Telemetry.Meter("cloudcart/bus"), Prefix: prefix, Types: types,
+		Meter: u.Telemetry.Meter("cloudcart/bus"), Prefix: env.Service.Prefix, Types: types,
 		Tracer: u.Telemetry.Tracer("cloudcart/bus"), Propagator: u.Telemetry.Propagator,
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ func buildNotifier(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	outbox, _, err := startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventNotificationSent)
+	outbox, _, err := startOutbox(ctx, env, u, db, cloudcart.EventNotificationSent)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func buildOrders(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, cloudcart.EventOrderCreated, cloudcart.EventPaymentProcessed, cloudcart.EventOrderCompleted, cloudcart.EventOrderCancelled); err != nil {
 		return err
 	}
 	c := env.Orders

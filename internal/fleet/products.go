@@ -51,7 +51,7 @@ func buildProducts(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventInventoryLowStock); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, cloudcart.EventInventoryLowStock); err != nil {
 		return err
 	}
 	auth, err := newAuthenticator(env, u, usersURL(env, env.Products.UsersURL))

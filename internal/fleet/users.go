@@ -84,7 +84,7 @@ func buildUsers(ctx context.Context, env *Env, u *Unit) error {
 	if err != nil {
 		return err
 	}
-	if store.Events, _, err = startOutbox(ctx, env, u, db, env.Service.Prefix, cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
+	if store.Events, _, err = startOutbox(ctx, env, u, db, cloudcart.EventUserRegistered, cloudcart.EventUserRegistrationAttempted); err != nil {
 		return err
 	}
 	keyFile := env.Users.KeyFile

@@ -35,13 +35,6 @@ func (in *Instruments) Counter(name, unit, desc string) metric.Int64Counter {
 	return c
 }
 
-// FloatCounter is a Float64Counter.
-func (in *Instruments) FloatCounter(name, unit, desc string) metric.Float64Counter {
-	c, err := in.meter.Float64Counter(name, opts[metric.Float64CounterOption](unit, desc)...)
-	in.keep(err)
-	return c
-}
-
 // UpDownCounter is an Int64UpDownCounter.
 func (in *Instruments) UpDownCounter(name, unit, desc string) metric.Int64UpDownCounter {
 	c, err := in.meter.Int64UpDownCounter(name, opts[metric.Int64UpDownCounterOption](unit, desc)...)
