@@ -155,7 +155,7 @@ func New(o Options) (*Service, error) {
 	}
 	var err error
 	s.consumer, err = bus.NewConsumer(o.Bus, bus.ConsumerOptions{
-		Name: ConsumerName, Types: cloudcart.EventTypes, Handle: s.handle, HandleBatch: s.handleBatch,
+		Name: ConsumerName, Types: cloudcart.EventTypes, HandleBatch: s.handleBatch,
 		MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Observe: s.observe,
 		OnRestart: func(string, error) { s.m.restarts.Add(context.Background(), 1) },
 		Tracer:    o.Tracer, Propagator: o.Propagator, Logger: o.Logger,
@@ -217,6 +217,12 @@ func (s *Service) handle(ctx context.Context, d *bus.Delivery) error {
 	if err != nil {
 		return err // a payload of the wrong shape: retried, then dead-lettered
 	}
+	return s.record(ctx, d, n)
+}
+
+// record stores d's event as handled, with its notification n, in a
+// transaction of its own.
+func (s *Service) record(ctx context.Context, d *bus.Delivery, n *cloudcart.Notification) error {
 	first, err := s.o.Store.HandleEvent(ctx, ConsumerName, d.Event, n, s.names)
 	if err != nil {
 		return err
@@ -247,30 +253,31 @@ func (s *Service) handleBatch(ctx context.Context, ds []*bus.Delivery) []error {
 	var (
 		hs  []cloudcart.HandledEvent
 		idx []int // hs[j] is ds[idx[j]]
-		ns  []*cloudcart.Notification
 	)
 	for i, d := range ds {
-		if errs[i] = s.consumeDelay(ctx); errs[i] != nil {
+		if errs[i] = s.consumeDelay(d.Ctx); errs[i] != nil {
 			continue
 		}
 		n, err := s.notification(d.Ctx, d)
 		if errs[i] = err; err != nil {
 			continue
 		}
-		hs, idx, ns = append(hs, cloudcart.HandledEvent{Event: d.Event, Notification: n}), append(idx, i), append(ns, n)
+		hs, idx = append(hs, cloudcart.HandledEvent{Event: d.Event, Notification: n}), append(idx, i)
 	}
 	if len(hs) == 0 {
 		return errs
 	}
 	first, err := store.HandleEvents(ctx, ConsumerName, hs, s.names)
 	if err != nil {
-		for _, i := range idx {
-			errs[i] = s.handle(ds[i].Ctx, ds[i])
+		// Each event alone, with the notification already built (its
+		// consume delay already waited).
+		for j, i := range idx {
+			errs[i] = s.record(ds[i].Ctx, ds[i], hs[j].Notification)
 		}
 		return errs
 	}
 	for j, i := range idx {
-		s.handled(ds[i].Ctx, ds[i], ns[j], first[j])
+		s.handled(ds[i].Ctx, ds[i], hs[j].Notification, first[j])
 	}
 	return errs
 }
