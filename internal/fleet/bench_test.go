@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,9 @@ func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
 		c.Aggregator.Interval = 5 * time.Second
+		if w, _ := strconv.Atoi(os.Getenv("XW")); w > 0 {
+			c.Orders.Workers = w
+		}
 		if os.Getenv(sqlstoretest.PostgresEnv) != "" {
 			c.PostgresDSN, _ = sqlstoretest.MustConfig(b, "postgres")
 		}
@@ -138,17 +142,18 @@ func placeOrders(b *testing.B, f *fleet.Fleet) {
 	})
 	lat.report(b, time.Since(start), "orders")
 	b.ReportMetric(float64(bad.Load()), "non-201")
-	for _, svc := range []string{"orders", "products"} {
-		if n := meanBatch(b, f.URL(svc)+"/metrics"); n > 0 {
-			b.ReportMetric(n, svc+"-tx/commit")
+	for _, svc := range []string{"orders", "products", "notifier"} {
+		if n, commits := commitBatches(b, f.URL(svc)+"/metrics"); commits > 0 {
+			b.ReportMetric(n/commits, svc+"-tx/commit")
+			b.ReportMetric(commits/float64(b.N), svc+"-commits/order")
 		}
 	}
 }
 
-// meanBatch is the mean of a service's <prefix>_db_commit_batch_size: how
-// many transactions group commit made durable per COMMIT (0 if the
-// service has none).
-func meanBatch(b *testing.B, url string) float64 {
+// commitBatches sums a service's <prefix>_db_commit_batch_size: the
+// transactions group commit made durable and the COMMITs it took (0, 0
+// if the service has no group-committed database).
+func commitBatches(b *testing.B, url string) (txs, commits float64) {
 	mfs, err := telemetrytest.Scrape(b, url).Gather()
 	if err != nil {
 		b.Fatal(err)
@@ -156,13 +161,13 @@ func meanBatch(b *testing.B, url string) float64 {
 	for _, mf := range mfs {
 		if strings.HasSuffix(mf.GetName(), "_db_commit_batch_size") {
 			for _, m := range mf.GetMetric() {
-				if h := m.GetHistogram(); h.GetSampleCount() > 0 {
-					return h.GetSampleSum() / float64(h.GetSampleCount())
-				}
+				h := m.GetHistogram()
+				txs += h.GetSampleSum()
+				commits += float64(h.GetSampleCount())
 			}
 		}
 	}
-	return 0
+	return txs, commits
 }
 
 // BenchmarkProductListReads reads catalog pages, 8 clients in parallel:

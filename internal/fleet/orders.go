@@ -34,8 +34,8 @@ type OrdersConfig struct {
 // ordersFlags are the order service's flags.
 func ordersFlags(fs *flag.FlagSet, c *Config) {
 	o := &c.Orders
-	fs.IntVar(&o.Workers, "orders.workers", 4, "order processing workers")
-	fs.IntVar(&o.QueueSize, "orders.queue-size", 256, "order work queue capacity; a full queue answers 503")
+	fs.IntVar(&o.Workers, "orders.workers", orders.DefaultWorkers, "order processing workers (each waits for the product service, the payment and the commits; few cap the orders a second)")
+	fs.IntVar(&o.QueueSize, "orders.queue-size", orders.DefaultQueueSize, "order work queue capacity; a full queue answers 503")
 	fs.StringVar(&o.UsersURL, "orders.users-url", "", "user service URL: its JWK Set verifies callers' tokens, and GET /users on the order service proxies to it (reference 003) (default: the in-process one under run, http://localhost:<users.port> under serve)")
 	fs.StringVar(&o.ProductsURL, "orders.products-url", "", "product service URL for inventory (in cloudcart run: the in-process one); none: client prices, no stock")
 	fs.DurationVar(&o.PaymentLatency, "orders.payment-latency", 20*time.Millisecond, "simulated payment provider latency")

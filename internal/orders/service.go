@@ -23,10 +23,15 @@ import (
 	"github.com/cloudcart/cloudcart/internal/httpkit"
 )
 
-// Defaults for Options.
+// Defaults for Options. A worker spends most of an order waiting (the
+// product service, the payment provider, fsynced commits), so workers are
+// many: 4 capped the fleet at about 100 orders a second with the default
+// 20–50 ms payment latency, and in the order benchmark (no payment
+// latency) left half the clients' orders queued behind the others' commits
+// (docs/benchmarks.md, "Order throughput").
 const (
 	DefaultQueueSize = 256
-	DefaultWorkers   = 4
+	DefaultWorkers   = 32
 )
 
 // Options build a Service. Store, Metrics and Auth are required.
