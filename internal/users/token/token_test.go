@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,4 +203,61 @@ func TestRemoteKeys(t *testing.T) {
 	if _, err := fresh.PublicKey(ctx, s.KeyID()); err != token.ErrKeysUnavailable {
 		t.Fatalf("no set ever fetched: %v, want ErrKeysUnavailable", err)
 	}
+}
+
+// swapKeys is a key source whose keys the test changes between calls.
+type swapKeys struct {
+	mu   sync.Mutex
+	keys token.StaticKeys
+}
+
+func (s *swapKeys) set(k token.StaticKeys) { s.mu.Lock(); s.keys = k; s.mu.Unlock() }
+
+func (s *swapKeys) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys.PublicKey(ctx, kid)
+}
+
+// TestRememberedTokenIsJudgedAgain: a token that verified is remembered
+// (not verified again in full), yet each use still refuses it once its
+// kid names another key or none, or once it expired, exactly as a first
+// verification would; and it is accepted again when the key comes back.
+func TestRememberedTokenIsJudgedAgain(t *testing.T) {
+	key := newKey()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s := mustSigner(t, key, func(o *token.SignerOptions) { o.TTL, o.Now = time.Minute, clock })
+	good := token.StaticKeys{s.KeyID(): s.PublicKey()}
+	keys := &swapKeys{keys: good}
+	v, err := token.NewVerifier(keys, token.VerifierOptions{Issuer: "iss", Audience: "aud", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, exp, err := s.Issue("usr_1", cloudcart.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, want token.Reason) {
+		t.Helper()
+		id, err := v.Verify(context.Background(), raw)
+		if got := token.ReasonOf(err); got != want {
+			t.Fatalf("%s: reason %q, want %q (err %v)", step, got, want, err)
+		}
+		if want == "" && (id.UserID != "usr_1" || id.Role != cloudcart.RoleUser || !id.ExpiresAt.Equal(exp)) {
+			t.Fatalf("%s: identity %+v", step, id)
+		}
+	}
+	check("first", "")
+	check("remembered", "")
+	keys.set(token.StaticKeys{s.KeyID(): mustSigner(t, newKey(), nil).PublicKey()})
+	check("kid now names another key", token.BadSignature)
+	keys.set(token.StaticKeys{})
+	check("kid withdrawn", token.UnknownKid)
+	keys.set(good)
+	check("key back", "")
+	now = exp.Add(token.DefaultLeeway - time.Second)
+	check("within the leeway after exp", "")
+	now = exp.Add(token.DefaultLeeway)
+	check("expired", token.Expired)
 }

@@ -2,9 +2,11 @@ package token
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -64,10 +66,36 @@ func ReasonOf(err error) Reason {
 // Verifier checks tokens: size, algorithm allow-list (EdDSA only), key by
 // kid, signature, then claims (exp required, iss and aud must match, sub
 // and a known role present).
+//
+// A token that verified is remembered (at most MaxRemembered), with the
+// key that verified it: presented again, it is accepted without parsing
+// or checking the signature again (an Ed25519 verification is most of a
+// request's authentication cost, and a client sends the same token with
+// every request, to the gateway and on to the services) — but only while
+// its time claims still hold and the key source still gives the same key
+// for its kid, so a removed or rotated key refuses it exactly as a full
+// verification would. Refused tokens are never remembered.
 type Verifier struct {
 	keys   KeySource
 	parser *jwt.Parser
+	now    func() time.Time
+	leeway time.Duration
+
+	mu   sync.Mutex
+	seen map[string]verified // raw token → what verified it
 }
+
+// verified is what a successful verification established.
+type verified struct {
+	id        Identity
+	kid       string
+	key       ed25519.PublicKey
+	notBefore time.Time // the latest of iat and nbf
+}
+
+// MaxRemembered bounds the tokens a Verifier remembers (about 500 bytes
+// each); past it, an arbitrary one is forgotten for each new one.
+const MaxRemembered = 4096
 
 // VerifierOptions configure NewVerifier. Issuer and Audience are required.
 type VerifierOptions struct {
@@ -96,10 +124,12 @@ func NewVerifier(keys KeySource, o VerifierOptions) (*Verifier, error) {
 		jwt.WithLeeway(o.Leeway),
 		jwt.WithStrictDecoding(),
 	}
+	now := time.Now
 	if o.Now != nil {
+		now = o.Now
 		opts = append(opts, jwt.WithTimeFunc(o.Now))
 	}
-	return &Verifier{keys: keys, parser: jwt.NewParser(opts...)}, nil
+	return &Verifier{keys: keys, parser: jwt.NewParser(opts...), now: now, leeway: o.Leeway, seen: map[string]verified{}}, nil
 }
 
 var (
@@ -129,18 +159,76 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if len(raw) > MaxBytes {
 		return Identity{}, errOversized // refused unread, at no cost
 	}
-	var c Claims
+	if id, ok := v.remembered(ctx, raw); ok {
+		return id, nil
+	}
+	var (
+		c   Claims
+		kid string
+		key ed25519.PublicKey
+	)
 	t, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, ErrUnknownKey
 		}
-		return v.keys.PublicKey(ctx, kid)
+		k, err := v.keys.PublicKey(ctx, kid)
+		key = k
+		return k, err
 	})
 	if err != nil {
 		return Identity{}, &Error{Reason: classify(t, err), Err: err}
 	}
-	return Identity{UserID: c.Subject, Role: c.Role, ExpiresAt: c.ExpiresAt.Time}, nil
+	id := Identity{UserID: c.Subject, Role: c.Role, ExpiresAt: c.ExpiresAt.Time}
+	var nb time.Time
+	for _, d := range []*jwt.NumericDate{c.IssuedAt, c.NotBefore} {
+		if d != nil && d.After(nb) {
+			nb = d.Time
+		}
+	}
+	v.remember(raw, verified{id: id, kid: kid, key: key, notBefore: nb})
+	return id, nil
+}
+
+// remembered returns the identity of a token that verified before, if its
+// time claims still hold with the leeway the parser allows and its kid
+// still names the key that verified it; otherwise the token is verified
+// in full again (which names the reason if it is now refused).
+func (v *Verifier) remembered(ctx context.Context, raw string) (Identity, bool) {
+	v.mu.Lock()
+	r, ok := v.seen[raw]
+	v.mu.Unlock()
+	if !ok {
+		return Identity{}, false
+	}
+	now := v.now()
+	if !now.Before(r.id.ExpiresAt.Add(v.leeway)) || now.Before(r.notBefore.Add(-v.leeway)) {
+		v.forget(raw)
+		return Identity{}, false
+	}
+	if k, err := v.keys.PublicKey(ctx, r.kid); err != nil || !k.Equal(r.key) {
+		v.forget(raw)
+		return Identity{}, false
+	}
+	return r.id, true
+}
+
+func (v *Verifier) remember(raw string, r verified) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.seen) >= MaxRemembered {
+		for k := range v.seen {
+			delete(v.seen, k)
+			break
+		}
+	}
+	v.seen[raw] = r
+}
+
+func (v *Verifier) forget(raw string) {
+	v.mu.Lock()
+	delete(v.seen, raw)
+	v.mu.Unlock()
 }
 
 // classify names a parser error. Order matters: the algorithm is judged
