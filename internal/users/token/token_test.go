@@ -261,3 +261,39 @@ func TestRememberedTokenIsJudgedAgain(t *testing.T) {
 	now = exp.Add(token.DefaultLeeway)
 	check("expired", token.Expired)
 }
+
+// BenchmarkVerify: a token seen for the first time (parsed, signature
+// checked), and the same token again (remembered: time claims and key
+// checked only).
+func BenchmarkVerify(b *testing.B) {
+	s := mustSigner(b, newKey(), nil)
+	keys := token.StaticKeys{s.KeyID(): s.PublicKey()}
+	raw, _, err := s.Issue("usr_1", cloudcart.RoleUser)
+	if err != nil {
+		b.Fatal(err)
+	}
+	newVerifier := func() *token.Verifier {
+		v, err := token.NewVerifier(keys, token.VerifierOptions{Issuer: "iss", Audience: "aud"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
+	b.Run("first", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := newVerifier().Verify(context.Background(), raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		v := newVerifier()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.Verify(context.Background(), raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
