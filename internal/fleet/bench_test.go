@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,9 +50,6 @@ func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
 		c.Aggregator.Interval = 5 * time.Second
-		if w, _ := strconv.Atoi(os.Getenv("XW")); w > 0 {
-			c.Orders.Workers = w
-		}
 		if os.Getenv(sqlstoretest.PostgresEnv) != "" {
 			c.PostgresDSN, _ = sqlstoretest.MustConfig(b, "postgres")
 		}
