@@ -1,8 +1,10 @@
 package fleet_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -62,8 +64,63 @@ func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
 // order service → one call to the product service that prices, checks and
 // reserves the stock → payment → confirmation (the reservation's commit
 // follows, batched), every step a real HTTP call or transaction.
+//
+// With CLOUDCART_BENCH_SPANS=1 it also prints where an order's time goes:
+// every span the fleet recorded, summed by instrumentation scope and name
+// (how many per order, mean duration, time per order), the longest first.
 func BenchmarkOrderPlacementThroughGateway(b *testing.B) {
-	placeOrders(b, benchFleet(b))
+	var spans *spanTotals
+	var opts []func(*fleet.Config)
+	if os.Getenv("CLOUDCART_BENCH_SPANS") != "" {
+		spans = &spanTotals{d: map[string]time.Duration{}, n: map[string]int{}}
+		opts = append(opts, func(c *fleet.Config) {
+			c.TelemetryOptions = func(o *telemetry.Options) { o.SpanExporters = append(o.SpanExporters, spans) }
+		})
+	}
+	placeOrders(b, benchFleet(b, opts...))
+	spans.report(b)
+}
+
+// spanTotals is a span exporter that sums span durations by scope and
+// name. Spans reach it through each service's batch span processor, so
+// those of the last few orders may be missing from the report.
+type spanTotals struct {
+	mu sync.Mutex
+	d  map[string]time.Duration
+	n  map[string]int
+}
+
+func (t *spanTotals) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range spans {
+		k := s.InstrumentationScope().Name + " " + s.Name()
+		t.d[k] += s.EndTime().Sub(s.StartTime())
+		t.n[k]++
+	}
+	return nil
+}
+
+func (t *spanTotals) Shutdown(context.Context) error { return nil }
+
+// report prints the 30 names with the most time, per order placed, on
+// stdout (a benchmark's log is cut at a few lines); not for the
+// benchmark's one-order probe run.
+func (t *spanTotals) report(b *testing.B) {
+	if t == nil || b.N == 1 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := slices.Collect(maps.Keys(t.d))
+	slices.SortFunc(keys, func(x, y string) int { return cmp.Compare(t.d[y], t.d[x]) })
+	out := &strings.Builder{}
+	fmt.Fprintf(out, "%-64s %9s %10s %10s\n", "scope and span", "per order", "mean", "per order")
+	for _, k := range keys[:min(30, len(keys))] {
+		fmt.Fprintf(out, "%-64s %9.2f %10v %10v\n", k, float64(t.n[k])/float64(b.N),
+			(t.d[k] / time.Duration(t.n[k])).Round(time.Microsecond), (t.d[k] / time.Duration(b.N)).Round(time.Microsecond))
+	}
+	fmt.Print(out.String())
 }
 
 // BenchmarkOrderTelemetryCost places orders as
