@@ -230,6 +230,34 @@ func TestLifecycleAndCancel(t *testing.T) {
 	}
 }
 
+// TestSweepAdvancesEveryDueOrder: more due orders than one sweep moves at
+// once (advanceParallel) all ship and are delivered, each counted once.
+func TestSweepAdvancesEveryDueOrder(t *testing.T) {
+	for _, backend := range sqlstoretest.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			s := mustShop(t, backend, func(o *orders.Options) {
+				o.ShipAfter, o.DeliverAfter, o.SweepEvery = 50*time.Millisecond, 50*time.Millisecond, 10*time.Millisecond
+			})
+			const n = 40
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					if rec := s.do(t, "POST", "/orders", `{"customer":"c","items":[{"sku":"COLD-1","qty":1}]}`); rec.Code != http.StatusCreated {
+						t.Errorf("order: %d %s", rec.Code, rec.Body)
+					}
+				})
+			}
+			wg.Wait()
+			mustEventually(t, 10*time.Second, "every order delivered", func() bool {
+				return s.count(t, cloudcart.OrderDelivered) == n
+			})
+			if got := s.value(t, "orders_completed_total", nil); got != n {
+				t.Fatalf("orders_completed_total %v, want %d", got, n)
+			}
+		})
+	}
+}
+
 // TestAbandonedOrderIsFailedAndReleased: an order left pending by a process
 // that died, with stock reserved, is failed and its stock returned.
 func TestAbandonedOrderIsFailedAndReleased(t *testing.T) {
