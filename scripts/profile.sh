@@ -40,7 +40,7 @@ stages=(
 	"inventory calls (client side)|orders\\.\\(\\*ProductClient\\)"
 	"product service handlers|internal/products\\.\\(\\*Service\\)"
 	"SQL (database/sql + SQLite)|database/sql\\.|modernc\\.org/sqlite"
-	"  commits (fsync)|database/sql\\.\\(\\*Tx\\)\\.Commit"
+	"  commits (WAL write, fsync)|database/sql\\.\\(\\*Tx\\)\\.Commit|_sqlite3PagerCommitPhaseOne"
 	"  statement parsing|sqlite3Prepare|sqlite3LockAndPrepare"
 	"outbox relay + bus|sqlstore\\.\\(\\*Outbox\\)|internal/bus\\.|nats-io"
 	"notifier|internal/notifier\\."
