@@ -47,7 +47,7 @@ stop_background() {
 	rm -rf "$bg"
 }
 trap stop_background EXIT
-scripts/background.sh "$bg" scenarios 0 "tests (scenarios, beside the rest)" $make test-scenarios
+scripts/background.sh "$bg" scenarios 0 "tests (scenarios)" $make test-scenarios
 
 nice -n "$niceness" $phase check-generated $make check-generated
 nice -n "$niceness" $phase lint $make lint
@@ -55,6 +55,6 @@ nice -n "$niceness" $phase "tests (race, light packages)" $make test-light
 if [ -n "${CLOUDCART_BACKGROUND:-}" ]; then
 	$phase "wait for the background builds" scripts/wait-background.sh "$CLOUDCART_BACKGROUND"
 fi
-scripts/background.sh "$bg" nested "$niceness" "tests (nested modules, beside the fleet packages)" $make test-nested
+scripts/background.sh "$bg" nested "$niceness" "tests (nested modules)" $make test-nested
 nice -n "$niceness" $phase "tests (race, fleet packages)" $make test-heavy
 $phase "wait for the background tests" scripts/wait-background.sh "$bg"

@@ -20,7 +20,7 @@ for namefile in "$dir"/*.name; do
 	cat "$base.log"
 	printf '== %s (background): %dm%02ds %s\n' "$name" $((secs / 60)) $((secs % 60)) "$status"
 	if [ -n "${PHASE_LOG:-}" ]; then
-		printf '%-32s %4dm%02ds %s\n' "$name (background)" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
+		printf '%-36s %4dm%02ds %s\n' "$name (background)" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
 	fi
 	rm -f "$namefile" # waited for: a second wait does not print it again
 done
