@@ -6,7 +6,7 @@ GO          ?= go
 # builds it once into the build cache, at the version go.sum pins.
 STATICCHECK ?= $(GO) tool staticcheck
 # The race detector roughly doubles test time; CI has room for it. The
-# main module's packages run in two groups (test-unit):
+# main module's packages run in two groups (scripts/test.sh):
 #  - HEAVY, the packages whose tests run whole fleets (in-process or as
 #    processes): one package at a time (-p 1), because two of them racing
 #    for two cores under the race detector make timeouts, not findings;
@@ -27,9 +27,10 @@ RACEFLAGS   ?= -race -gcflags=modernc.org/sqlite/lib=-race=false -gcflags=modern
 TESTFLAGS   ?= $(RACEFLAGS) -count=1 -timeout 60m
 HEAVY       ?= ./internal/fleet/ ./internal/learn/ ./cmd/cloudcart/
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
-# nobody for a minute, its latency SLO included: it runs after the other
-# packages, alone and without the race detector (which slows the fleet 5-10x
-# and would make a 2-core machine, not the fleet, burn the latency budget).
+# nobody for a minute, its latency SLO included: it runs without the race
+# detector (which slows the fleet 5-10x and would make a 2-core machine, not
+# the fleet, burn the latency budget), and make test runs it beside the
+# other tests at a higher priority than theirs (scripts/test.sh).
 E2EPKGS     ?= ./internal/scenario/
 E2EFLAGS    ?= -count=1 -timeout 20m
 # Test-only modules nested in the repository, each with its own go.mod, so
@@ -50,7 +51,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
-.PHONY: help run build bin/cloudcart test test-static test-late test-unit test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
+.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
 	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
@@ -67,14 +68,9 @@ build: bin/cloudcart ## build bin/cloudcart
 bin/cloudcart:
 	$(GO) build -o $@ ./cmd/cloudcart
 
-test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test last, alone)
-	@$(MAKE) -s test-static
-	@$(MAKE) -s test-unit
-	@$(MAKE) -s test-late
+test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test beside the rest, without it): scripts/test.sh
+	@scripts/test.sh
 
-# test's three parts; .ci/run runs them in turn, and waits between the
-# light and the fleet packages for the programs it builds in the background
-# (k6 and the OTel Collector, which only cmd/cloudcart's tests use).
 test-static: ## test's checks without tests: sizes, format, vet, generated files, staticcheck
 	@$(PHASE) check-size $(MAKE) -s check-size
 	@$(PHASE) check-fmt $(MAKE) -s check-fmt
@@ -82,25 +78,16 @@ test-static: ## test's checks without tests: sizes, format, vet, generated files
 	@$(PHASE) check-generated $(MAKE) -s check-generated
 	@$(PHASE) lint $(MAKE) -s lint
 
-test-late: ## test's last part: the nested modules, then the scenarios alone
-	@$(PHASE) "tests (nested modules)" $(MAKE) -s test-nested
-	@$(PHASE) "tests (scenarios, alone)" $(MAKE) -s test-scenarios
-
-test-unit: ## the main module's tests with the race detector, but the scenarios' end-to-end test
-	@$(PHASE) "tests (race, light packages)" $(MAKE) -s test-light
-	@if [ -n "$${CLOUDCART_BACKGROUND:-}" ]; then $(PHASE) "wait for the background builds" scripts/wait-background.sh; fi
-	@$(PHASE) "tests (race, fleet packages)" $(MAKE) -s test-heavy
-
-test-light: ## test-unit's first group: every package but HEAVY and the scenarios, two at a time
+test-light: ## the race tests' first group: every package but HEAVY and the scenarios, two at a time
 	$(GO) test $(TESTFLAGS) -p 2 $$($(GO) list ./... | grep -v -e '/internal/scenario$$' $(foreach p,$(HEAVY),-e '$(patsubst ./%/,/%,$(p))$$'))
 
-test-heavy: ## test-unit's second group: the packages that run whole fleets (HEAVY), one at a time
+test-heavy: ## the race tests' second group: the packages that run whole fleets (HEAVY), one at a time
 	$(GO) test $(TESTFLAGS) -p 1 $(HEAVY)
 
 test-nested: ## the nested modules' tests (deploy/validate, e2e)
 	@set -e; for m in $(NESTED); do echo "== $$m"; (cd $$m && $(GO) test $(NESTEDFLAGS) ./...); done
 
-test-scenarios: ## the failure scenarios' end-to-end test, alone and without the race detector
+test-scenarios: ## the failure scenarios' end-to-end test, without the race detector
 	$(GO) test $(E2EFLAGS) $(E2EPKGS)
 
 vet: ## go vet, every module

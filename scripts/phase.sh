@@ -15,6 +15,6 @@ status=ok
 [ "$rc" = 0 ] || status="FAILED ($rc)"
 printf '== %s: %dm%02ds %s\n' "$name" $((secs / 60)) $((secs % 60)) "$status"
 if [ -n "${PHASE_LOG:-}" ]; then
-	printf '%-32s %4dm%02ds %s\n' "$name" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
+	printf '%-36s %4dm%02ds %s\n' "$name" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
 fi
 exit "$rc"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Waits for the builds .ci/run started in the background (CLOUDCART_BACKGROUND:
-# a directory with NAME.name, NAME.log and, once done, NAME.status holding
-# "exit-status seconds"), prints each one's log and duration, adds the
-# duration to the phase log, and fails if one failed. make test calls it
-# before the packages whose tests use what those builds make; outside CI
-# there is nothing to wait for.
+# Waits for every command scripts/background.sh started in DIR (default
+# $CLOUDCART_BACKGROUND, the builds .ci/run starts), prints each one's log
+# and duration, adds the duration to the phase log, and fails if one
+# failed.
+#
+#   scripts/wait-background.sh [DIR]
 set -euo pipefail
-dir=${CLOUDCART_BACKGROUND:?}
+dir=${1:-${CLOUDCART_BACKGROUND:?}}
 rc_all=0
 for namefile in "$dir"/*.name; do
 	[ -e "$namefile" ] || continue
@@ -20,7 +20,8 @@ for namefile in "$dir"/*.name; do
 	cat "$base.log"
 	printf '== %s (background): %dm%02ds %s\n' "$name" $((secs / 60)) $((secs % 60)) "$status"
 	if [ -n "${PHASE_LOG:-}" ]; then
-		printf '%-32s %4dm%02ds %s\n' "$name (background)" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
+		printf '%-36s %4dm%02ds %s\n' "$name (background)" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
 	fi
+	rm -f "$namefile" # waited for: a second wait does not print it again
 done
 exit "$rc_all"

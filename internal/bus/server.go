@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -49,6 +48,9 @@ func StartServer(o ServerOptions) (*Server, error) {
 		DontListen:      o.Listen == "",
 		NoSigs:          true, // the process owns its signals
 		NoSystemAccount: true,
+		// The server sets the process's block profile rate to this at
+		// start: keep a test binary's -test.blockprofilerate.
+		ProfBlockRate: testBlockProfileRate(),
 	}
 	if o.Listen != "" {
 		host, port, err := net.SplitHostPort(o.Listen)
@@ -74,7 +76,6 @@ func StartServer(o ServerOptions) (*Server, error) {
 	}
 	srv.SetLoggerV2(serverLogger{log.With("component", "nats-server")}, false, false, false)
 	srv.Start()
-	keepBlockProfile()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
 		return nil, errors.New("bus: embedded server did not become ready within 30s")
@@ -117,16 +118,15 @@ func (l serverLogger) emit(level slog.Level, format string, v []any) {
 	}
 }
 
-// keepBlockProfile undoes the embedded server's reset of the process's
-// block profile rate (it sets its own ProfBlockRate, 0, at start) when the
-// process is a test binary run with -test.blockprofile, so that `go test
-// -blockprofile` of a fleet (make profile) records where orders wait.
-func keepBlockProfile() {
+// testBlockProfileRate is the block profile rate of a test binary run with
+// -test.blockprofile, so that `go test -blockprofile` of a fleet (make
+// profile) records where orders wait; 0 (off, the server's default)
+// otherwise.
+func testBlockProfileRate() int {
 	file, rate := flag.Lookup("test.blockprofile"), flag.Lookup("test.blockprofilerate")
 	if file == nil || rate == nil || file.Value.String() == "" {
-		return
+		return 0
 	}
-	if n, err := strconv.Atoi(rate.Value.String()); err == nil && n > 0 {
-		runtime.SetBlockProfileRate(n)
-	}
+	n, _ := strconv.Atoi(rate.Value.String())
+	return max(n, 0)
 }

@@ -3,7 +3,6 @@ package fleet
 import (
 	"cmp"
 	"flag"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -46,15 +45,7 @@ func (e *Env) serviceToken() (string, error) {
 // configured URL, else the in-process user service, else (under serve)
 // the user service's port on localhost.
 func usersURL(env *Env, configured string) string {
-	if v := cmp.Or(configured, env.BuiltURL("users")); v != "" {
-		return v
-	}
-	port := env.Port("users")
-	if port == 0 { // any free port for it: the default
-		s, _ := env.table().Lookup("users")
-		port = s.Port
-	}
-	return fmt.Sprintf("http://localhost:%d", port)
+	return cmp.Or(configured, env.peerURL("users"))
 }
 
 // newAuthenticator is a service's authn: tokens verified against the user

@@ -165,6 +165,22 @@ func (e *Env) BuiltURL(name string) string {
 	return ""
 }
 
+// peerURL is where this process reaches the service name: the service
+// itself when this process built it, else (under serve, each service a
+// process of its own) localhost on the service's configured port, or on
+// its default port when it listens on any free port (0), the best guess.
+func (e *Env) peerURL(name string) string {
+	if v := e.BuiltURL(name); v != "" {
+		return v
+	}
+	port := e.Port(name)
+	if port == 0 {
+		s, _ := e.table().Lookup(name)
+		port = s.Port
+	}
+	return fmt.Sprintf("http://localhost:%d", port)
+}
+
 // table is the service table of the fleet.
 func (c *Config) table() services.Table {
 	if c.Services == nil {

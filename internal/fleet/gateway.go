@@ -125,13 +125,11 @@ func buildGateway(ctx context.Context, env *Env, u *Unit) error {
 // else the in-process service, else (alone, under serve) the service's
 // port on localhost. "" means not deployed.
 func upstreamURL(env *Env, name string) string {
-	if v := cmp.Or(env.Gateway.Upstreams[name], env.BuiltURL(name)); v != "" || env.AllInOne {
+	if v := env.Gateway.Upstreams[name]; v != "" {
 		return v
 	}
-	port := env.Port(name)
-	if port == 0 { // any free port: the default is the best guess
-		s, _ := env.table().Lookup(name)
-		port = s.Port
+	if env.AllInOne { // every deployed service is built in this process
+		return env.BuiltURL(name)
 	}
-	return fmt.Sprintf("http://localhost:%d", port)
+	return env.peerURL(name)
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -63,8 +62,7 @@ type Middleware struct {
 	prop     propagation.TextMapPropagator
 	names    MetricNames
 
-	mu    sync.Mutex                         // serialises cache misses
-	cache atomic.Pointer[map[attrKey]*attrs] // copy-on-write; lookups take no lock
+	cache telemetry.Memo[attrKey, *attrs]
 }
 
 type attrKey struct {
@@ -97,8 +95,6 @@ func NewMiddleware(meter metric.Meter, tracer trace.Tracer, prop propagation.Tex
 		// scrape: nothing in flight yet.
 		m.inFlight.Add(context.Background(), 0)
 	}
-	empty := map[attrKey]*attrs{}
-	m.cache.Store(&empty)
 	return m, in.Err()
 }
 
@@ -146,15 +142,14 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 
 func (m *Middleware) lookup(method, pattern string, status int) *attrs {
 	k := attrKey{method, pattern, status}
-	if a, ok := (*m.cache.Load())[k]; ok {
+	if a, ok := m.cache.Lookup(k); ok {
 		return a
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.cache.Load()
-	if a, ok := old[k]; ok {
-		return a
-	}
+	return m.cache.LoadOrBuild(k, func() *attrs { return m.build(method, pattern, status) })
+}
+
+// build makes the measurement options of one label combination.
+func (m *Middleware) build(method, pattern string, status int) *attrs {
 	route := RouteLabel(pattern)
 	st := attribute.Int("status", status)
 	if status < 100 || status > 599 {
@@ -165,19 +160,12 @@ func (m *Middleware) lookup(method, pattern string, status int) *attrs {
 	if m.names.DurationHasStatus {
 		durSet = counterSet
 	}
-	a := &attrs{
+	return &attrs{
 		add:      []metric.AddOption{metric.WithAttributeSet(counterSet)},
 		record:   []metric.RecordOption{metric.WithAttributeSet(durSet)},
 		route:    route,
 		spanName: method + " " + route,
 	}
-	next := make(map[attrKey]*attrs, len(old)+1)
-	for kk, v := range old {
-		next[kk] = v
-	}
-	next[k] = a
-	m.cache.Store(&next)
-	return a
 }
 
 // RouteLabel turns a mux pattern such as "POST /orders/{id}" into the route

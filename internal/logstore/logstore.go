@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cloudcart/cloudcart/internal/httpkit"
+	"github.com/cloudcart/cloudcart/internal/telemetry"
 )
 
 // DefaultMaxBytes is the budget when Options.MaxBytes is 0.
@@ -177,7 +178,7 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 			add(a.Key, a.Value.Resolve())
 		}
 		r.Attrs(func(a slog.Attr) bool {
-			flatten(h.prefix, a, add)
+			telemetry.FlattenAttr(h.prefix, a, add)
 			return true
 		})
 		h.s.Add(rec)
@@ -185,28 +186,11 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-func flatten(prefix string, a slog.Attr, add func(string, slog.Value)) {
-	v := a.Value.Resolve()
-	if v.Kind() == slog.KindGroup {
-		p := prefix
-		if a.Key != "" {
-			p += a.Key + "."
-		}
-		for _, g := range v.Group() {
-			flatten(p, g, add)
-		}
-		return
-	}
-	if a.Key != "" {
-		add(prefix+a.Key, v)
-	}
-}
-
 func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 	c := *h
 	c.attrs = append([]slog.Attr(nil), h.attrs...)
 	for _, a := range as {
-		flatten(h.prefix, a, func(k string, v slog.Value) { c.attrs = append(c.attrs, slog.Attr{Key: k, Value: v}) })
+		telemetry.FlattenAttr(h.prefix, a, func(k string, v slog.Value) { c.attrs = append(c.attrs, slog.Attr{Key: k, Value: v}) })
 	}
 	c.next = h.next.WithAttrs(as)
 	return &c

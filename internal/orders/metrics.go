@@ -85,7 +85,7 @@ func (m *Metrics) AddValue(total cloudcart.Money) { m.valueCents.Add(int64(total
 // errorTypes is the closed set of order_errors_total's error_type:
 // httpkit.ErrorType's values for request errors, and the processing steps'
 // own (stepErrorType, fail, storage failures).
-var errorTypes = []string{"validation", "not_found", "conflict", "unavailable", "internal",
+var errorTypes = []string{"validation", "unauthorized", "forbidden", "not_found", "conflict", "unavailable", "internal",
 	"out_of_stock", "upstream", "payment_declined", "storage"}
 
 // primeZero starts every unlabelled or closed-set counter at zero, so

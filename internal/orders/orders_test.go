@@ -361,3 +361,30 @@ func BenchmarkPlaceOrder(b *testing.B) {
 		}
 	}
 }
+
+// TestRefusalsAreCountedFromStart: a request without a credential (401)
+// and a user asking for another user's orders (403) are counted in
+// order_errors_total as unauthorized and forbidden, in series that existed
+// at zero from the start: the refusals add no series.
+func TestRefusalsAreCountedFromStart(t *testing.T) {
+	f := mustFixture(t, "sqlite")
+	series := telemetrytest.Count(t, f.tel.Registry, "order_errors_total")
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, httptest.NewRequest("GET", "/orders", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("GET /orders without a credential: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	f.h.ServeHTTP(rec, f.kit.AsUser(t, httptest.NewRequest("GET", "/orders?user_id=usr_bob", nil), "usr_alice", cloudcart.RoleUser))
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("GET /orders?user_id=usr_bob as usr_alice: %d %s", rec.Code, rec.Body)
+	}
+	for _, typ := range []string{"unauthorized", "forbidden"} {
+		if v := f.value(t, "order_errors_total", map[string]string{"error_type": typ, "endpoint": "/orders"}); v != 1 {
+			t.Errorf("order_errors_total{error_type=%q,endpoint=/orders} = %v, want 1", typ, v)
+		}
+	}
+	if n := telemetrytest.Count(t, f.tel.Registry, "order_errors_total"); n != series {
+		t.Errorf("order_errors_total had %d series at start and %d after the refusals: not every error type existed from start", series, n)
+	}
+}

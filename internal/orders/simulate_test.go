@@ -20,7 +20,10 @@ import (
 func TestSimulateCountsWhatItStores(t *testing.T) {
 	for _, backend := range sqlstoretest.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
-			s := mustShop(t, backend)
+			// Confirmed orders must stay confirmed until they are counted:
+			// on a busy machine /simulate can outlast the default 5 s
+			// before the first ones ship.
+			s := mustShop(t, backend, func(o *orders.Options) { o.ShipAfter = time.Hour })
 			// 250 products of 4 units each: /simulate samples 50 of them,
 			// so 300 orders of 1-3 lines of 1-2 units run out of stock.
 			now := time.Now()

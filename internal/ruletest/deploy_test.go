@@ -78,9 +78,11 @@ func TestPromtoolCheckRules(t *testing.T) {
 // promtool (Prometheus 2.42); TestDeployedRules runs the same files on the
 // embedded 3.x engine.
 func TestPromtoolTestRules(t *testing.T) {
+	t.Parallel()
 	promtool := requireTool(t, "promtool")
 	for _, f := range mustGlob(t, filepath.Join(testsDir, "*.yml")) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
 			runTool(t, promtool, "test", "rules", f)
 		})
 	}

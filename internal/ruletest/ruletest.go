@@ -22,9 +22,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,7 +75,12 @@ func RunFile(testFile string) []error {
 		order[name] = i
 	}
 
-	var errs []error
+	// Test groups are independent (each has its own storage, engine and
+	// rule manager): they run side by side, one per CPU, and their
+	// failures are reported in the file's order.
+	groupErrs := make([][]error, len(f.Tests))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, tg := range f.Tests {
 		name := tg.Name
 		if name == "" {
@@ -82,11 +89,16 @@ func RunFile(testFile string) []error {
 		if tg.Interval == 0 {
 			tg.Interval = f.EvaluationInterval
 		}
-		for _, err := range tg.run(time.Duration(f.EvaluationInterval), order, ruleFiles) {
-			errs = append(errs, fmt.Errorf("%s: test %s:\n%w", testFile, name, err))
-		}
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			for _, err := range tg.run(time.Duration(f.EvaluationInterval), order, ruleFiles) {
+				groupErrs[i] = append(groupErrs[i], fmt.Errorf("%s: test %s:\n%w", testFile, name, err))
+			}
+		})
 	}
-	return errs
+	wg.Wait()
+	return slices.Concat(groupErrs...)
 }
 
 // unitTestFile is one `promtool test rules` file.

@@ -14,11 +14,14 @@ const (
 )
 
 // TestDeployedRules runs every rule unit test file shipped in
-// deploy/prometheus/tests on the embedded engine.
+// deploy/prometheus/tests on the embedded engine, beside
+// TestPromtoolTestRules (promtool runs the same files in its own process).
 func TestDeployedRules(t *testing.T) {
+	t.Parallel()
 	files := mustGlob(t, filepath.Join(testsDir, "*.yml"))
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
 			ruletest.Run(t, f)
 		})
 	}

@@ -355,10 +355,19 @@ func (s *ProductStore) Reserve(ctx context.Context, orderID string, items []clou
 // HeldReservations returns the order ids of up to limit held reservations
 // made at or before `before`, oldest first.
 func (s *ProductStore) HeldReservations(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	rows, err := s.db.Conn().Query(ctx, `SELECT order_id FROM reservations WHERE state = $1 AND created_at <= $2
+	ids, err := s.orderIDs(ctx, `SELECT order_id FROM reservations WHERE state = $1 AND created_at <= $2
 		ORDER BY created_at LIMIT $3`, string(cloudcart.ReservationHeld), before.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find held reservations: %w", err)
+	}
+	return ids, nil
+}
+
+// orderIDs runs a query of one order_id column and returns its rows.
+func (s *ProductStore) orderIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.Conn().Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var ids []string
@@ -449,23 +458,10 @@ func (s *ProductStore) commit(ctx context.Context, c Conn, orderID string) error
 // same database, or a commit arriving at the same moment, never release
 // stock twice or release committed stock.
 func (s *ProductStore) ExpireReservations(ctx context.Context, now time.Time, limit int) ([]string, []cloudcart.StockChange, error) {
-	rows, err := s.db.Conn().Query(ctx, `SELECT order_id FROM reservations WHERE state = $1 AND expires_at > 0 AND expires_at <= $2
+	due, err := s.orderIDs(ctx, `SELECT order_id FROM reservations WHERE state = $1 AND expires_at > 0 AND expires_at <= $2
 		ORDER BY expires_at LIMIT $3`, string(cloudcart.ReservationHeld), now.UnixMicro(), limit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("find expired reservations: %w", err)
-	}
-	var due []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		due = append(due, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
 	}
 	var (
 		expired []string
@@ -486,16 +482,8 @@ func (s *ProductStore) ExpireReservations(ctx context.Context, now time.Time, li
 			if n, _ := res.RowsAffected(); n == 0 {
 				return nil // committed, released or expired by someone else meanwhile
 			}
-			items, err := reservationItems(ctx, c, id)
-			if err != nil {
+			if changes, err = s.giveBack(ctx, c, id, cloudcart.StockCancellation); err != nil {
 				return err
-			}
-			for _, it := range items {
-				ch, err := s.move(ctx, c, it.SKU, it.Qty, cloudcart.StockCancellation)
-				if err != nil {
-					return err
-				}
-				changes = append(changes, ch)
 			}
 			released = true
 			return nil
@@ -544,16 +532,8 @@ func (s *ProductStore) release(ctx context.Context, orderID string, reason cloud
 				orderID, string(cloudcart.ReservationReleased), now)
 			return err
 		}
-		items, err := reservationItems(ctx, c, orderID)
-		if err != nil {
+		if changes, err = s.giveBack(ctx, c, orderID, reason); err != nil {
 			return err
-		}
-		for _, it := range items {
-			ch, err := s.move(ctx, c, it.SKU, it.Qty, reason)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, ch)
 		}
 		_, err = c.Exec(ctx, `UPDATE reservations SET state = $1, updated_at = $2, expires_at = 0 WHERE order_id = $3`,
 			string(cloudcart.ReservationReleased), now, orderID)
@@ -563,6 +543,25 @@ func (s *ProductStore) release(ctx context.Context, orderID string, reason cloud
 		s.notify()
 	}
 	return changes, err
+}
+
+// giveBack returns the stock of an order's reservation items, in SKU
+// order, and says what moved; the caller marks the reservation released in
+// the same transaction.
+func (s *ProductStore) giveBack(ctx context.Context, c Conn, orderID string, reason cloudcart.StockReason) ([]cloudcart.StockChange, error) {
+	items, err := reservationItems(ctx, c, orderID)
+	if err != nil {
+		return nil, err
+	}
+	var changes []cloudcart.StockChange
+	for _, it := range items {
+		ch, err := s.move(ctx, c, it.SKU, it.Qty, reason)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, ch)
+	}
+	return changes, nil
 }
 
 type reservedItem struct {

@@ -3,9 +3,6 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"maps"
-	"sync"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -88,15 +85,12 @@ func opts[O any](unit, desc string) []O {
 type PairCounter struct {
 	c          metric.Int64Counter
 	key1, key2 string
-	mu         sync.Mutex                                       // serialises cache misses
-	opts       atomic.Pointer[map[[2]string][]metric.AddOption] // copy-on-write
+	opts       Memo[[2]string, []metric.AddOption]
 }
 
 // NewPairCounter counts on c with labels key1 and key2.
 func NewPairCounter(c metric.Int64Counter, key1, key2 string) *PairCounter {
-	p := &PairCounter{c: c, key1: key1, key2: key2}
-	p.opts.Store(&map[[2]string][]metric.AddOption{})
-	return p
+	return &PairCounter{c: c, key1: key1, key2: key2}
 }
 
 // Add counts one with key1=v1, key2=v2.
@@ -113,19 +107,11 @@ func (p *PairCounter) Zero(ctx context.Context, v1, v2 string) {
 // opt is the kept option slice of one pair, built on first use.
 func (p *PairCounter) opt(v1, v2 string) []metric.AddOption {
 	k := [2]string{v1, v2}
-	opt, ok := (*p.opts.Load())[k]
-	if !ok {
-		p.mu.Lock()
-		old := *p.opts.Load()
-		if opt, ok = old[k]; !ok {
-			opt = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-				attribute.String(p.key1, v1), attribute.String(p.key2, v2)))}
-			next := make(map[[2]string][]metric.AddOption, len(old)+1)
-			maps.Copy(next, old)
-			next[k] = opt
-			p.opts.Store(&next)
-		}
-		p.mu.Unlock()
+	if opt, ok := p.opts.Lookup(k); ok {
+		return opt
 	}
-	return opt
+	return p.opts.LoadOrBuild(k, func() []metric.AddOption {
+		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String(p.key1, v1), attribute.String(p.key2, v2)))}
+	})
 }

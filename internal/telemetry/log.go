@@ -83,22 +83,40 @@ func (h *LogHandler) eventAttrs(r slog.Record) []attribute.KeyValue {
 }
 
 func appendAttr(kvs []attribute.KeyValue, prefix string, a slog.Attr) []attribute.KeyValue {
-	v := a.Value.Resolve()
-	key := prefix + a.Key
-	switch v.Kind() {
-	case slog.KindGroup:
-		for _, g := range v.Group() {
-			kvs = appendAttr(kvs, key+".", g)
+	FlattenAttr(prefix, a, func(key string, v slog.Value) {
+		switch v.Kind() {
+		case slog.KindBool:
+			kvs = append(kvs, attribute.Bool(key, v.Bool()))
+		case slog.KindInt64:
+			kvs = append(kvs, attribute.Int64(key, v.Int64()))
+		case slog.KindFloat64:
+			kvs = append(kvs, attribute.Float64(key, v.Float64()))
+		default:
+			kvs = append(kvs, attribute.String(key, v.String()))
 		}
-		return kvs
-	case slog.KindBool:
-		return append(kvs, attribute.Bool(key, v.Bool()))
-	case slog.KindInt64:
-		return append(kvs, attribute.Int64(key, v.Int64()))
-	case slog.KindFloat64:
-		return append(kvs, attribute.Float64(key, v.Float64()))
+	})
+	return kvs
+}
+
+// FlattenAttr calls leaf with each non-group value of a, resolved, under
+// its dotted key: prefix, then the keys of the groups it is in, then its
+// own ("order.items.count"). As slog's handlers do, a group with an empty
+// key is inlined and an attribute with an empty key is dropped.
+func FlattenAttr(prefix string, a slog.Attr, leaf func(key string, v slog.Value)) {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		p := prefix
+		if a.Key != "" {
+			p += a.Key + "."
+		}
+		for _, g := range v.Group() {
+			FlattenAttr(p, g, leaf)
+		}
+		return
 	}
-	return append(kvs, attribute.String(key, v.String()))
+	if a.Key != "" {
+		leaf(prefix+a.Key, v)
+	}
 }
 
 // WithAttrs implements slog.Handler.

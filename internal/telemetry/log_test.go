@@ -28,7 +28,9 @@ func TestLogHandler(t *testing.T) {
 	ctx, span := tp.Tracer("test").Start(context.Background(), "POST /orders")
 	log.InfoContext(ctx, "order placed", "order_id", "o-1")
 	log.WithGroup("db").WarnContext(ctx, "slow query", "ms", 250)
-	log.ErrorContext(ctx, "payment failed", "err", "declined")
+	// As slog's own handlers do: a group without a key is inlined, an
+	// attribute without a key dropped.
+	log.ErrorContext(ctx, "payment failed", "err", "declined", slog.Group("", "provider", "sim"), slog.String("", "dropped"))
 	log.Info("no span here")
 	span.End()
 
@@ -60,7 +62,7 @@ func TestLogHandler(t *testing.T) {
 	}
 	want := []map[string]string{
 		{"message": "slow query", "level": "WARN", "component": "order-service", "db.ms": "250"},
-		{"message": "payment failed", "level": "ERROR", "component": "order-service", "err": "declined"},
+		{"message": "payment failed", "level": "ERROR", "component": "order-service", "err": "declined", "provider": "sim"},
 	}
 	for i, ev := range events {
 		if ev.Name != "log" {
@@ -74,6 +76,9 @@ func TestLogHandler(t *testing.T) {
 			if got[k] != v {
 				t.Errorf("event %d attribute %s = %q, want %q (all: %v)", i, k, got[k], v, got)
 			}
+		}
+		if len(got) != len(want[i]) {
+			t.Errorf("event %d attributes %v, want exactly %v", i, got, want[i])
 		}
 	}
 

@@ -5,6 +5,7 @@ package fleettest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -55,15 +56,24 @@ func Run(tb testing.TB, cfg fleet.Config, services ...string) *fleet.Fleet {
 // WaitReady waits until every service of f answers /readyz with 200.
 func WaitReady(tb testing.TB, f *fleet.Fleet, timeout time.Duration) {
 	tb.Helper()
+	if err := waitReady(f, timeout); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// waitReady waits until every service of f answers /readyz with 200, each
+// within timeout.
+func waitReady(f *fleet.Fleet, timeout time.Duration) error {
 	for _, u := range f.Units() {
 		deadline := time.Now().Add(timeout)
 		for !ready(u.Server.URL() + "/readyz") {
 			if time.Now().After(deadline) {
-				tb.Fatalf("%s not ready within %s", u.Service.Name, timeout)
+				return fmt.Errorf("%s not ready within %s", u.Service.Name, timeout)
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	return nil
 }
 
 func ready(u string) bool {

@@ -82,16 +82,7 @@ func (s *Shared) start(configure func(*fleet.Config)) *sharedFleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	sf.cancel = cancel
 	go func() { sf.done <- sf.f.Run(ctx) }()
-	for _, u := range sf.f.Units() {
-		deadline := time.Now().Add(30 * time.Second)
-		for !ready(u.Server.URL() + "/readyz") {
-			if time.Now().After(deadline) {
-				sf.err = fmt.Errorf("%s not ready within 30s", u.Service.Name)
-				return sf
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	sf.err = waitReady(sf.f, 30*time.Second)
 	return sf
 }
 
