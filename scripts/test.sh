@@ -13,10 +13,10 @@
 #     two at a time (compiling the race build with both cores), then,
 #     after the programs .ci/run builds in the background when it does,
 #     the packages that run whole fleets, one at a time;
-#  4. beside those fleet packages, which wait for scrapes and alerts about
-#     half of their time, the nested modules' tests (deploy/validate, e2e)
-#     in the background, at the same priority;
-#  5. the results of the background tests (their logs are printed then).
+#  4. the nested modules' tests (deploy/validate, e2e). Not beside the
+#     fleet packages: their fleets would take ports the multi-process tests
+#     picked free and are about to hand to Prometheus or the Collector;
+#  5. the scenarios' result (its log is printed then).
 #
 # The go vet of step 1 compiles the graph without the race detector, the
 # build the scenarios' test and the programs the other tests start use.
@@ -55,6 +55,6 @@ nice -n "$niceness" $phase "tests (race, light packages)" $make test-light
 if [ -n "${CLOUDCART_BACKGROUND:-}" ]; then
 	$phase "wait for the background builds" scripts/wait-background.sh "$CLOUDCART_BACKGROUND"
 fi
-scripts/background.sh "$bg" nested "$niceness" "tests (nested modules)" $make test-nested
 nice -n "$niceness" $phase "tests (race, fleet packages)" $make test-heavy
+nice -n "$niceness" $phase "tests (nested modules)" $make test-nested
 $phase "wait for the background tests" scripts/wait-background.sh "$bg"
