@@ -2,12 +2,12 @@ package orders
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -112,22 +112,21 @@ func (s *Service) advance(ctx context.Context, from, to cloudcart.OrderStatus, c
 		return 0
 	}
 	var (
-		n    atomic.Int64
-		wg   sync.WaitGroup
-		room = make(chan struct{}, advanceParallel)
+		n atomic.Int64
+		g errgroup.Group
 	)
+	g.SetLimit(advanceParallel)
 	for _, o := range due {
-		room <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-room }()
+		g.Go(func() error {
 			sctx, span := s.tracer.Start(ctx, "order."+string(to), trace.WithAttributes(attribute.String("order.id", o.ID)))
 			defer span.End()
 			if _, err := s.store.UpdateOrderStatus(sctx, o.ID, to, "", "", s.now()); err == nil {
 				n.Add(1)
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the moves return no error: one that fails waits for the next sweep
 	return int(n.Load())
 }
 

@@ -26,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +38,7 @@ import (
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/storage"
 	"go.yaml.in/yaml/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // Run runs the rule unit tests in testFile and reports every failure on tb.
@@ -79,8 +79,8 @@ func RunFile(testFile string) []error {
 	// rule manager): they run side by side, one per CPU, and their
 	// failures are reported in the file's order.
 	groupErrs := make([][]error, len(f.Tests))
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, tg := range f.Tests {
 		name := tg.Name
 		if name == "" {
@@ -89,15 +89,14 @@ func RunFile(testFile string) []error {
 		if tg.Interval == 0 {
 			tg.Interval = f.EvaluationInterval
 		}
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
+		g.Go(func() error {
 			for _, err := range tg.run(time.Duration(f.EvaluationInterval), order, ruleFiles) {
 				groupErrs[i] = append(groupErrs[i], fmt.Errorf("%s: test %s:\n%w", testFile, name, err))
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // failures are collected per group, in the file's order
 	return slices.Concat(groupErrs...)
 }
 
