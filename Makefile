@@ -29,8 +29,8 @@ HEAVY       ?= ./internal/fleet/ ./internal/learn/ ./cmd/cloudcart/
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs without the race
 # detector (which slows the fleet 5-10x and would make a 2-core machine, not
-# the fleet, burn the latency budget), and make test runs it beside the
-# other tests at a higher priority than theirs (scripts/test.sh).
+# the fleet, burn the latency budget), and make test runs it last, alone
+# (scripts/test.sh).
 E2EPKGS     ?= ./internal/scenario/
 E2EFLAGS    ?= -count=1 -timeout 20m
 # Test-only modules nested in the repository, each with its own go.mod, so
@@ -68,7 +68,7 @@ build: bin/cloudcart ## build bin/cloudcart
 bin/cloudcart:
 	$(GO) build -o $@ ./cmd/cloudcart
 
-test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test beside the rest, without it): scripts/test.sh
+test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test last, alone, without it): scripts/test.sh
 	@scripts/test.sh
 
 test-static: ## test's checks without tests: sizes, format, vet, generated files, staticcheck

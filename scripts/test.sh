@@ -19,12 +19,7 @@ cd "$(dirname "$0")/.."
 make="${MAKE:-make} -s"
 phase=scripts/phase.sh
 
-$phase check-size $make check-size
-$phase check-fmt $make check-fmt
-$phase vet $make vet
-
-$phase check-generated $make check-generated
-$phase lint $make lint
+$make test-static
 $phase "tests (race, light packages)" $make test-light
 if [ -n "${CLOUDCART_BACKGROUND:-}" ]; then
 	$phase "wait for the background builds" scripts/wait-background.sh "$CLOUDCART_BACKGROUND"

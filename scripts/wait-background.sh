@@ -22,6 +22,5 @@ for namefile in "$dir"/*.name; do
 	if [ -n "${PHASE_LOG:-}" ]; then
 		printf '%-36s %4dm%02ds %s\n' "$name (background)" $((secs / 60)) $((secs % 60)) "$status" >>"$PHASE_LOG"
 	fi
-	rm -f "$namefile" # waited for: a second wait does not print it again
 done
 exit "$rc_all"
