@@ -29,8 +29,9 @@ HEAVY       ?= ./internal/fleet/ ./internal/learn/ ./cmd/cloudcart/
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs without the race
 # detector (which slows the fleet 5-10x and would make a 2-core machine, not
-# the fleet, burn the latency budget), and make test runs it last, alone
-# (scripts/test.sh).
+# the fleet, burn the latency budget), and make test runs it in the
+# background from right after the main module's vet, at a higher priority
+# than the tests beside it (scripts/test.sh).
 E2EPKGS     ?= ./internal/scenario/
 E2EFLAGS    ?= -count=1 -timeout 20m
 # Test-only modules nested in the repository, each with its own go.mod, so
@@ -51,7 +52,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
-.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
+.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-nested test-scenarios lint fmt vet vet-main vet-nested check-fmt check-size \
 	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
@@ -68,7 +69,7 @@ build: bin/cloudcart ## build bin/cloudcart
 bin/cloudcart:
 	$(GO) build -o $@ ./cmd/cloudcart
 
-test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test last, alone, without it): scripts/test.sh
+test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test without it, beside the others): scripts/test.sh
 	@scripts/test.sh
 
 test-static: ## test's checks without tests: sizes, format, vet, generated files, staticcheck
@@ -90,8 +91,12 @@ test-nested: ## the nested modules' tests (deploy/validate, e2e)
 test-scenarios: ## the failure scenarios' end-to-end test, without the race detector
 	$(GO) test $(E2EFLAGS) $(E2EPKGS)
 
-vet: ## go vet, every module
+vet: vet-main vet-nested ## go vet, every module
+
+vet-main:
 	$(GO) vet ./...
+
+vet-nested:
 	@set -e; for m in $(NESTED); do (cd $$m && $(GO) vet ./...); done
 
 check-fmt: ## fail if gofmt would change a file

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/prometheus/promql/promqltest"
 
 	"github.com/cloudcart/cloudcart/internal/aggregator"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
@@ -234,12 +234,7 @@ func TestDownService(t *testing.T) {
 	tg := mustTarget(t)
 	inf := math.Inf(1)
 	tg.body = exposition(1, 10, 0, [2]map[float64]float64{{0.1: 5, inf: 10}, {0.1: 0, inf: 0}}, [2]float64{0.5, 0})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String()
-	ln.Close()
+	dead := freeport.URL(t) // reserved: nothing will listen on it
 	names := aggregator.Target{Requests: "order_http_requests_total", Duration: "order_http_request_duration_seconds"}
 	up, down := names, names
 	up.Service, up.URL = "order-service", tg.srv.URL
