@@ -25,7 +25,11 @@ STATICCHECK ?= $(GO) tool staticcheck
 # instrumented, so every race in Go code is still found.
 RACEFLAGS   ?= -race -gcflags=modernc.org/sqlite/lib=-race=false -gcflags=modernc.org/libc/...=-race=false
 TESTFLAGS   ?= $(RACEFLAGS) -count=1 -timeout 60m
-HEAVY       ?= ./internal/fleet/ ./internal/learn/ ./cmd/cloudcart/
+HEAVY       ?= ./internal/fleet/ ./internal/learn/ $(TOOLPKGS)
+# The heavy package whose tests also run the programs .ci/run builds in
+# the background (the OTel Collector, k6): make test runs it last and waits
+# for those builds only just before it.
+TOOLPKGS    ?= ./cmd/cloudcart/
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs without the race
 # detector (which slows the fleet 5-10x and would make a 2-core machine, not
@@ -52,7 +56,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
-.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-nested test-scenarios lint fmt vet vet-main vet-nested check-fmt check-size \
+.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-heavy-notools test-heavy-tools test-nested test-scenarios lint fmt vet vet-main vet-nested lint-main lint-nested check-fmt check-size \
 	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
@@ -85,6 +89,12 @@ test-light: ## the race tests' first group: every package but HEAVY and the scen
 test-heavy: ## the race tests' second group: the packages that run whole fleets (HEAVY), one at a time
 	$(GO) test $(TESTFLAGS) -p 1 $(HEAVY)
 
+test-heavy-notools: # HEAVY but TOOLPKGS (scripts/test.sh)
+	$(GO) test $(TESTFLAGS) -p 1 $(filter-out $(TOOLPKGS),$(HEAVY))
+
+test-heavy-tools: # TOOLPKGS (scripts/test.sh)
+	$(GO) test $(TESTFLAGS) -p 1 $(TOOLPKGS)
+
 test-nested: ## the nested modules' tests (deploy/validate, e2e)
 	@set -e; for m in $(NESTED); do echo "== $$m"; (cd $$m && $(GO) test $(NESTEDFLAGS) ./...); done
 
@@ -106,13 +116,17 @@ check-fmt: ## fail if gofmt would change a file
 check-size: ## fail on a tracked file over 1 MiB (build output, data)
 	@scripts/check-size.sh
 
-lint: ## staticcheck, every module (the main go.mod's tool, run in each)
+lint: lint-main lint-nested ## staticcheck, every module (the main go.mod's tool, run in each)
+
+lint-main:
 	$(STATICCHECK) ./...
+
+lint-nested:
 	@set -e; sc=$$($(GO) tool -n staticcheck); for m in $(NESTED); do (cd $$m && $$sc ./...); done
 
-generate: ## regenerate every generated file: SLO rules, dashboards, Kubernetes files, docs/tutorial.md (commit the result)
-	$(GO) run ./cmd/cloudcart slo generate
-	$(GO) run ./cmd/cloudcart dashboards generate
+generate: bin/cloudcart ## regenerate every generated file: SLO rules, dashboards, Kubernetes files, docs/tutorial.md (commit the result)
+	bin/cloudcart slo generate
+	bin/cloudcart dashboards generate
 	$(MAKE) -s k8s-generate
 	$(GO) test -count=1 -run '^TestTutorialIsGenerated$$' ./internal/learn -update
 

@@ -10,14 +10,15 @@
 #     priority and everything else runs niced (NICENESS), so the fleet it
 #     watches keeps its latency on a busy machine and a healthy fleet
 #     still pages nobody;
-#  3. go vet of the nested modules, the generated files, staticcheck;
+#  3. the generated files, staticcheck of the main module;
 #  4. the main module's tests with the race detector: the light packages
-#     two at a time (compiling the race build with both cores), then,
-#     after the programs .ci/run builds in the background when it does,
-#     the packages that run whole fleets, one at a time;
+#     two at a time (compiling the race build with both cores), then the
+#     packages that run whole fleets, one at a time, cmd/cloudcart last:
+#     its tests run the programs .ci/run builds in the background (the
+#     OTel Collector, k6), which are waited for only just before it;
 #  5. beside those fleet packages, which wait for scrapes and alerts much
-#     of their time, the nested modules' tests (deploy/validate, e2e) in
-#     the background, at the same priority;
+#     of their time, the nested modules (deploy/validate, e2e) in the
+#     background, at the same priority: vet, staticcheck, tests;
 #  6. the results of the background tests (their logs are printed then).
 #
 # Tests that run side by side must not take each other's ports: a test
@@ -53,13 +54,13 @@ stop_background() {
 trap stop_background EXIT
 scripts/background.sh "$bg" scenarios 0 "tests (scenarios)" $make test-scenarios
 
-nice -n "$niceness" $phase "vet (nested modules)" $make vet-nested
 nice -n "$niceness" $phase check-generated $make check-generated
-nice -n "$niceness" $phase lint $make lint
+nice -n "$niceness" $phase "lint (main module)" $make lint-main
 nice -n "$niceness" $phase "tests (race, light packages)" $make test-light
+scripts/background.sh "$bg" nested "$niceness" "nested modules" $make vet-nested lint-nested test-nested
+nice -n "$niceness" $phase "tests (race, fleet packages)" $make test-heavy-notools
 if [ -n "${CLOUDCART_BACKGROUND:-}" ]; then
 	$phase "wait for the background builds" scripts/wait-background.sh "$CLOUDCART_BACKGROUND"
 fi
-scripts/background.sh "$bg" nested "$niceness" "tests (nested modules)" $make test-nested
-nice -n "$niceness" $phase "tests (race, fleet packages)" $make test-heavy
+nice -n "$niceness" $phase "tests (race, cmd/cloudcart)" $make test-heavy-tools
 $phase "wait for the background tests" scripts/wait-background.sh "$bg"
