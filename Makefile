@@ -15,15 +15,25 @@ STATICCHECK ?= $(GO) tool staticcheck
 #    go command compiles one package at a time too), so the heavy group
 #    only compiles and links its own test binaries.
 #
-# RACEFLAGS: SQLite's C code, machine-translated to Go (modernc.org/sqlite/lib)
-# with its C library (modernc.org/libc), is compiled without the race
-# detector's instrumentation. Instrumented, it doubles the CPU of every test
-# that stores anything (measured in docs/testing.md); with the cgo SQLite
-# driver the same code would be C, which the race detector never sees. Every
-# Go package of ours and of the libraries, the driver's Go side
-# (modernc.org/sqlite, where our memory reaches SQLite) included, stays
-# instrumented, so every race in Go code is still found.
-RACEFLAGS   ?= -race -gcflags=modernc.org/sqlite/lib=-race=false -gcflags=modernc.org/libc/...=-race=false
+# RACEFLAGS: three kinds of code are compiled without the race detector's
+# instrumentation; none shares memory with ours beyond the buffers a call
+# passes, and each is a hot loop the detector slows with nothing to find:
+#  - SQLite's C code, machine-translated to Go (modernc.org/sqlite/lib), with
+#    its C library (modernc.org/libc): instrumented, it doubled the CPU of
+#    every test that stores anything; with the cgo SQLite driver the same
+#    code would be C, which the race detector never sees;
+#  - the Blowfish cipher under bcrypt (golang.org/x/crypto/blowfish): 1.2 s
+#    per password hash at cost 10 instead of 0.09 s, 6% of internal/fleet's
+#    CPU, and a test's first login queued seconds behind the others;
+#  - DEFLATE (compress/flate), which gzips every /metrics answer the
+#    engine and the aggregator fetch: ten times slower instrumented, 7% of
+#    internal/fleet's CPU.
+# Measured in docs/testing.md. The callers, our packages and the libraries'
+# Go code (modernc.org/sqlite, bcrypt, compress/gzip) included, stay
+# instrumented: what is given up is only a race between those loops'
+# reads of a buffer passed to them and a write to it elsewhere.
+RACEFLAGS   ?= -race -gcflags=modernc.org/sqlite/lib=-race=false -gcflags=modernc.org/libc/...=-race=false \
+	-gcflags=golang.org/x/crypto/blowfish=-race=false -gcflags=compress/flate=-race=false
 TESTFLAGS   ?= $(RACEFLAGS) -count=1 -timeout 60m
 HEAVY       ?= ./internal/fleet/ ./internal/learn/ $(TOOLPKGS)
 # The heavy package whose tests also run the programs .ci/run builds in
