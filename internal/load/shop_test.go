@@ -24,6 +24,7 @@ type shop struct {
 	tb          testing.TB
 	srv         *httptest.Server
 	perCategory int
+	products    []fakeProduct // the catalog, built once
 
 	// refuseFirstToken: every user's first token is answered 401, as if it
 	// had expired, so the generator must log in again.
@@ -54,6 +55,7 @@ func mustShopOf(tb testing.TB, perCategory int) *shop {
 	tb.Helper()
 	s := &shop{tb: tb, perCategory: perCategory, hits: map[string]int{}, accounts: map[string]int{}, tokens: map[string]int{},
 		keys: map[string]bool{}, stock: map[string]int{}}
+	s.products = s.build()
 	for _, p := range s.catalog() {
 		s.stock[p.SKU] = p.Stock
 	}
@@ -117,7 +119,9 @@ type fakeProduct struct {
 
 // catalog: every fifth product is short of stock (12, threshold 10), one
 // has none.
-func (s *shop) catalog() []fakeProduct {
+func (s *shop) catalog() []fakeProduct { return s.products }
+
+func (s *shop) build() []fakeProduct {
 	var out []fakeProduct
 	for _, c := range cloudcart.Categories {
 		for i := range s.perCategory {
