@@ -8,10 +8,12 @@ import (
 // GCPercent is the garbage collector's target, GOGC, for the processes of
 // `cloudcart run` and `cloudcart serve`: the heap may grow to three times
 // what is live before a collection (Go's default, 100, collects at twice).
-// Under the order benchmark the fleet collects garbage with an eighth of
-// its CPU at the default; at 200 it collects half as often, for tens of
-// megabytes more heap (docs/benchmarks.md, "The garbage collector's
-// target"). GOGC in the environment overrides it, as for any Go program.
+// Under the order benchmark the collector and allocation take 13–15% of
+// the fleet's CPU at the default; at 200 there are half as many
+// collections, for about 20 MB more memory taken from the OS, and the
+// benchmark's CPU per order fell by about a tenth (docs/benchmarks.md,
+// "Third round"). GOGC in the environment overrides it, as for any Go
+// program.
 const GCPercent = 200
 
 // TuneGC sets GOGC to GCPercent unless the environment sets GOGC, and
