@@ -15,22 +15,37 @@ STATICCHECK ?= $(GO) tool staticcheck
 #    go command compiles one package at a time too), so the heavy group
 #    only compiles and links its own test binaries.
 #
-# RACEFLAGS: SQLite's C code, machine-translated to Go (modernc.org/sqlite/lib)
-# with its C library (modernc.org/libc), is compiled without the race
-# detector's instrumentation. Instrumented, it doubles the CPU of every test
-# that stores anything (measured in docs/testing.md); with the cgo SQLite
-# driver the same code would be C, which the race detector never sees. Every
-# Go package of ours and of the libraries, the driver's Go side
-# (modernc.org/sqlite, where our memory reaches SQLite) included, stays
-# instrumented, so every race in Go code is still found.
-RACEFLAGS   ?= -race -gcflags=modernc.org/sqlite/lib=-race=false -gcflags=modernc.org/libc/...=-race=false
+# RACEFLAGS: three kinds of code are compiled without the race detector's
+# instrumentation; none shares memory with ours beyond the buffers a call
+# passes, and each is a hot loop the detector slows with nothing to find:
+#  - SQLite's C code, machine-translated to Go (modernc.org/sqlite/lib), with
+#    its C library (modernc.org/libc): instrumented, it doubled the CPU of
+#    every test that stores anything; with the cgo SQLite driver the same
+#    code would be C, which the race detector never sees;
+#  - the Blowfish cipher under bcrypt (golang.org/x/crypto/blowfish): 1.2 s
+#    per password hash at cost 10 instead of 0.09 s, 6% of internal/fleet's
+#    CPU, and a test's first login queued seconds behind the others;
+#  - DEFLATE (compress/flate), which gzips every /metrics answer the
+#    engine and the aggregator fetch: ten times slower instrumented, 7% of
+#    internal/fleet's CPU.
+# Measured in docs/testing.md. The callers, our packages and the libraries'
+# Go code (modernc.org/sqlite, bcrypt, compress/gzip) included, stay
+# instrumented: what is given up is only a race between those loops'
+# reads of a buffer passed to them and a write to it elsewhere.
+RACEFLAGS   ?= -race -gcflags=modernc.org/sqlite/lib=-race=false -gcflags=modernc.org/libc/...=-race=false \
+	-gcflags=golang.org/x/crypto/blowfish=-race=false -gcflags=compress/flate=-race=false
 TESTFLAGS   ?= $(RACEFLAGS) -count=1 -timeout 60m
-HEAVY       ?= ./internal/fleet/ ./internal/learn/ ./cmd/cloudcart/
+HEAVY       ?= ./internal/fleet/ ./internal/learn/ $(TOOLPKGS)
+# The heavy package whose tests also run the programs .ci/run builds in
+# the background (the OTel Collector, k6): make test runs it last and waits
+# for those builds only just before it.
+TOOLPKGS    ?= ./cmd/cloudcart/
 # The failure scenarios' end-to-end test asserts that a healthy fleet pages
 # nobody for a minute, its latency SLO included: it runs without the race
 # detector (which slows the fleet 5-10x and would make a 2-core machine, not
-# the fleet, burn the latency budget), and make test runs it last, alone
-# (scripts/test.sh).
+# the fleet, burn the latency budget), and make test runs it in the
+# background from right after the main module's vet, at a higher priority
+# than the tests beside it (scripts/test.sh).
 E2EPKGS     ?= ./internal/scenario/
 E2EFLAGS    ?= -count=1 -timeout 20m
 # Test-only modules nested in the repository, each with its own go.mod, so
@@ -51,7 +66,7 @@ GENERATED   := deploy/prometheus/rules/slo.generated.yml deploy/grafana/dashboar
 # Prints a phase's duration after it (CI's log shows where the time goes).
 PHASE       := scripts/phase.sh
 
-.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-nested test-scenarios lint fmt vet check-fmt check-size \
+.PHONY: help run build bin/cloudcart test test-static test-light test-heavy test-heavy-notools test-heavy-tools test-nested test-scenarios lint fmt vet vet-main vet-nested lint-main lint-nested check-fmt check-size \
 	generate check-generated print-generated bench clean screenshots fuzz
 
 help: ## list the targets
@@ -68,7 +83,7 @@ build: bin/cloudcart ## build bin/cloudcart
 bin/cloudcart:
 	$(GO) build -o $@ ./cmd/cloudcart
 
-test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test last, alone, without it): scripts/test.sh
+test: ## everything CI checks: sizes, format, generated files, vet, staticcheck, every test of every module (race detector on; the scenarios' end-to-end test without it, beside the others): scripts/test.sh
 	@scripts/test.sh
 
 test-static: ## test's checks without tests: sizes, format, vet, generated files, staticcheck
@@ -84,14 +99,24 @@ test-light: ## the race tests' first group: every package but HEAVY and the scen
 test-heavy: ## the race tests' second group: the packages that run whole fleets (HEAVY), one at a time
 	$(GO) test $(TESTFLAGS) -p 1 $(HEAVY)
 
+test-heavy-notools: # HEAVY but TOOLPKGS (scripts/test.sh)
+	$(GO) test $(TESTFLAGS) -p 1 $(filter-out $(TOOLPKGS),$(HEAVY))
+
+test-heavy-tools: # TOOLPKGS (scripts/test.sh)
+	$(GO) test $(TESTFLAGS) -p 1 $(TOOLPKGS)
+
 test-nested: ## the nested modules' tests (deploy/validate, e2e)
 	@set -e; for m in $(NESTED); do echo "== $$m"; (cd $$m && $(GO) test $(NESTEDFLAGS) ./...); done
 
 test-scenarios: ## the failure scenarios' end-to-end test, without the race detector
 	$(GO) test $(E2EFLAGS) $(E2EPKGS)
 
-vet: ## go vet, every module
+vet: vet-main vet-nested ## go vet, every module
+
+vet-main:
 	$(GO) vet ./...
+
+vet-nested:
 	@set -e; for m in $(NESTED); do (cd $$m && $(GO) vet ./...); done
 
 check-fmt: ## fail if gofmt would change a file
@@ -101,13 +126,17 @@ check-fmt: ## fail if gofmt would change a file
 check-size: ## fail on a tracked file over 1 MiB (build output, data)
 	@scripts/check-size.sh
 
-lint: ## staticcheck, every module (the main go.mod's tool, run in each)
+lint: lint-main lint-nested ## staticcheck, every module (the main go.mod's tool, run in each)
+
+lint-main:
 	$(STATICCHECK) ./...
+
+lint-nested:
 	@set -e; sc=$$($(GO) tool -n staticcheck); for m in $(NESTED); do (cd $$m && $$sc ./...); done
 
-generate: ## regenerate every generated file: SLO rules, dashboards, Kubernetes files, docs/tutorial.md (commit the result)
-	$(GO) run ./cmd/cloudcart slo generate
-	$(GO) run ./cmd/cloudcart dashboards generate
+generate: bin/cloudcart ## regenerate every generated file: SLO rules, dashboards, Kubernetes files, docs/tutorial.md (commit the result)
+	bin/cloudcart slo generate
+	bin/cloudcart dashboards generate
 	$(MAKE) -s k8s-generate
 	$(GO) test -count=1 -run '^TestTutorialIsGenerated$$' ./internal/learn -update
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 	"github.com/cloudcart/cloudcart/internal/users"
 )
 
@@ -28,7 +29,7 @@ func TestAttackMatrixServe(t *testing.T) {
 	names := []string{"users", "products", "orders", "chaos", "gateway"}
 	addrs := map[string]string{}
 	for _, n := range names {
-		addrs[n] = freeAddr(t)
+		addrs[n] = freeport.Addr(t)
 	}
 	env := []string{
 		"CLOUDCART_BIND=127.0.0.1",

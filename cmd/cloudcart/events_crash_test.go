@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -17,18 +16,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+	"github.com/cloudcart/cloudcart/internal/freeport"
+)
 
 // only returns the URL of a single-service process.
 func (p *proc) only(tb testing.TB) string {
@@ -53,7 +43,7 @@ func TestKillOrdersEventsExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes and places 1,000 orders")
 	}
-	natsURL := "nats://" + freeAddr(t)
+	natsURL := "nats://" + freeport.Addr(t)
 	notifier := mustStart(t, "serve", "notifier", "--bind", "127.0.0.1", "--data-dir", t.TempDir(),
 		"--nats.listen", strings.TrimPrefix(natsURL, "nats://"))
 	nurl := notifier.only(t)

@@ -2,12 +2,13 @@ package main_test
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/cloudcart/cloudcart/internal/freeport"
 )
 
 // The container health check: exit status 0 only for a 2xx answer in time.
@@ -26,12 +27,7 @@ func TestHealthcheck(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + l.Addr().String() + "/readyz"
-	l.Close()
+	refused := freeport.URL(t) + "/readyz" // reserved: nothing will listen on it
 
 	for _, tc := range []struct {
 		name   string

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 )
 
 // TestLightComposeTopology runs deploy/docker-compose.light.yml's topology
@@ -56,7 +57,7 @@ func TestLightComposeTopology(t *testing.T) {
 		t.Fatalf("docker-compose.light.yml: %s: command %q, want serve %s and its flags", fleet.EngineRole, command, fleet.EngineRole)
 	}
 
-	natsAddr := freeAddr(t)
+	natsAddr := freeport.Addr(t)
 	natsHost, natsPort, _ := net.SplitHostPort(natsAddr)
 	nats := startDaemon(t, logs, "nats-server", nil, natsBin,
 		"-js", "-a", natsHost, "-p", natsPort, "-sd", filepath.Join(t.TempDir(), "jetstream"))
@@ -66,10 +67,10 @@ func TestLightComposeTopology(t *testing.T) {
 	addrs := map[string]string{} // serve name → 127.0.0.1:port
 	rewrite := map[string]string{}
 	for _, s := range fleet.Services {
-		addrs[s.Name] = freeAddr(t)
+		addrs[s.Name] = freeport.Addr(t)
 		rewrite[fmt.Sprintf("%s:%d", s.Name, s.Port)] = addrs[s.Name]
 	}
-	engineAddr, otlpAddr := freeAddr(t), freeAddr(t)
+	engineAddr, otlpAddr := freeport.Addr(t), freeport.Addr(t)
 	args := slices.Clone(command)
 	used := map[string]bool{}
 	for i, a := range args {

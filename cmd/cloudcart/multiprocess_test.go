@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 	"github.com/cloudcart/cloudcart/internal/ruletest"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 )
@@ -64,7 +65,7 @@ func TestMultiProcessFleet(t *testing.T) {
 	logs := t.TempDir()
 
 	// The bus: JetStream with its store in a temp dir.
-	natsAddr := freeAddr(t)
+	natsAddr := freeport.Addr(t)
 	natsHost, natsPort, _ := net.SplitHostPort(natsAddr)
 	nats := startDaemon(t, logs, "nats-server", nil, natsBin,
 		"-js", "-a", natsHost, "-p", natsPort, "-sd", filepath.Join(t.TempDir(), "jetstream"))
@@ -82,7 +83,7 @@ func TestMultiProcessFleet(t *testing.T) {
 	// database must serialise (internal/sqlstore/migrate.go).
 	addrs := map[string]string{} // serve name → 127.0.0.1:port
 	for _, s := range fleet.Services {
-		addrs[s.Name] = freeAddr(t)
+		addrs[s.Name] = freeport.Addr(t)
 	}
 	const chaosToken = "multiprocess-test-chaos-token"
 	env := []string{
@@ -109,7 +110,7 @@ func TestMultiProcessFleet(t *testing.T) {
 
 	// Alertmanager with the shipped routing; the webhooks reach this
 	// notification worker.
-	amAddr := freeAddr(t)
+	amAddr := freeport.Addr(t)
 	amDir := t.TempDir()
 	amConfig := mustRewriteAddrs(t, "../../deploy/alertmanager/alertmanager.yml", map[string]string{
 		"notifier:8005": addrs["notifier"],
@@ -121,7 +122,7 @@ func TestMultiProcessFleet(t *testing.T) {
 	am.waitOK(t, "http://"+amAddr+"/-/ready", time.Minute)
 
 	// Prometheus with the shipped configuration and rules.
-	promAddr := freeAddr(t)
+	promAddr := freeport.Addr(t)
 	promURL := "http://" + promAddr
 	promDir := t.TempDir()
 	rewrite := map[string]string{"alertmanager:9093": amAddr, "otel-collector:8888": col.selfAddr}

@@ -27,6 +27,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cloudcart/cloudcart/internal/freeport"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
 
@@ -57,7 +58,7 @@ func TestOTLPThroughCollector(t *testing.T) {
 
 	// The services: OTLP to the collector, metrics every second and spans
 	// every 200 ms instead of the SDK defaults (60 s, 5 s).
-	ordersAddr, productsAddr := freeAddr(t), freeAddr(t)
+	ordersAddr, productsAddr := freeport.Addr(t), freeport.Addr(t)
 	otel := []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + httpAddr,
 		"OTEL_METRIC_EXPORT_INTERVAL=1000",
@@ -119,7 +120,7 @@ func TestOTLPThroughCollector(t *testing.T) {
 
 	t.Run("prometheus scrapes the collector", func(t *testing.T) {
 		promBin := requireProgram(t, "prometheus")
-		promAddr := freeAddr(t)
+		promAddr := freeport.Addr(t)
 		promURL := "http://" + promAddr
 		dir := t.TempDir()
 		// honor_labels keeps job and instance as the exporter sets them
@@ -496,8 +497,8 @@ func startCollector(tb testing.TB, logs, jaegerAddr string) *collector {
 		}
 		tb.Skipf("no collector: set %s to a build of deploy/otel-collector/builder-config.yaml (docs/otlp.md)", OTelColEnv)
 	}
-	c := &collector{grpcAddr: freeAddr(tb), httpAddr: freeAddr(tb), exporterAddr: freeAddr(tb),
-		healthAddr: freeAddr(tb), selfAddr: freeAddr(tb)}
+	c := &collector{grpcAddr: freeport.Addr(tb), httpAddr: freeport.Addr(tb), exporterAddr: freeport.Addr(tb),
+		healthAddr: freeport.Addr(tb), selfAddr: freeport.Addr(tb)}
 	cfgFile := filepath.Join(tb.TempDir(), "config.yaml")
 	mustWriteFile(tb, cfgFile, mustRewriteAddrs(tb, "../../deploy/otel-collector/config.yaml", map[string]string{
 		"0.0.0.0:4317":  c.grpcAddr,

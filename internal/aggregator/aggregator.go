@@ -45,6 +45,7 @@ import (
 const (
 	DefaultInterval = 15 * time.Second
 	DefaultWindow   = 5 * time.Minute
+	DefaultTimeout  = 10 * time.Second // of a scrape, at most; Prometheus's scrape_timeout
 	maxScrapeBytes  = 16 << 20
 )
 
@@ -63,10 +64,15 @@ type Options struct {
 	Targets  func() []Target
 	Interval time.Duration
 	Window   time.Duration
-	Client   *http.Client
-	Meter    metric.Meter
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Timeout bounds one scrape of one target (connect, answer, body):
+	// min(Interval, DefaultTimeout) if 0. A scrape that takes longer marks
+	// the service down and starts its window again, so under a short
+	// Interval on a busy machine give it more than the Interval.
+	Timeout time.Duration
+	Client  *http.Client
+	Meter   metric.Meter
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Stats is the aggregator's view of one service.
@@ -119,8 +125,9 @@ func New(o Options) (*Aggregator, error) {
 	}
 	o.Interval = cmp.Or(o.Interval, DefaultInterval)
 	o.Window = cmp.Or(o.Window, DefaultWindow)
+	o.Timeout = cmp.Or(o.Timeout, min(o.Interval, DefaultTimeout))
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: min(o.Interval, 10*time.Second)}
+		o.Client = &http.Client{Timeout: o.Timeout}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -328,7 +335,7 @@ func summarise(fams map[string]*dto.MetricFamily, t Target, at time.Time) snapsh
 // fetch scrapes a target's /metrics in the Prometheus text format and
 // parses it.
 func (a *Aggregator) fetch(ctx context.Context, t Target) (map[string]*dto.MetricFamily, error) {
-	ctx, cancel := context.WithTimeout(ctx, min(a.o.Interval, 10*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(t.URL, "/")+"/metrics", nil)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/prometheus/promql/promqltest"
 
 	"github.com/cloudcart/cloudcart/internal/aggregator"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 	"github.com/cloudcart/cloudcart/internal/telemetry"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
@@ -234,12 +234,7 @@ func TestDownService(t *testing.T) {
 	tg := mustTarget(t)
 	inf := math.Inf(1)
 	tg.body = exposition(1, 10, 0, [2]map[float64]float64{{0.1: 5, inf: 10}, {0.1: 0, inf: 0}}, [2]float64{0.5, 0})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String()
-	ln.Close()
+	dead := freeport.URL(t) // reserved: nothing will listen on it
 	names := aggregator.Target{Requests: "order_http_requests_total", Duration: "order_http_request_duration_seconds"}
 	up, down := names, names
 	up.Service, up.URL = "order-service", tg.srv.URL
@@ -295,5 +290,44 @@ func TestNoQuantileWithoutTraffic(t *testing.T) {
 	s := a.Stats()[0]
 	if s.P95LatencyMS != nil || s.LatencyMS != nil || s.ErrorRatePercent != nil {
 		t.Errorf("idle window reported %+v", s)
+	}
+}
+
+// TestScrapeTimeout: a scrape may take longer than the interval when
+// Options.Timeout allows it (the service stays up and gets its window);
+// one that outlasts the timeout marks the service down.
+func TestScrapeTimeout(t *testing.T) {
+	inf := math.Inf(1)
+	tg := mustTarget(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond) // six intervals
+		tg.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	target := aggregator.Target{Service: "order-service", URL: slow.URL,
+		Requests: "order_http_requests_total", Duration: "order_http_request_duration_seconds"}
+	for _, tc := range []struct {
+		timeout time.Duration
+		up      bool
+	}{{10 * time.Second, true}, {100 * time.Millisecond, false}} {
+		tel := telemetrytest.MustNew(t)
+		a, err := aggregator.New(aggregator.Options{Targets: func() []aggregator.Target { return []aggregator.Target{target} },
+			Meter: tel.Meter("test"), Interval: 50 * time.Millisecond, Timeout: tc.timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg.mu.Lock()
+		tg.body = exposition(1, 10, 0, [2]map[float64]float64{{0.1: 5, inf: 10}, {0.1: 0, inf: 0}}, [2]float64{0.5, 0})
+		tg.mu.Unlock()
+		a.ScrapeOnce(context.Background())
+		tg.mu.Lock()
+		tg.body = exposition(1, 20, 0, [2]map[float64]float64{{0.1: 9, inf: 20}, {0.1: 0, inf: 0}}, [2]float64{0.9, 0})
+		tg.mu.Unlock()
+		a.ScrapeOnce(context.Background())
+		up := telemetrytest.Value(t, tel.Registry, "service_up", map[string]string{"service": "order-service"}) == 1
+		windowed := telemetrytest.Count(t, tel.Registry, "service_p95_latency_ms") == 1
+		if up != tc.up || windowed != tc.up {
+			t.Errorf("timeout %s, scrapes of 300 ms: up %v, p95 %v; want %v", tc.timeout, up, windowed, tc.up)
+		}
 	}
 }

@@ -23,6 +23,7 @@ type AggregatorConfig struct {
 	Targets  []string
 	Interval time.Duration // aggregator.DefaultInterval if 0
 	Window   time.Duration // aggregator.DefaultWindow if 0
+	Timeout  time.Duration // of one scrape; min(Interval, aggregator.DefaultTimeout) if 0
 }
 
 // serviceURL parses a NAME=URL setting naming a service of table t at an
@@ -95,6 +96,7 @@ func aggregatorFlags(fs *flag.FlagSet, c *Config) {
 	listFlag(fs, &a.Targets, "aggregator.targets", "comma-separated NAME=URL services the aggregator scrapes (default: the in-process services under run, every service on 127.0.0.1 at its port under serve)")
 	fs.DurationVar(&a.Interval, "aggregator.interval", 5*time.Second, "how often the aggregator scrapes")
 	fs.DurationVar(&a.Window, "aggregator.window", 5*time.Minute, "window of the aggregator's rates and latencies")
+	fs.DurationVar(&a.Timeout, "aggregator.timeout", 0, "how long one scrape may take (default: the interval, at most 10s)")
 	for _, s := range c.table() {
 		portFlag(fs, c, s.Name)
 	}
@@ -110,7 +112,7 @@ func buildAggregator(ctx context.Context, env *Env, u *Unit) error {
 	meter := u.Telemetry.Meter("cloudcart/aggregator")
 	agg, err := aggregator.New(aggregator.Options{
 		Targets:  func() []aggregator.Target { return targets },
-		Interval: env.Aggregator.Interval, Window: env.Aggregator.Window,
+		Interval: env.Aggregator.Interval, Window: env.Aggregator.Window, Timeout: env.Aggregator.Timeout,
 		Meter: meter, Logger: env.Log,
 	})
 	if err != nil {

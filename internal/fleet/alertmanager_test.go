@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 )
 
 // lookTool finds a program the test needs. Missing, the test skips on a
@@ -30,16 +30,6 @@ func lookTool(tb testing.TB, names ...string) string {
 	return ""
 }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestAlertReachesAlertmanager runs the shipped alert rules on the embedded
 // engine, Debian's real Alertmanager with the shipped routing, and the
 // fleet's notification worker: reference 001's error spike makes
@@ -49,7 +39,7 @@ func freeAddr(tb testing.TB) string {
 // worker and shortens group_wait/group_interval to 1 s.
 func TestAlertReachesAlertmanager(t *testing.T) {
 	am := lookTool(t, "prometheus-alertmanager", "alertmanager")
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	amURL := "http://" + addr
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile, AlertmanagerURL: amURL}

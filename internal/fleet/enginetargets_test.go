@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 )
 
 // TestEngineAloneTargets: `serve prometheus --prometheus.targets` scrapes
@@ -125,11 +125,5 @@ func TestEngineAloneTargets(t *testing.T) {
 // mustClosedAddr is a loopback address nothing listens on.
 func mustClosedAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return freeport.Addr(tb) // reserved: nothing will listen on it
 }

@@ -119,7 +119,7 @@ func eventTraffic(tb testing.TB, f *fleet.Fleet) func() {
 
 	// Every service but chaos-service injects the latency and counts it
 	// (a service without the middleware is reported by the docs test).
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		missing := 0
 		for _, u := range f.Units() {
 			if u.Telemetry != nil && u.Service.Name != "chaos" && !hasFamily(tb, u, "chaos_injected_latency_ms") {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/cloudcart/cloudcart/internal/freeport"
 )
 
 // TestPrometheus2ScrapesClassicHistograms points Debian's Prometheus 2.42
@@ -29,7 +31,7 @@ func TestPrometheus2ScrapesClassicHistograms(t *testing.T) {
 	edgeTraffic(t, f)()
 
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: api-gateway\n    static_configs:\n      - targets: [%q]\n",
 		strings.TrimPrefix(gw, "http://"))
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {

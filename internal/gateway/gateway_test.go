@@ -386,9 +386,16 @@ func mustIssue(tb testing.TB, s *token.Signer, sub string) string {
 
 // TestKeyRotation: a token signed by a key published after the gateway
 // cached the set is accepted after one refresh; tokens with made-up kids
-// do not turn into a fetch each.
+// do not turn into a fetch each. The gateway's clock moves only when the
+// test moves it, so "within one refresh interval" holds however long the
+// 50 requests take on a busy machine.
 func TestKeyRotation(t *testing.T) {
-	f := mustFixture(t, func(o *gateway.Options) { o.KeyRefresh = 200 * time.Millisecond })
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	f := mustFixture(t, func(o *gateway.Options) {
+		o.KeyRefresh = 200 * time.Millisecond
+		o.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	})
 	if st, _, b := f.do(t, "GET", "/api/users/me", "", bearer(f.mustToken(t, "usr_a", cloudcart.RoleUser))...); st != http.StatusOK {
 		t.Fatalf("%d %s", st, b)
 	}
@@ -401,7 +408,7 @@ func TestKeyRotation(t *testing.T) {
 	if n := f.jwksHits.Load(); n > 2 {
 		t.Fatalf("50 unknown kids caused %d key set fetches, want at most 1 more", n-1)
 	}
-	time.Sleep(250 * time.Millisecond) // let the refresh interval pass
+	now.Add(int64(250 * time.Millisecond)) // the refresh interval passes
 	rotated := mustSigner(t, token.SignerOptions{})
 	ks := token.KeySet{Keys: append(f.keys.Load().Keys, rotated.KeySet().Keys...)}
 	f.keys.Store(&ks)

@@ -43,9 +43,9 @@ func TestServerOutage(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10 s", what)
+				t.Fatalf("%s: not within a minute", what)
 			}
 		}
 	}
@@ -84,7 +84,7 @@ func TestServerOutage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Serve stopped during an outage: %v", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10 s of its context ending during an outage")
+	case <-time.After(time.Minute):
+		t.Fatal("Serve did not return within a minute of its context ending during an outage")
 	}
 }

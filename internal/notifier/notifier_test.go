@@ -169,10 +169,10 @@ func (f *fixture) value(tb testing.TB, name string, labels map[string]string) fl
 
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within 15s", what)
+			tb.Fatalf("%s: not within a minute", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

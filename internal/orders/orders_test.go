@@ -281,7 +281,7 @@ func TestFullQueueAnswers503(t *testing.T) {
 	post()
 	<-g.entered // the only worker is busy
 	post()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for f.svc.QueueDepth() != 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}

@@ -23,7 +23,7 @@ import (
 // because CI machines are small (2 cores) and tests run in parallel.
 const (
 	testInterval = 200 * time.Millisecond
-	waitTimeout  = 15 * time.Second
+	waitTimeout  = time.Minute
 )
 
 // target is a real client_golang registry served over HTTP (OpenMetrics

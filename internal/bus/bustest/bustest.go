@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/bus"
+	"github.com/cloudcart/cloudcart/internal/freeport"
 )
 
 // Modes returns the bus modes to test: "embedded" always, "external" when
@@ -73,13 +74,9 @@ func MustExternal(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	ln.Close()
-	cmd := exec.Command(path, "-js", "-sd", tb.TempDir(), "-a", "127.0.0.1", "-p", fmt.Sprint(addr.Port))
+	addr := freeport.Addr(tb)
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(path, "-js", "-sd", tb.TempDir(), "-a", host, "-p", port)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -104,10 +101,10 @@ func MustExternal(tb testing.TB) string {
 	})
 	select {
 	case <-ready:
-	case <-time.After(20 * time.Second):
-		tb.Fatalf("nats-server did not become ready within 20s")
+	case <-time.After(time.Minute):
+		tb.Fatalf("nats-server did not become ready within a minute")
 	}
-	return fmt.Sprintf("nats://127.0.0.1:%d", addr.Port)
+	return "nats://" + addr
 }
 
 // MustConnect connects to url, closed at cleanup, and sets the bus up.

@@ -56,6 +56,9 @@ func newConfig(dataDir string, cleanup func(func())) fleet.Config {
 	c.Notifier.WebhookURL = receiver(cleanup, 2)
 	c.Notifier.MaxAttempts = 2
 	c.Aggregator.Interval = 250 * time.Millisecond
+	// A scrape may take longer than that on a busy machine under the race
+	// detector; one that times out would restart the window.
+	c.Aggregator.Timeout = 10 * time.Second
 	// As under `cloudcart run`: the demo endpoints open (the console's
 	// traffic button and scenarios post /simulate anonymously), and a
 	// known service credential, which the helpers below send.
