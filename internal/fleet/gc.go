@@ -10,10 +10,11 @@ import (
 // what is live before a collection (Go's default, 100, collects at twice).
 // Under the order benchmark the collector and allocation take 13–15% of
 // the fleet's CPU at the default; at 200 there are half as many
-// collections, for about 20 MB more memory taken from the OS, and the
-// benchmark's CPU per order fell by about a tenth (docs/benchmarks.md,
-// "Third round"). GOGC in the environment overrides it, as for any Go
-// program.
+// collections and the benchmark's CPU per order fell by about a tenth, for
+// more memory: about 20 MB in the benchmark, 160 MB more peak RSS under
+// `cloudcart run` at 300 journeys a second with the trace store full
+// (docs/benchmarks.md, "Third round"). GOGC in the environment overrides
+// it, as for any Go program.
 const GCPercent = 200
 
 // TuneGC sets GOGC to GCPercent unless the environment sets GOGC, and
