@@ -25,6 +25,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := c.parse(args); err != nil {
 		return err
 	}
+	defer fleet.TuneGC()()
 	if len(c.args) > 0 {
 		return fmt.Errorf("run takes no arguments, got %q", c.args)
 	}

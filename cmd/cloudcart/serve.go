@@ -27,6 +27,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.parse(args); err != nil {
 		return err
 	}
+	defer fleet.TuneGC()()
 	if len(c.args) != 1 {
 		return fmt.Errorf("serve needs exactly one service name, one of: %s", strings.Join(names, ", "))
 	}

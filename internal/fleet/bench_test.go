@@ -4,13 +4,16 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,8 +49,10 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 // aggregator scraping every service every 5 s as under `cloudcart run`
 // (the tests' 250 ms makes scrapes, not orders, a tenth of the CPU). The
 // stores are SQLite, or PostgreSQL (a fresh schema) when
-// CLOUDCART_TEST_POSTGRES_DSN is set.
+// CLOUDCART_TEST_POSTGRES_DSN is set. The garbage collector's target is
+// the binary's (fleet.TuneGC; GOGC in the environment overrides it).
 func benchFleet(b *testing.B, opts ...func(*fleet.Config)) *fleet.Fleet {
+	b.Cleanup(fleet.TuneGC())
 	return mustFleetConfig(b, append([]func(*fleet.Config){func(c *fleet.Config) {
 		c.Gateway.RateLimit = -1
 		c.Orders.PaymentLatency, c.Orders.PaymentJitter = 0, 0
@@ -174,6 +179,7 @@ func placeOrders(b *testing.B, f *fleet.Fleet) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	b.SetParallelism(4) // 2 cores × 4 = 8 clients
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -186,6 +192,11 @@ func placeOrders(b *testing.B, f *fleet.Fleet) {
 				b.Error(err)
 				return
 			}
+			// Read to the end, as a client keeping its connection does: an
+			// answer closed unread closes the connection, and every order
+			// then paid for a new one (a TCP handshake and a new server
+			// connection at the gateway).
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			lat.add(time.Since(t))
 			if resp.StatusCode != http.StatusCreated {
@@ -194,13 +205,29 @@ func placeOrders(b *testing.B, f *fleet.Fleet) {
 		}
 	})
 	lat.report(b, time.Since(start), "orders")
+	// CPU per order counts what the orders cost, however busy the machine
+	// (orders/s and latency also count the waiting for a core).
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/order")
 	b.ReportMetric(float64(bad.Load()), "non-201")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.Sys)/(1<<20), "go-sys-MB") // the memory Go took from the OS, at its peak
 	for _, svc := range []string{"orders", "products", "notifier"} {
 		if n, commits := commitBatches(b, f.URL(svc)+"/metrics"); commits > 0 {
 			b.ReportMetric(n/commits, svc+"-tx/commit")
 			b.ReportMetric(commits/float64(b.N), svc+"-commits/order")
 		}
 	}
+}
+
+// processCPU is the CPU time (user and system) the test process used so
+// far: the whole fleet and the benchmark's clients.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // commitBatches sums a service's <prefix>_db_commit_batch_size: the
@@ -249,6 +276,7 @@ func BenchmarkProductListReads(b *testing.B) {
 						b.Error(err)
 						return
 					}
+					_, _ = io.Copy(io.Discard, resp.Body) // to keep the connection
 					resp.Body.Close()
 					lat.add(time.Since(t))
 				}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -364,6 +365,7 @@ func (p product) spare(qty int) bool { return p.Stock-qty >= p.LowStockThreshold
 
 type productPage struct {
 	Products []product `json:"products"`
+	Total    int       `json:"total"` // of the whole listing, not only this page
 }
 
 func productPath(sku string) string { return "/api/products/" + url.PathEscape(sku) }
@@ -435,8 +437,8 @@ func (t *trip) order(cancel bool) error {
 	case n >= 7:
 		qty = 2
 	}
-	var page productPage
-	if err := t.get(epProducts, "/api/products?limit=30&category="+url.QueryEscape(cat), &page); err != nil {
+	page, err := t.categoryPage(cat)
+	if err != nil {
 		return err
 	}
 	var candidates []product
@@ -494,6 +496,50 @@ func (t *trip) order(cancel bool) error {
 	}
 	t.g.stats.ordersCancelled.Add(1)
 	return nil
+}
+
+// orderPageSize is how many products an order journey's category page
+// shows.
+const orderPageSize = 30
+
+// categoryPage is the category page an order journey picks its product
+// from: the first page, or, when the first page's total says the category
+// has more, a page chosen at random among all of them, so that orders
+// spread over the whole catalog and a larger catalog holds more orders
+// (with only the first page, every order came from the same 30 products a
+// category and a 5-minute run sold them out whatever the catalog's size).
+func (t *trip) categoryPage(cat string) (productPage, error) {
+	var page productPage
+	if err := t.get(epProducts, categoryPath(cat, 0), &page); err != nil {
+		return page, err
+	}
+	pages := (min(page.Total, maxCategoryOffset) + orderPageSize - 1) / orderPageSize
+	if len(page.Products) < orderPageSize || pages <= 1 {
+		return page, nil
+	}
+	n := t.rng.IntN(pages)
+	if n == 0 {
+		return page, nil
+	}
+	if err := t.think(0); err != nil {
+		return page, err
+	}
+	var next productPage
+	if err := t.get(epProducts, categoryPath(cat, n*orderPageSize), &next); err != nil {
+		return page, err
+	}
+	return next, nil
+}
+
+// maxCategoryOffset is the product service's largest page offset.
+const maxCategoryOffset = 100_000
+
+func categoryPath(cat string, offset int) string {
+	p := "/api/products?limit=" + strconv.Itoa(orderPageSize) + "&category=" + url.QueryEscape(cat)
+	if offset > 0 {
+		p += "&offset=" + strconv.Itoa(offset)
+	}
+	return p
 }
 
 // placeOrder orders qty of sku for u and returns the order's id; "" when

@@ -42,8 +42,9 @@ const (
 	Browse = "browse"
 	// Search: a catalog search, then a look at a result.
 	Search = "search"
-	// Order: a category page, product pages until one has stock to spare,
-	// the order (with an Idempotency-Key), then its status.
+	// Order: a category page (one of the category's pages at random, so
+	// orders spread over the whole catalog), a product with stock to
+	// spare, the order (with an Idempotency-Key), then its status.
 	Order = "order"
 	// OrderCancel: an order as above, cancelled straight after.
 	OrderCancel = "order-cancel"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -560,5 +561,46 @@ func TestAbort(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run still waiting for its hour of grace after Abort")
+	}
+}
+
+// TestOrdersSpreadOverTheCatalog: order journeys pick their product from
+// any page of a category, not only the first, so a larger catalog holds
+// more orders before it sells out; a category of one page costs no second
+// request.
+func TestOrdersSpreadOverTheCatalog(t *testing.T) {
+	s := mustShopOf(t, 300) // ten pages of 30 a category
+	g := mustGenerator(t, load.Config{Target: s.srv.URL, Rate: 200, Duration: 500 * time.Millisecond, Users: 3, Seed: 5,
+		Journeys: map[string]float64{load.Order: 1}, Grace: time.Minute})
+	sum := mustRun(t, g)
+	if sum.Errors != 0 || sum.ClientErrors != 0 || sum.JourneysCompleted != 100 || sum.OrdersPlaced < 50 {
+		t.Fatalf("errors %d, client errors %d, %d of 100 order journeys completed, %d orders placed; want none, none, all, at least 50",
+			sum.Errors, sum.ClientErrors, sum.JourneysCompleted, sum.OrdersPlaced)
+	}
+	beyond, last := 0, 0
+	skus := s.orderedSKUs()
+	for sku := range skus {
+		n, err := strconv.Atoi(sku[strings.LastIndex(sku, "-")+1:])
+		if err != nil {
+			t.Fatal(sku)
+		}
+		if n > 30 {
+			beyond++
+		}
+		if n > 270 {
+			last++
+		}
+	}
+	if beyond < len(skus)/2 || last == 0 {
+		t.Errorf("of %d products ordered, %d are beyond a category's first page and %d on its last; want most and some",
+			len(skus), beyond, last)
+	}
+
+	one := mustShop(t) // one page a category
+	g = mustGenerator(t, load.Config{Target: one.srv.URL, Rate: 200, Duration: 250 * time.Millisecond, Users: 3, Seed: 5,
+		Journeys: map[string]float64{load.Order: 1}})
+	sum = mustRun(t, g)
+	if n := one.hitsOf("GET /api/products"); n != int(sum.JourneysStarted) {
+		t.Errorf("%d category pages for %d order journeys in a catalog of one page a category", n, sum.JourneysStarted)
 	}
 }

@@ -17,12 +17,14 @@ import (
 )
 
 // shop is a fake of the gateway's API, just enough for the journeys: a
-// catalog of 30 products per category, accounts, tokens and orders. It
+// catalog of 30 products per category (perCategory with mustShopOf), accounts, tokens and orders. It
 // fails the test on a request the real API would refuse for the
 // generator's fault, and logs every request.
 type shop struct {
-	tb  testing.TB
-	srv *httptest.Server
+	tb          testing.TB
+	srv         *httptest.Server
+	perCategory int
+	products    []fakeProduct // the catalog, built once
 
 	// refuseFirstToken: every user's first token is answered 401, as if it
 	// had expired, so the generator must log in again.
@@ -39,13 +41,21 @@ type shop struct {
 	tokens   map[string]int // token → its number for its user (1, 2, ...)
 	keys     map[string]bool
 	orders   int
+	ordered  []string // SKUs, in arrival order
 	stock    map[string]int
 }
 
 func mustShop(tb testing.TB) *shop {
 	tb.Helper()
-	s := &shop{tb: tb, hits: map[string]int{}, accounts: map[string]int{}, tokens: map[string]int{},
+	return mustShopOf(tb, 30)
+}
+
+// mustShopOf is a shop with perCategory products in each category.
+func mustShopOf(tb testing.TB, perCategory int) *shop {
+	tb.Helper()
+	s := &shop{tb: tb, perCategory: perCategory, hits: map[string]int{}, accounts: map[string]int{}, tokens: map[string]int{},
 		keys: map[string]bool{}, stock: map[string]int{}}
+	s.products = s.build()
 	for _, p := range s.catalog() {
 		s.stock[p.SKU] = p.Stock
 	}
@@ -109,10 +119,12 @@ type fakeProduct struct {
 
 // catalog: every fifth product is short of stock (12, threshold 10), one
 // has none.
-func (s *shop) catalog() []fakeProduct {
+func (s *shop) catalog() []fakeProduct { return s.products }
+
+func (s *shop) build() []fakeProduct {
 	var out []fakeProduct
 	for _, c := range cloudcart.Categories {
-		for i := range 30 {
+		for i := range s.perCategory {
 			p := fakeProduct{SKU: fmt.Sprintf("%s-%04d", strings.ToUpper(c[:4]), i+1), Category: c,
 				Name: "Wooden Thing", Price: 1000 + i, Stock: 100, LowStockThreshold: 10}
 			if i%5 == 0 {
@@ -190,15 +202,19 @@ func (s *shop) list(w http.ResponseWriter, r *http.Request, _ []byte) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	offset, _ := strconv.Atoi(q.Get("offset"))
+	if limit < 1 || limit > 100 || offset < 0 || offset > 100_000 {
+		s.tb.Errorf("GET %s: limit 1–100 and offset 0–100,000, as the product service takes", r.URL)
+	}
 	var page []fakeProduct
 	for _, p := range s.catalog() {
 		if q.Get("category") == "" || p.Category == q.Get("category") {
 			page = append(page, p)
 		}
 	}
+	total := len(page)
 	page = page[min(offset, len(page)):]
 	page = page[:min(limit, len(page))]
-	writeJSON(w, 200, map[string]any{"products": page, "total": 30})
+	writeJSON(w, 200, map[string]any{"products": page, "total": total})
 }
 
 func (s *shop) search(w http.ResponseWriter, r *http.Request, _ []byte) {
@@ -237,6 +253,7 @@ func (s *shop) placeOrder(w http.ResponseWriter, r *http.Request, body []byte) {
 	it := req.Items[0]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ordered = append(s.ordered, it.SKU)
 	if s.keys[key] {
 		s.tb.Errorf("Idempotency-Key %q used twice", key)
 	}
@@ -251,6 +268,17 @@ func (s *shop) placeOrder(w http.ResponseWriter, r *http.Request, body []byte) {
 	// The id comes from the journey's index in the key, so that the same
 	// seed asks for the same order ids whatever the interleaving.
 	writeJSON(w, 201, map[string]string{"id": "ord-" + key[strings.LastIndex(key, "-")+1:], "status": "confirmed"})
+}
+
+// orderedSKUs returns the SKUs of the orders the shop took, each once.
+func (s *shop) orderedSKUs() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, sku := range s.ordered {
+		out[sku] = true
+	}
+	return out
 }
 
 // placed is the number of orders the shop accepted.
