@@ -13,13 +13,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/authn"
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/sqlstore/sqlstoretest"
 	"github.com/cloudcart/cloudcart/internal/telemetry/telemetrytest"
 )
@@ -46,26 +46,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd    *exec.Cmd
 	urls   map[string]string // serve name → base URL, from the printed plan
-	stderr *lockedBuffer
-}
-
-// lockedBuffer is a process's stderr as it writes it: a test may read it
-// (a failure's tail) while os/exec's copier still writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr *fleettest.Buffer // read (a failure's tail) while os/exec still writes it
 }
 
 var planLine = regexp.MustCompile(`^\s+(\w+)\s+\S+\s+(http://\S+)$`)
@@ -88,7 +69,7 @@ func mustStart(tb testing.TB, args ...string) *proc {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=", serviceTokenEnv)
 	stdout, _ := cmd.StdoutPipe()
-	p := &proc{cmd: cmd, urls: map[string]string{}, stderr: &lockedBuffer{}}
+	p := &proc{cmd: cmd, urls: map[string]string{}, stderr: &fleettest.Buffer{}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cloudcart/cloudcart/internal/fleet"
+	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 	"github.com/cloudcart/cloudcart/internal/scenario"
 )
 
@@ -266,7 +267,7 @@ func mustStartDefault(tb testing.TB, dir string) *proc {
 	cmd := exec.Command(binary, "run", "--users.bcrypt-cost=10", "--orders.payment-failure-rate=0")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_SERVICE_NAME=")
-	p := &proc{cmd: cmd, urls: map[string]string{}, stderr: &lockedBuffer{}}
+	p := &proc{cmd: cmd, urls: map[string]string{}, stderr: &fleettest.Buffer{}}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,23 +14,10 @@ import (
 	"github.com/cloudcart/cloudcart/internal/fleet/fleettest"
 )
 
-// syncBuffer is a bytes.Buffer the fleet's goroutines can log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jsonLines decodes the JSON log lines written to b so far.
+func jsonLines(b *fleettest.Buffer) []map[string]any {
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(b.Bytes()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var m map[string]any
@@ -52,7 +38,7 @@ func (s *syncBuffer) lines() []map[string]any {
 // TestLogCallsPassTheContext (internal/telemetry) checks the code; this
 // checks the wiring, in the fleet `cloudcart run` builds.
 func TestRequestLogsCarryTraceIDs(t *testing.T) {
-	var logs syncBuffer
+	var logs fleettest.Buffer
 	f := mustFleetConfig(t, func(c *fleet.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Prometheus = &fleet.PrometheusConfig{Profile: fleet.DemoProfile}
@@ -77,7 +63,7 @@ func TestRequestLogsCarryTraceIDs(t *testing.T) {
 	mustChaos(t, f, "PUT", "/chaos/settings", `{"enabled":false}`)
 
 	var request []map[string]any
-	for _, l := range logs.lines() {
+	for _, l := range jsonLines(&logs) {
 		if _, ok := l["method"]; ok { // the HTTP layer's lines about a request
 			request = append(request, l)
 		}
