@@ -96,8 +96,7 @@ test-static: ## test's checks without tests: sizes, format, vet, generated files
 test-light: ## the race tests' first group: every package but HEAVY and the scenarios, two at a time
 	$(GO) test $(TESTFLAGS) -p 2 $$($(GO) list ./... | grep -v -e '/internal/scenario$$' $(foreach p,$(HEAVY),-e '$(patsubst ./%/,/%,$(p))$$'))
 
-test-heavy: ## the race tests' second group: the packages that run whole fleets (HEAVY), one at a time
-	$(GO) test $(TESTFLAGS) -p 1 $(HEAVY)
+test-heavy: test-heavy-notools test-heavy-tools ## the race tests' second group: the packages that run whole fleets (HEAVY), one at a time
 
 test-heavy-notools: # HEAVY but TOOLPKGS (scripts/test.sh)
 	$(GO) test $(TESTFLAGS) -p 1 $(filter-out $(TOOLPKGS),$(HEAVY))

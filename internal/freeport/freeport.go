@@ -35,8 +35,14 @@ const (
 
 var (
 	mu   sync.Mutex
-	lock *os.File         // open for the process's life: closing any descriptor of it drops every lock
 	held = map[int]bool{} // POSIX locks do not exclude their own process
+	// lockFile is the shared file, opened once and kept open for the
+	// process's life: closing any descriptor of it drops every lock.
+	lockFile = sync.OnceValues(func() (*os.File, error) {
+		return os.OpenFile(filepath.Join(os.TempDir(), "cloudcart-freeport.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	})
+	// high is the first port of the kernel's ephemeral range, read once.
+	high = sync.OnceValue(ephemeralStart)
 )
 
 // Addr returns a loopback address ("127.0.0.1:port") that nothing listens
@@ -58,60 +64,48 @@ func URL(tb testing.TB) string {
 }
 
 func reserve() (int, error) {
-	if _, err := reserveFile(); err != nil {
+	f, err := lockFile()
+	if err != nil {
 		return 0, err
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	high := ephemeralStart()
-	n := high - low
+	n := high() - low
 	if n <= 0 {
-		return 0, fmt.Errorf("no ports below the ephemeral range (starts at %d)", high)
+		return 0, fmt.Errorf("no ports below the ephemeral range (starts at %d)", high())
 	}
 	start := rand.IntN(n)
 	for i := range n {
 		port := low + (start+i)%n
-		if held[port] || !setLock(port, syscall.F_WRLCK) {
+		if held[port] || !setLock(f, port, syscall.F_WRLCK) {
 			continue
 		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil { // a server of the machine's own, or one started without this package
-			setLock(port, syscall.F_UNLCK)
+			setLock(f, port, syscall.F_UNLCK)
 			continue
 		}
 		ln.Close()
 		held[port] = true
 		return port, nil
 	}
-	return 0, fmt.Errorf("every port in [%d, %d) is taken", low, high)
+	return 0, fmt.Errorf("every port in [%d, %d) is taken", low, high())
 }
 
-// reserveFile opens the shared lock file once per process.
-func reserveFile() (*os.File, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if lock == nil {
-		f, err := os.OpenFile(filepath.Join(os.TempDir(), "cloudcart-freeport.lock"), os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		lock = f
-	}
-	return lock, nil
-}
-
+// release unlocks a port reserve returned (so the lock file is open).
 func release(port int) {
+	f, _ := lockFile()
 	mu.Lock()
 	defer mu.Unlock()
 	delete(held, port)
-	setLock(port, syscall.F_UNLCK)
+	setLock(f, port, syscall.F_UNLCK)
 }
 
-// setLock sets (F_WRLCK) or clears (F_UNLCK) the lock on byte port of the
-// shared file without waiting; it reports whether it could.
-func setLock(port int, typ int16) bool {
+// setLock sets (F_WRLCK) or clears (F_UNLCK) the lock on byte port of
+// the shared file f without waiting; it reports whether it could.
+func setLock(f *os.File, port int, typ int16) bool {
 	fl := syscall.Flock_t{Type: typ, Whence: 0, Start: int64(port), Len: 1}
-	return syscall.FcntlFlock(lock.Fd(), syscall.F_SETLK, &fl) == nil
+	return syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &fl) == nil
 }
 
 // ephemeralStart is the first port of the kernel's ephemeral range.
