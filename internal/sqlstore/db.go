@@ -112,6 +112,11 @@ type DB struct {
 	batchSize metric.Float64Histogram
 	connErrs  metric.Int64Counter
 	opts      map[string][]metric.RecordOption // precomputed per query type
+	// spans are each statement's span options (kind and attributes),
+	// built once per SQL text; spanTexts counts the texts kept, at most
+	// maxStmts (a text beyond them builds its own each time).
+	spans     telemetry.Memo[string, []trace.SpanStartOption]
+	spanTexts atomic.Int32
 
 	stmts  *poolStmts // prepared statements on the pool; nil on PostgreSQL
 	writer *committer // group commit; nil on PostgreSQL or when off
@@ -263,8 +268,7 @@ type Conn struct {
 // observe starts the span and returns the function that ends it.
 func (d *DB) observe(ctx context.Context, qt, stmt string) (context.Context, func(error)) {
 	start := time.Now()
-	ctx, span := d.tracer.Start(ctx, "db."+qt, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.system.name", string(d.dialect)), attribute.String("db.query.text", stmt)))
+	ctx, span := d.tracer.Start(ctx, "db."+qt, d.spanOptions(stmt)...)
 	return ctx, func(err error) {
 		if d.duration != nil {
 			d.duration.Record(ctx, time.Since(start).Seconds(), d.opts[qt]...)
@@ -275,6 +279,24 @@ func (d *DB) observe(ctx context.Context, qt, stmt string) (context.Context, fun
 		}
 		span.End()
 	}
+}
+
+// spanOptions returns a statement span's kind and attributes, built once
+// per SQL text: a span per statement is most of what tracing costs the
+// store, and the options were its allocations.
+func (d *DB) spanOptions(stmt string) []trace.SpanStartOption {
+	if o, ok := d.spans.Lookup(stmt); ok {
+		return o
+	}
+	build := func() []trace.SpanStartOption {
+		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("db.system.name", string(d.dialect)), attribute.String("db.query.text", stmt))}
+	}
+	if d.spanTexts.Load() >= maxStmts {
+		return build()
+	}
+	d.spanTexts.Add(1)
+	return d.spans.LoadOrBuild(stmt, build)
 }
 
 // stmt returns q prepared for this Conn, or nil to run it unprepared.

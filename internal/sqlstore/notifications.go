@@ -126,14 +126,49 @@ func insertNotification(ctx context.Context, c Conn, n *cloudcart.Notification, 
 		return fmt.Errorf("insert notification: %w", err)
 	}
 	n.Deliveries = n.Deliveries[:0]
+	if len(channels) == 0 {
+		return nil
+	}
+	// One statement for all the channels' deliveries: its text depends
+	// only on how many channels there are, so it is prepared once.
+	args := []any{n.ID, string(cloudcart.DeliveryPending), at}
 	for _, ch := range channels {
-		if _, err := c.Exec(ctx, `INSERT INTO notification_deliveries (notification_id, channel, status, next_attempt_at)
-			VALUES ($1, $2, $3, $4)`, n.ID, ch, string(cloudcart.DeliveryPending), at); err != nil {
-			return fmt.Errorf("insert delivery: %w", err)
-		}
+		args = append(args, ch)
 		n.Deliveries = append(n.Deliveries, cloudcart.Delivery{Channel: ch, Status: cloudcart.DeliveryPending})
 	}
+	if _, err := c.Exec(ctx, insertDeliveries(len(channels)), args...); err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
+	}
 	return nil
+}
+
+// insertDeliveries is the INSERT of n pending deliveries of one
+// notification: $1 its id, $2 the status, $3 the first attempt's time,
+// $4… the channels. The texts for up to four channels are built once.
+func insertDeliveries(n int) string {
+	if n < len(deliveriesSQL) {
+		return deliveriesSQL[n]
+	}
+	return buildInsertDeliveries(n)
+}
+
+var deliveriesSQL = func() (texts [5]string) {
+	for n := range texts {
+		texts[n] = buildInsertDeliveries(n)
+	}
+	return texts
+}()
+
+func buildInsertDeliveries(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO notification_deliveries (notification_id, channel, status, next_attempt_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d, $2, $3)", i+4)
+	}
+	return b.String()
 }
 
 const notificationColumns = `n.id, n.kind, n.source_id, n.severity, n.title, n.body, n.link, n.fields, n.trace, n.created_at`
