@@ -95,8 +95,11 @@ func Lookup(name string) (Service, bool) {
 // Config is what every service needs from the command line.
 type Config struct {
 	DataDir string
-	Bind    string         // listen host; "" means all interfaces
-	Ports   map[string]int // by serve name; missing means the default, 0 means any free port
+	Bind    string // listen host; "" means all interfaces
+	// MaxConns bounds each HTTP server's open connections
+	// (httpkit.Server.MaxConns: 0 the default, negative no bound).
+	MaxConns int
+	Ports    map[string]int // by serve name; missing means the default, 0 means any free port
 	// Services is the service table the fleet is built from;
 	// services.All when nil.
 	Services    services.Table
@@ -463,11 +466,12 @@ func (u *Unit) serve(env *Env, routes http.Handler, checks ...httpkit.Check) err
 		routes = withChaos(env, u, routes)
 	}
 	u.Server = &httpkit.Server{
-		Addr:    env.Addr(env.Service.Service),
-		Handler: mw.Wrap(routes),
-		Metrics: u.Telemetry.MetricsHandler(),
-		Logger:  env.Log,
-		Checks:  checks,
+		Addr:     env.Addr(env.Service.Service),
+		Handler:  mw.Wrap(routes),
+		Metrics:  u.Telemetry.MetricsHandler(),
+		Logger:   env.Log,
+		Checks:   checks,
+		MaxConns: env.MaxConns,
 	}
 	return nil
 }

@@ -38,6 +38,10 @@ type Server struct {
 	Logger       *slog.Logger
 	Checks       []Check
 	MaxBodyBytes int64
+	// MaxConns bounds the connections the server holds at once
+	// (DefaultMaxConns if 0, no bound if negative); at the cap it accepts
+	// a new connection only when one closes.
+	MaxConns int
 
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	ShutdownTimeout                                           time.Duration
@@ -150,6 +154,9 @@ func (s *Server) serve(ctx context.Context, log *slog.Logger) (done bool, err er
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if n := s.MaxConns; n >= 0 {
+		ln = limitConns(ln, or(n, DefaultMaxConns()), log)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,10 +1,14 @@
 package httpkit_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -86,5 +90,74 @@ func TestServerOutage(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("Serve did not return within a minute of its context ending during an outage")
+	}
+}
+
+// TestServerConnectionCap: a server at MaxConns accepts no new connection
+// until one of its connections closes; then the waiting client is
+// served.
+func TestServerConnectionCap(t *testing.T) {
+	t.Parallel()
+	srv := &httpkit.Server{
+		Addr:     "127.0.0.1:0",
+		MaxConns: 2,
+		Handler:  http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	addr := strings.TrimPrefix(srv.URL(), "http://")
+	// get sends one request on its own connection and reads the answer;
+	// the connection stays open (keep-alive) until closed.
+	get := func(c net.Conn) error {
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+			return fmt.Errorf("answer %q", b)
+		}
+		return nil
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	held := []net.Conn{dial(), dial()}
+	for _, c := range held {
+		if err := get(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The third connection is made (the kernel queues it) but not served.
+	third := dial()
+	answered := make(chan error, 1)
+	go func() { answered <- get(third) }()
+	select {
+	case err := <-answered:
+		t.Fatalf("a third connection was served beside two held ones (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	held[0].Close()
+	if err := <-answered; err != nil {
+		t.Fatalf("after a held connection closed, the waiting one: %v", err)
 	}
 }
