@@ -154,39 +154,47 @@ func (s *OrderStore) FindOrderByIdempotencyKey(ctx context.Context, userID, key 
 	return o, nil
 }
 
-// UpdateOrderStatus moves an order along its lifecycle atomically.
+// UpdateOrderStatus moves an order along its lifecycle atomically and
+// returns the order as the move left it: the row read in the transaction
+// with the change applied, and its items (read after the commit, outside
+// the single writer's batch).
 func (s *OrderStore) UpdateOrderStatus(ctx context.Context, id string, to cloudcart.OrderStatus, failCode, reason string, at time.Time) (*cloudcart.Order, error) {
+	var o *cloudcart.Order
 	err := s.db.Tx(ctx, func(c Conn) error {
-		var (
-			from, customer string
-			total          int64
-		)
-		err := c.QueryRow(ctx, `SELECT status, customer, total_cents FROM orders WHERE id = $1`, []any{id}, &from, &customer, &total)
-		if errors.Is(err, sql.ErrNoRows) {
-			return cloudcart.Errorf(cloudcart.ENOTFOUND, "order %q not found", id)
-		} else if err != nil {
+		rows, err := c.Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id)
+		if err != nil {
 			return err
 		}
-		if !cloudcart.CanTransition(cloudcart.OrderStatus(from), to) {
+		found, err := scanOrders(rows)
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return cloudcart.Errorf(cloudcart.ENOTFOUND, "order %q not found", id)
+		}
+		o = found[0]
+		from := o.Status
+		if !cloudcart.CanTransition(from, to) {
 			return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s is %s and cannot become %s", id, from, to)
 		}
 		// The status in the WHERE clause makes the change conditional even
 		// where the SELECT took no lock (PostgreSQL, READ COMMITTED).
 		res, err := c.Exec(ctx, `UPDATE orders SET status = $1, failure_code = $2, failure_reason = $3, updated_at = $4 WHERE id = $5 AND status = $6`,
-			string(to), failCode, reason, at.UnixMicro(), id, from)
+			string(to), failCode, reason, at.UnixMicro(), id, string(from))
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return cloudcart.Errorf(cloudcart.ECONFLICT, "order %s changed concurrently", id)
 		}
-		return s.transitionEvent(ctx, c, id, customer, cloudcart.Money(total), to, failCode, reason)
+		o.Status, o.FailureCode, o.FailureReason, o.UpdatedAt = to, failCode, reason, time.UnixMicro(at.UnixMicro()).UTC()
+		return s.transitionEvent(ctx, c, id, o.Customer, o.Total, to, failCode, reason)
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.notify()
-	return s.FindOrderByID(ctx, id)
+	return o, s.attachItems(ctx, []*cloudcart.Order{o})
 }
 
 // transitionEvent writes the event, if any, that a move to `to` means.
