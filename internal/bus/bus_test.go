@@ -519,3 +519,48 @@ func TestHandleBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestHandleBatchWait: with BatchWait a batch waits after its first
+// message for more, so events published one at a time are handled
+// together (without it, each would be a batch of its own); a batch that
+// does not fill up is handled when the wait ends.
+func TestHandleBatchWait(t *testing.T) {
+	forEachMode(t, func(t *testing.T, url string) {
+		c := bustest.MustConnect(t, url, "test")
+		pub := mustPublisher(t, c, bus.PublisherOptions{})
+		var (
+			mu      sync.Mutex
+			batches = map[cloudcart.EventType][]int{} // batch sizes
+		)
+		handle := func(_ context.Context, ds []*bus.Delivery) []error {
+			mu.Lock()
+			defer mu.Unlock()
+			batches[ds[0].Event.Type] = append(batches[ds[0].Event.Type], len(ds))
+			return make([]error, len(ds))
+		}
+		sizes := func(t cloudcart.EventType) []int { mu.Lock(); defer mu.Unlock(); return slices.Clone(batches[t]) }
+		publish := func(typ cloudcart.EventType) {
+			t.Helper()
+			if err := pub.Publish(context.Background(), mustEvent(t, typ, cloudcart.OrderCreatedData{OrderID: "ord_1"})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runConsumer(t, c, bus.ConsumerOptions{Name: "long", Types: []cloudcart.EventType{cloudcart.EventOrderCreated},
+			BatchSize: 5, BatchWait: time.Hour, HandleBatch: handle})
+		for range 5 {
+			publish(cloudcart.EventOrderCreated)
+			time.Sleep(20 * time.Millisecond) // each alone, were it not for the wait
+		}
+		eventually(t, 10*time.Second, "the five handled", func() bool { return len(sizes(cloudcart.EventOrderCreated)) > 0 })
+		if got := sizes(cloudcart.EventOrderCreated); !slices.Equal(got, []int{5}) {
+			t.Errorf("batch sizes %v: want the five events in one batch", got)
+		}
+
+		runConsumer(t, c, bus.ConsumerOptions{Name: "short", Types: []cloudcart.EventType{cloudcart.EventOrderCancelled},
+			BatchWait: 100 * time.Millisecond, HandleBatch: handle})
+		publish(cloudcart.EventOrderCancelled)
+		eventually(t, 10*time.Second, "a lone event handled once the wait ended", func() bool {
+			return slices.Equal(sizes(cloudcart.EventOrderCancelled), []int{1})
+		})
+	})
+}

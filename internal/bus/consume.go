@@ -101,7 +101,14 @@ type ConsumerOptions struct {
 	// A consumer that stores what it handles commits a batch in one
 	// transaction instead of one per event.
 	HandleBatch func(ctx context.Context, ds []*Delivery) []error
-	BatchSize   int                             // DefaultBatchSize if 0
+	BatchSize   int // DefaultBatchSize if 0
+	// BatchWait is how long a batch waits for more messages after its
+	// first, unless it fills up before: a consumer whose handler commits
+	// once per batch then commits once for the events of BatchWait rather
+	// than for each event when they arrive one at a time. It delays a
+	// message's handling by at most BatchWait. 0: a batch is what is
+	// queued when its first message is taken.
+	BatchWait   time.Duration
 	MaxAttempts int                             // DefaultMaxAttempts if 0
 	Backoff     func(attempt int) time.Duration // DefaultBackoff if nil
 	AckWait     time.Duration                   // DefaultAckWait if 0; a handler must finish within it
@@ -386,8 +393,18 @@ func (c *Consumer) process(ctx context.Context, subject string, m jetstream.Msg)
 func (c *Consumer) batches(ctx context.Context, subject string, msgs <-chan jetstream.Msg) {
 	batch := make([]*delivery, 0, c.o.BatchSize)
 	ds := make([]*Delivery, 0, c.o.BatchSize)
+	var wait *time.Timer
 	for m := range msgs {
 		batch, ds = batch[:0], ds[:0]
+		var waited <-chan time.Time // nil: take only what is queued
+		if c.o.BatchWait > 0 {
+			if wait == nil {
+				wait = time.NewTimer(c.o.BatchWait)
+			} else {
+				wait.Reset(c.o.BatchWait)
+			}
+			waited = wait.C
+		}
 		for {
 			if dv := c.prepare(ctx, subject, m); dv != nil {
 				batch, ds = append(batch, dv), append(ds, dv.d)
@@ -396,9 +413,21 @@ func (c *Consumer) batches(ctx context.Context, subject string, msgs <-chan jets
 				break
 			}
 			var ok bool
-			select {
-			case m, ok = <-msgs:
-			default:
+			if waited == nil {
+				select {
+				case m, ok = <-msgs:
+				default:
+				}
+			} else {
+				select {
+				case m, ok = <-msgs:
+				case <-waited:
+					waited = nil
+					select { // what came at the same time
+					case m, ok = <-msgs:
+					default:
+					}
+				}
 			}
 			if !ok {
 				break

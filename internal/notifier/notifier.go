@@ -41,6 +41,9 @@ const (
 	DefaultDeliveryAttempts = 8
 	DefaultLagInterval      = time.Second
 	NotificationRetention   = 7 * 24 * time.Hour
+	// DefaultCoalesce is how long the worker lets events and due
+	// deliveries gather before it handles them (Options.Coalesce).
+	DefaultCoalesce = 10 * time.Millisecond
 )
 
 // DefaultDeliveryBackoff waits 2 s after the first failed send, doubling
@@ -75,6 +78,14 @@ type Options struct {
 	DeliveryAttempts int
 	DeliveryBackoff  func(attempt int) time.Duration
 	LagInterval      time.Duration
+	// Coalesce is how long the worker lets work gather before it takes
+	// it: a batch of events waits up to Coalesce after its first for more
+	// (bus.ConsumerOptions.BatchWait), and the dispatcher, woken by new
+	// notifications, waits Coalesce before it reads the due deliveries.
+	// Under load each transaction and each read then serves many events
+	// instead of one; a notification leaves at most twice Coalesce later.
+	// DefaultCoalesce if 0; negative for none.
+	Coalesce time.Duration
 	// RecordBackoff is the wait after the store failed to record a
 	// delivery's outcome (or to list the due ones), by the number of
 	// failures in a row; DefaultRecordBackoff if nil.
@@ -140,6 +151,7 @@ func New(o Options) (*Service, error) {
 		o.DeliveryBackoff = DefaultDeliveryBackoff
 	}
 	o.LagInterval = cmp.Or(o.LagInterval, DefaultLagInterval)
+	o.Coalesce = max(cmp.Or(o.Coalesce, DefaultCoalesce), 0)
 	if o.RecordBackoff == nil {
 		o.RecordBackoff = DefaultRecordBackoff
 	}
@@ -156,7 +168,7 @@ func New(o Options) (*Service, error) {
 	var err error
 	s.consumer, err = bus.NewConsumer(o.Bus, bus.ConsumerOptions{
 		Name: ConsumerName, Types: cloudcart.EventTypes, HandleBatch: s.handleBatch,
-		MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Observe: s.observe,
+		BatchWait: o.Coalesce, MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Observe: s.observe,
 		OnRestart: func(string, error) { s.m.restarts.Add(context.Background(), 1) },
 		Tracer:    o.Tracer, Propagator: o.Propagator, Logger: o.Logger,
 	})
@@ -436,7 +448,23 @@ func (s *Service) dispatch(ctx context.Context) {
 		case <-t.C:
 		case <-wake:
 			t.Stop()
+			s.coalesce(ctx)
 		}
+	}
+}
+
+// coalesce waits Coalesce (or until ctx is done), so that the
+// notifications handled meanwhile are read and recorded with those that
+// woke the dispatcher.
+func (s *Service) coalesce(ctx context.Context) {
+	if s.o.Coalesce <= 0 {
+		return
+	}
+	t := time.NewTimer(s.o.Coalesce)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

@@ -165,6 +165,7 @@ func PruneProcessed(ctx context.Context, db *DB, consumer string, before time.Ti
 // Relay defaults.
 const (
 	DefaultRelayInterval  = 100 * time.Millisecond
+	DefaultRelayLinger    = 10 * time.Millisecond
 	DefaultRelayBatch     = 100
 	DefaultOutboxRetained = 24 * time.Hour
 )
@@ -177,7 +178,14 @@ type RelayOptions struct {
 	Source    string
 	Publisher cloudcart.EventPublisher
 	Interval  time.Duration // poll interval; DefaultRelayInterval if 0
-	BatchSize int           // rows per round; DefaultRelayBatch if 0
+	// Linger is how long a Notify waits before the relay reads the
+	// outbox, so that the events other transactions commit meanwhile go
+	// in the same round: one read, one "sent" update and one commit for
+	// many events instead of each. It delays an event's publication by at
+	// most Linger, never a producer. DefaultRelayLinger if 0; negative
+	// for none.
+	Linger    time.Duration
+	BatchSize int // rows per round; DefaultRelayBatch if 0
 	// Retain keeps sent rows this long before deleting them;
 	// DefaultOutboxRetained if 0.
 	Retain time.Duration
@@ -204,6 +212,9 @@ func NewRelay(db *DB, o RelayOptions) (*Relay, error) {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultRelayBatch
+	}
+	if o.Linger == 0 {
+		o.Linger = DefaultRelayLinger
 	}
 	if o.Retain <= 0 {
 		o.Retain = DefaultOutboxRetained
@@ -251,6 +262,14 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-r.wake:
+			if r.o.Linger > 0 {
+				linger := time.NewTimer(r.o.Linger)
+				select {
+				case <-ctx.Done(): // the next round ends with the last flush
+				case <-linger.C:
+				}
+				linger.Stop()
+			}
 		}
 	}
 }

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/cloudcart/cloudcart/internal/bus"
 	"github.com/cloudcart/cloudcart/internal/bus/bustest"
 	"github.com/cloudcart/cloudcart/internal/cloudcart"
@@ -355,3 +358,67 @@ func crashChild(t *testing.T) {
 type publisherFunc func(context.Context, *cloudcart.Event) error
 
 func (f publisherFunc) Publish(ctx context.Context, e *cloudcart.Event) error { return f(ctx, e) }
+
+// TestRelayLinger: after a Notify the relay waits Linger before it reads
+// the outbox, so events that several transactions commit meanwhile go
+// out in one round: one read and one "sent" update for all of them.
+func TestRelayLinger(t *testing.T) {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(ctx) }()
+	db := sqlstoretest.MustOpen(t, "sqlite", sqlstore.Options{Tracer: tp.Tracer("test")})
+	if err := sqlstore.MigrateEvents(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	p := &fakePublisher{}
+	r, err := sqlstore.NewRelay(db, sqlstore.RelayOptions{Source: "order-service", Publisher: p,
+		Interval: time.Hour, Linger: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	waitPublished := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); len(p.ids()) < n || sentUpdates(rec) == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("published %d of %d events in a minute", len(p.ids()), n)
+			}
+		}
+	}
+	// A first event, so that Run's first round (which does not linger) is
+	// over before the five below.
+	addInTx(t, db, newEvent(t, "order-service", 0))
+	r.Notify()
+	waitPublished(1)
+	before := sentUpdates(rec)
+	for i := range 5 {
+		addInTx(t, db, newEvent(t, "order-service", i+1))
+		r.Notify() // as a producer does after its commit
+	}
+	waitPublished(6)
+	for deadline := time.Now().Add(time.Minute); sentUpdates(rec) == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the five events were never marked sent")
+		}
+	}
+	if n := sentUpdates(rec) - before; n != 1 {
+		t.Errorf("%d rounds marked the five events sent; want 1, as they were committed within the linger", n)
+	}
+}
+
+// sentUpdates counts the relay's "mark sent" statements among the spans.
+func sentUpdates(rec *tracetest.SpanRecorder) int {
+	n := 0
+	for _, s := range rec.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == "db.query.text" && strings.HasPrefix(a.Value.AsString(), "UPDATE event_outbox SET sent_at") {
+				n++
+			}
+		}
+	}
+	return n
+}
