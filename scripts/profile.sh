@@ -13,6 +13,8 @@
 # Stages overlap (an inventory call is inside the order handler, SQL inside
 # both), so the shares add up to more than 100%.
 set -euo pipefail
+# Pipelines end in sed, not head: head stops reading early, pprof dies of
+# SIGPIPE, and pipefail fails the script (make profile: Error 141).
 go=${GO:-go}
 report=
 if [ "${1:-}" = --report ]; then
@@ -50,7 +52,7 @@ stages=(
 )
 share() { # profile sample_index regex
 	"$go" tool pprof -top -sample_index="$2" -focus="$3" "$dir/fleet.test" "$dir/$1" 2>/dev/null |
-		sed -n 's/.*accounting for [^,]*, \([0-9.]*%\) of \(.*\) total/\1 of \2/p' | head -1
+		sed -n 's/.*accounting for [^,]*, \([0-9.]*%\) of \(.*\) total/\1 of \2/p' | sed -n 1p
 }
 printf '%-36s %-22s %-22s %s\n' stage "CPU samples" "allocated bytes" "blocked (block profile)"
 for s in "${stages[@]}"; do
@@ -61,4 +63,4 @@ done
 echo
 echo "CPU used: $("$go" tool pprof -top "$dir/fleet.test" "$dir/cpu.out" 2>/dev/null | sed -n 's/^Duration: \(.*\)/\1/p')"
 echo "top of the mutex profile (contention):"
-"$go" tool pprof -top -cum "$dir/fleet.test" "$dir/mutex.out" 2>/dev/null | sed -n '/flat%/,$p' | head -12
+"$go" tool pprof -top -cum "$dir/fleet.test" "$dir/mutex.out" 2>/dev/null | sed -n '/flat%/,$p' | sed -n 1,12p
