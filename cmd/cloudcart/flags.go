@@ -40,6 +40,7 @@ func newCommonFlags(name, defaultBind string, stderr io.Writer, services ...stri
 	c.fs.StringVar(&c.cfg.DataDir, "data-dir", "./data", "directory that holds all state (databases, TSDB, keys)")
 	c.fs.StringVar(&c.cfg.Bind, "bind", defaultBind, "interface to listen on (\"\" = all interfaces)")
 	c.fs.IntVar(&c.cfg.MaxConns, "http.max-conns", 0, "connections each service's HTTP server holds at once; at the cap a new connection waits until one closes (0: an eighth of the file descriptor limit, 64 to 4096; -1: no cap)")
+	c.fs.DurationVar(&c.cfg.CommitWait, "sqlite.commit-wait", fleet.DefaultCommitWait, "how long a busy SQLite database's writer waits for more transactions to commit with (group commit); a transaction on an idle database commits at once; negative: never wait")
 	c.fs.StringVar(&c.cfg.PostgresDSN, "postgres-dsn", "", "PostgreSQL URL (postgres://...); SQLite under --data-dir when empty")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text or json")

@@ -272,7 +272,7 @@ func TestServeFlags(t *testing.T) {
 		}
 		return names
 	}
-	shared := []string{"bind", "data-dir", "http.max-conns", "log.format", "log.level", "nats.listen", "nats.url", "postgres-dsn", "telemetry.histograms"}
+	shared := []string{"bind", "data-dir", "http.max-conns", "log.format", "log.level", "nats.listen", "nats.url", "postgres-dsn", "sqlite.commit-wait", "telemetry.histograms"}
 	orders := flagsOf("serve", "orders", "-h")
 	for _, want := range append(shared, "orders.port", "orders.workers", "orders.products-url", "orders.payment-failure-rate") {
 		if !slices.Contains(orders, want) {

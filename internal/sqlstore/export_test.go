@@ -1,5 +1,7 @@
 package sqlstore
 
+import "time"
+
 // The migration lists, so tests can build a database as an older release
 // left it and upgrade it.
 var (
@@ -14,3 +16,7 @@ func QueuedTx(d *DB) int {
 	}
 	return d.writer.queued()
 }
+
+// WithWriterClock makes o's group-commit writer read the time from now,
+// which must be safe for concurrent use.
+func WithWriterClock(o *GroupCommit, now func() time.Time) { o.now = now }

@@ -57,14 +57,25 @@ type GroupCommit struct {
 	// connection).
 	MaxBatch int
 	// Wait is how long the writer lingers for more transactions when a
-	// batch is not full. 0 (the default) never waits: a batch is whatever
-	// queued while the previous commit ran, so a lone transaction commits
-	// at once.
+	// batch is not full, while the database is busy: while its previous
+	// commit ended less than busyWaits × Wait ago. A transaction on an
+	// idle database commits at once; under load, a sequential caller
+	// pays at most Wait per transaction. A short linger trades a fraction
+	// of a millisecond for far fewer commits (each a WAL write and an
+	// fsync), and the CPU they free shortens every request's wait
+	// (docs/benchmarks.md, "Fourth round"). 0 (the default) never waits:
+	// a batch is whatever queued while the previous one ran.
 	Wait time.Duration
+
+	now func() time.Time // time.Now if nil (tests set it)
 }
 
 // DefaultMaxBatch is GroupCommit.MaxBatch's default.
 const DefaultMaxBatch = 64
+
+// busyWaits × GroupCommit.Wait is how recent the previous commit must be
+// for the writer to linger.
+const busyWaits = 10
 
 // BatchBuckets are the bounds of <prefix>_db_commit_batch_size.
 var BatchBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}
@@ -108,11 +119,18 @@ type committer struct {
 
 	conn  *sql.Conn // the writer's connection; nil until first use or after it broke
 	stmts *connStmts
+	// lastCommit is when the previous batch ended, on now's clock (the
+	// writer's own; now is time.Now but in tests).
+	lastCommit time.Time
+	now        func() time.Time
 }
 
 func newCommitter(d *DB, o GroupCommit) *committer {
-	c := &committer{d: d, maxBatch: or(o.MaxBatch, DefaultMaxBatch), wait: o.Wait,
+	c := &committer{d: d, maxBatch: or(o.MaxBatch, DefaultMaxBatch), wait: o.Wait, now: o.now,
 		wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	go c.run()
 	return c
 }
@@ -186,7 +204,8 @@ func (c *committer) run() {
 			<-c.wake
 			continue
 		}
-		if c.wait > 0 && len(batch) < c.maxBatch && !closed {
+		busy := c.now().Sub(c.lastCommit) < busyWaits*c.wait
+		if c.wait > 0 && busy && len(batch) < c.maxBatch && !closed {
 			t := time.NewTimer(c.wait)
 		linger:
 			for len(batch) < c.maxBatch {
@@ -203,6 +222,7 @@ func (c *committer) run() {
 			batch = append(batch, more...)
 		}
 		carry = c.commit(batch)
+		c.lastCommit = c.now()
 	}
 }
 

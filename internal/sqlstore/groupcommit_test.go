@@ -167,6 +167,57 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 }
 
+// TestGroupCommitWait: with GroupCommit.Wait (an hour here, on a clock
+// the test drives), a transaction on an idle database (no commit for ten
+// Waits) commits at once; on a busy one the writer lingers until the
+// batch is full: four transactions started one after another, each of
+// which would otherwise have had a commit of its own, share one.
+func TestGroupCommitWait(t *testing.T) {
+	ctx := context.Background()
+	// The writer's clock: while idle, eleven hours pass between any two
+	// readings; while busy, it stands still (every commit just ended).
+	var busy atomic.Bool
+	var ticks atomic.Int64
+	start := time.Now()
+	gc := sqlstore.GroupCommit{MaxBatch: 4, Wait: time.Hour}
+	sqlstore.WithWriterClock(&gc, func() time.Time {
+		if busy.Load() {
+			return start
+		}
+		return start.Add(time.Duration(ticks.Add(1)) * 11 * time.Hour)
+	})
+	tel := telemetrytest.MustNew(t)
+	m := sqlstoretest.MustMetrics(t, tel.Meter("test"), sqlstore.MetricsOptions{Prefix: "test"})
+	// Idle: the migrations' transactions, one after another, would each
+	// wait an hour were they lingered on; so would this one, which would
+	// then stay queued past its deadline (Tx withdraws it and fails).
+	db := mustItemsDB(t, "sqlite", sqlstore.Options{Metrics: m, GroupCommit: gc})
+	insert := func(ctx context.Context, id int64) error {
+		return db.Tx(ctx, func(c sqlstore.Conn) error { return insertItem(ctx, c, id) })
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := insert(tctx, 100); err != nil {
+		t.Fatalf("a lone transaction on an idle database: %v", err)
+	}
+
+	busy.Store(true)
+	count0, sum0, _ := batchHistogram(t, tel.Registry)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() { errs <- insert(ctx, int64(i)) }()
+		time.Sleep(20 * time.Millisecond) // each its own commit, were it not for the wait
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if count, sum, _ := batchHistogram(t, tel.Registry); count-count0 != 1 || sum-sum0 != 4 {
+		t.Errorf("%d commits of %v transactions, want the four in one", count-count0, sum-sum0)
+	}
+}
+
 // TestGroupCommitIsolation: in one batch, a function that fails (here on
 // a constraint, after writing) or panics is rolled back to its savepoint
 // alone; its caller gets its own error or panic; the others commit.
