@@ -22,10 +22,8 @@ import (
 // DefaultMaxConns bounds the connections one server holds when
 // Server.MaxConns is 0: an eighth of the process's file descriptor limit
 // (the whole fleet's servers, their upstream connections and the
-// databases share it in `cloudcart run`), between 64 and 4,096.
-func DefaultMaxConns() int { return defaultMaxConns() }
-
-var defaultMaxConns = sync.OnceValue(func() int {
+// databases share it in `cloudcart run`), between 64 and 4,096; read once.
+var DefaultMaxConns = sync.OnceValue(func() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 1024
@@ -68,7 +66,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+	return &limitedConn{Conn: c, sem: l.sem}, nil
 }
 
 func (l *limitListener) Close() error {
@@ -77,15 +75,15 @@ func (l *limitListener) Close() error {
 	return err
 }
 
-// limitedConn gives its slot back once, on the first Close.
+// limitedConn gives its slot in sem back once, on the first Close.
 type limitedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	sem  chan struct{}
+	once sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() { <-c.sem })
 	return err
 }

@@ -304,13 +304,18 @@ func (s *Service) consumeDelay(ctx context.Context) error {
 		return nil
 	}
 	trace.SpanFromContext(ctx).AddEvent("chaos.consume_latency", trace.WithAttributes(attribute.Int64("chaos.delay_ms", delay.Milliseconds())))
-	t := time.NewTimer(delay)
+	return sleep(ctx, delay) // an error: retried
+}
+
+// sleep waits d, or until ctx is done and then returns its error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err() // retried
+		return ctx.Err()
 	}
 }
 
@@ -448,23 +453,12 @@ func (s *Service) dispatch(ctx context.Context) {
 		case <-t.C:
 		case <-wake:
 			t.Stop()
-			s.coalesce(ctx)
+			if s.o.Coalesce > 0 {
+				// The notifications handled meanwhile are read and
+				// recorded with those that woke the dispatcher.
+				_ = sleep(ctx, s.o.Coalesce)
+			}
 		}
-	}
-}
-
-// coalesce waits Coalesce (or until ctx is done), so that the
-// notifications handled meanwhile are read and recorded with those that
-// woke the dispatcher.
-func (s *Service) coalesce(ctx context.Context) {
-	if s.o.Coalesce <= 0 {
-		return
-	}
-	t := time.NewTimer(s.o.Coalesce)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 

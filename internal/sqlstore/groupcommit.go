@@ -204,8 +204,7 @@ func (c *committer) run() {
 			<-c.wake
 			continue
 		}
-		busy := c.now().Sub(c.lastCommit) < busyWaits*c.wait
-		if c.wait > 0 && busy && len(batch) < c.maxBatch && !closed {
+		if c.wait > 0 && len(batch) < c.maxBatch && !closed && c.now().Sub(c.lastCommit) < busyWaits*c.wait {
 			t := time.NewTimer(c.wait)
 		linger:
 			for len(batch) < c.maxBatch {
@@ -222,7 +221,9 @@ func (c *committer) run() {
 			batch = append(batch, more...)
 		}
 		carry = c.commit(batch)
-		c.lastCommit = c.now()
+		if c.wait > 0 {
+			c.lastCommit = c.now()
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,29 +145,15 @@ func insertNotification(ctx context.Context, c Conn, n *cloudcart.Notification, 
 
 // insertDeliveries is the INSERT of n pending deliveries of one
 // notification: $1 its id, $2 the status, $3 the first attempt's time,
-// $4… the channels. The texts for up to four channels are built once.
+// $4… the channels.
 func insertDeliveries(n int) string {
-	if n < len(deliveriesSQL) {
-		return deliveriesSQL[n]
-	}
-	return buildInsertDeliveries(n)
-}
-
-var deliveriesSQL = func() (texts [5]string) {
-	for n := range texts {
-		texts[n] = buildInsertDeliveries(n)
-	}
-	return texts
-}()
-
-func buildInsertDeliveries(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO notification_deliveries (notification_id, channel, status, next_attempt_at) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "($1, $%d, $2, $3)", i+4)
+		b.WriteString("($1, $" + strconv.Itoa(i+4) + ", $2, $3)")
 	}
 	return b.String()
 }
